@@ -1,0 +1,2 @@
+//! Device link: the network link to the pacing-analyzer and heart model, threshold, PNS and
+//! vector tests with hard safety limits, and candidate-site ranking. Filled by issue 6.

@@ -1,0 +1,105 @@
+//! Command-line interface: what each subcommand does, in terms a clinician-engineer uses.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// csnav: guidance workstation for implanting the left-ventricular lead of a CRT device.
+///
+/// Reads coronary-sinus venograms (X-ray angiography DICOM), and, as it grows, segments the
+/// venous tree, tracks guidewire and lead tips and runs pacing tests at candidate sites.
+/// RESEARCH SOFTWARE: not a cleared medical device; never use it to make clinical decisions.
+#[derive(Debug, Parser)]
+#[command(name = "csnav", version, about, long_about)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Summarise X-ray angiography (XA) runs: image size, frames, bit depth, transfer syntax,
+    /// C-arm geometry (LAO/RAO, CRA/CAU, distances, pixel spacing), timing and ECG pointers,
+    /// and which geometry values were defaulted because the file lacks them.
+    ///
+    /// Every frame is decoded, so a file that prints here is a file csnav can display.
+    /// Patient identifiers are never printed.
+    Info(InfoArgs),
+    /// Write a synthetic XA test-pattern run (uncompressed DICOM) for conformance tests,
+    /// benchmarks and demonstrations. Not a patient image.
+    TestPattern(TestPatternArgs),
+}
+
+/// Arguments of `csnav info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// DICOM files to summarise (one XA run each).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print JSON (an array, one object per file) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Geometry entered by hand, overriding the file.
+    #[command(flatten)]
+    pub geometry: GeometryArgs,
+}
+
+/// Manual geometry entries and the defaults used when a run lacks an attribute.
+#[derive(Debug, Args, Clone)]
+pub struct GeometryArgs {
+    /// Positioner primary angle in degrees, LAO positive, RAO negative (overrides the file).
+    #[arg(long, value_name = "DEG", allow_hyphen_values = true)]
+    pub primary_angle_deg: Option<f64>,
+    /// Positioner secondary angle in degrees, cranial positive, caudal negative (overrides the file).
+    #[arg(long, value_name = "DEG", allow_hyphen_values = true)]
+    pub secondary_angle_deg: Option<f64>,
+    /// Distance source to detector (SID) in mm (overrides the file).
+    #[arg(long, value_name = "MM")]
+    pub sid_mm: Option<f64>,
+    /// Distance source to isocentre (SOD) in mm (overrides the file).
+    #[arg(long, value_name = "MM")]
+    pub sod_mm: Option<f64>,
+    /// Imager pixel spacing at the detector in mm, one value or ROW,COLUMN (overrides the file).
+    #[arg(long, value_name = "MM[,MM]", value_delimiter = ',', num_args = 1..=2)]
+    pub imager_pixel_spacing_mm: Option<Vec<f64>>,
+    /// SID used when the file has none and none is entered, mm.
+    #[arg(long, value_name = "MM", default_value_t = 1000.0)]
+    pub default_sid_mm: f64,
+    /// SOD used when the file has none and none is entered, mm.
+    #[arg(long, value_name = "MM", default_value_t = 750.0)]
+    pub default_sod_mm: f64,
+    /// Detector field width used to default the imager pixel spacing, mm.
+    #[arg(long, value_name = "MM", default_value_t = 250.0)]
+    pub default_detector_field_mm: f64,
+}
+
+/// Arguments of `csnav test-pattern`.
+#[derive(Debug, Args)]
+pub struct TestPatternArgs {
+    /// Output DICOM file.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Rows (image height, pixels).
+    #[arg(long, default_value_t = 512)]
+    pub rows: u16,
+    /// Columns (image width, pixels).
+    #[arg(long, default_value_t = 512)]
+    pub columns: u16,
+    /// Number of frames.
+    #[arg(long, default_value_t = 30)]
+    pub frames: u16,
+    /// Bits stored per sample (8 gives 8-bit containers; 9-16 give 16-bit).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub bits_stored: u16,
+    /// Seed of the pattern and of the UIDs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the samples as MONOCHROME1 (inverted) instead of MONOCHROME2.
+    #[arg(long)]
+    pub monochrome1: bool,
+}

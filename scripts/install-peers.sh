@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the real DICOM peers csnav is tested against, idempotently:
+#   Debian packages: dcmtk (dcmconv, dcmcrle, dcmcjpeg, dcmcjpls, dcmdump, dcmdjpeg, dcmdrle),
+#                    python3-venv, cmake and g++ (CharLS, the JPEG-LS codec, builds from source);
+#   a Python venv (default ~/.cache/csnav/peers-venv, override with CSNAV_PEERS_VENV) with
+#   pydicom, numpy, pylibjpeg + pylibjpeg-openjpeg (JPEG 2000) and pyjpegls (JPEG-LS).
+# Needs root for apt-get (or sudo). Prints the venv's python path on its last line.
+set -euo pipefail
+
+need_apt=()
+command -v dcmdump >/dev/null 2>&1 || need_apt+=(dcmtk)
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if ((${#need_apt[@]})); then
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  echo "install-peers: apt-get install ${need_apt[*]}" >&2
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
+fi
+
+venv="${CSNAV_PEERS_VENV:-$HOME/.cache/csnav/peers-venv}"
+stamp="$venv/.csnav-peers-v1"
+if [ ! -f "$stamp" ]; then
+  echo "install-peers: creating $venv" >&2
+  python3 -m venv "$venv" >&2
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    'pydicom>=3.0,<4' 'numpy>=1.26' 'pylibjpeg>=2.0' 'pylibjpeg-openjpeg>=2.3' 'pyjpegls>=1.4' >&2
+  touch "$stamp"
+fi
+echo "$venv/bin/python"

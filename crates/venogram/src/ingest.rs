@@ -19,6 +19,7 @@ use crate::acquisition::XaAcquisition;
 use crate::attributes::{self as attr, AttributeProblem, Attributes};
 use crate::cine::{Cine, PhotometricInterpretation, PixelFormat, Rescale, VoiWindow};
 use crate::pixels::{self, PixelError};
+use crate::structure::{self, Encoding};
 use crate::transfer_syntax::{self, TransferSyntaxInfo};
 
 /// The most samples (all frames together) csnav will allocate for one run: 2^31, i.e. 4 GiB
@@ -58,6 +59,14 @@ pub enum IngestError {
     #[error("malformed file meta information (group 0002): {reason}")]
     FileMeta {
         /// The parser's reason.
+        reason: String,
+    },
+    /// An element, item or fragment declares more bytes than the file holds.
+    #[error("malformed file at byte {offset}: {reason}")]
+    Structure {
+        /// Byte offset in the file.
+        offset: usize,
+        /// The element at fault and what it declares.
         reason: String,
     },
     /// The data set could not be parsed (truncation, odd lengths, bad values...).
@@ -223,6 +232,15 @@ pub fn read_xa_bytes(bytes: &[u8]) -> Result<XaRun, IngestError> {
     if !transfer_syntax.decodable {
         return Err(IngestError::UnsupportedTransferSyntax { transfer_syntax });
     }
+
+    let encoding = match transfer_syntax.uid.as_str() {
+        transfer_syntax::IMPLICIT_VR_LITTLE_ENDIAN => Some(Encoding { explicit_vr: false, big_endian: false }),
+        transfer_syntax::EXPLICIT_VR_BIG_ENDIAN => Some(Encoding { explicit_vr: true, big_endian: true }),
+        transfer_syntax::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => None,
+        _ => Some(Encoding { explicit_vr: true, big_endian: false }),
+    };
+    structure::check(part10, start, encoding)
+        .map_err(|p| IngestError::Structure { offset: p.offset, reason: p.reason })?;
 
     let obj = guarded("parsing the data set", || {
         OpenFileOptions::new()

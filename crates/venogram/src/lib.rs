@@ -17,6 +17,7 @@ pub mod xa_writer;
 
 mod attributes;
 mod pixels;
+mod structure;
 
 pub use acquisition::{CineTiming, PositionerGeometry, SeriesIdentity, XaAcquisition};
 pub use cine::{Cine, FrameView, PhotometricInterpretation, PixelFormat, Rescale, VoiWindow};

@@ -1,0 +1,177 @@
+//! A structural pre-check of a Part 10 byte stream (PS3.5 section 7): walks every element,
+//! sequence item and pixel fragment and checks that each declared length fits in the bytes
+//! that remain. It runs before the full parser so that a truncated or corrupted file is
+//! reported with the element and byte offset at fault, and so that a damaged length can never
+//! make the parser allocate gigabytes for data that is not there.
+
+/// How the data set is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Encoding {
+    /// Explicit VR (false: implicit VR little endian).
+    pub explicit_vr: bool,
+    /// Big endian (only with explicit VR).
+    pub big_endian: bool,
+}
+
+/// What the walk found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StructureProblem {
+    /// Byte offset from the start of the file (preamble included when present).
+    pub offset: usize,
+    /// Description naming the element.
+    pub reason: String,
+}
+
+const UNDEFINED: u32 = u32::MAX;
+const ITEM: (u16, u16) = (0xFFFE, 0xE000);
+const ITEM_END: (u16, u16) = (0xFFFE, 0xE00D);
+const SEQUENCE_END: (u16, u16) = (0xFFFE, 0xE0DD);
+/// Sequences nested deeper than this are rejected rather than recursed into.
+const MAX_DEPTH: usize = 32;
+
+struct Walker<'a> {
+    bytes: &'a [u8],
+    base: usize,
+    big_endian: bool,
+    explicit_vr: bool,
+}
+
+fn tag_name(tag: (u16, u16)) -> String {
+    format!("({:04X},{:04X})", tag.0, tag.1)
+}
+
+impl Walker<'_> {
+    fn problem(&self, at: usize, reason: String) -> StructureProblem {
+        StructureProblem { offset: self.base + at, reason }
+    }
+
+    fn u16_at(&self, at: usize) -> Option<u16> {
+        let b = self.bytes.get(at..at + 2)?;
+        Some(if self.big_endian { u16::from_be_bytes([b[0], b[1]]) } else { u16::from_le_bytes([b[0], b[1]]) })
+    }
+
+    fn u32_at(&self, at: usize) -> Option<u32> {
+        let b = self.bytes.get(at..at + 4)?;
+        let a = [b[0], b[1], b[2], b[3]];
+        Some(if self.big_endian { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) })
+    }
+
+    fn tag_at(&self, at: usize) -> Result<(u16, u16), StructureProblem> {
+        match (self.u16_at(at), self.u16_at(at + 2)) {
+            (Some(g), Some(e)) => Ok((g, e)),
+            _ => {
+                Err(self.problem(at, format!("file ends inside an element tag ({} bytes left)", self.bytes.len() - at)))
+            }
+        }
+    }
+
+    /// Reads an element header at `at`: (tag, is_sequence_or_undefined, value length, header size).
+    fn header(&self, at: usize) -> Result<((u16, u16), Option<[u8; 2]>, u32, usize), StructureProblem> {
+        let tag = self.tag_at(at)?;
+        let truncated = || self.problem(at, format!("file ends inside the header of element {}", tag_name(tag)));
+        if tag.0 == 0xFFFE || !self.explicit_vr {
+            let len = self.u32_at(at + 4).ok_or_else(truncated)?;
+            return Ok((tag, None, len, 8));
+        }
+        let vr_bytes = self.bytes.get(at + 4..at + 6).ok_or_else(truncated)?;
+        let vr = [vr_bytes[0], vr_bytes[1]];
+        let long = matches!(
+            &vr,
+            b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV"
+        );
+        if long {
+            Ok((tag, Some(vr), self.u32_at(at + 8).ok_or_else(truncated)?, 12))
+        } else {
+            Ok((tag, Some(vr), u32::from(self.u16_at(at + 6).ok_or_else(truncated)?), 8))
+        }
+    }
+
+    fn skip(&self, at: usize, len: u32, what: &str) -> Result<usize, StructureProblem> {
+        if len % 2 == 1 {
+            return Err(self
+                .problem(at, format!("{what} has odd value length {len} (PS3.5 7.1.1: value lengths must be even)")));
+        }
+        let remaining = self.bytes.len().saturating_sub(at);
+        if len as usize > remaining {
+            return Err(self.problem(
+                at,
+                format!("{what} declares {len} bytes but only {remaining} remain (truncated or corrupt file)"),
+            ));
+        }
+        Ok(at + len as usize)
+    }
+
+    /// Walks elements from `at` until the end, or until `until` (a delimiter tag) is consumed.
+    fn elements(&self, mut at: usize, until: Option<(u16, u16)>, depth: usize) -> Result<usize, StructureProblem> {
+        if depth > MAX_DEPTH {
+            return Err(self.problem(at, format!("sequences nested deeper than {MAX_DEPTH} levels")));
+        }
+        while at < self.bytes.len() {
+            let (tag, vr, len, header) = self.header(at)?;
+            if Some(tag) == until {
+                return Ok(at + header);
+            }
+            let value = at + header;
+            let name = tag_name(tag);
+            at = if len == UNDEFINED {
+                // Undefined length: a sequence, or encapsulated pixel data, or UN holding a sequence.
+                let encapsulated = tag == (0x7FE0, 0x0010);
+                self.items(value, depth + 1, encapsulated, &name)?
+            } else if vr == Some(*b"SQ") {
+                let end = self.skip(value, len, &format!("sequence {name}"))?;
+                let inner = Walker { bytes: &self.bytes[..end], ..*self };
+                inner.items(value, depth + 1, false, &name)?;
+                end
+            } else {
+                self.skip(value, len, &format!("element {name}"))?
+            };
+        }
+        match until {
+            None => Ok(at),
+            Some(delimiter) => Err(self.problem(at, format!("file ends before the delimiter {}", tag_name(delimiter)))),
+        }
+    }
+
+    /// Walks the items of a sequence (or the fragments of encapsulated pixel data).
+    fn items(&self, mut at: usize, depth: usize, fragments: bool, owner: &str) -> Result<usize, StructureProblem> {
+        while at < self.bytes.len() {
+            let tag = self.tag_at(at)?;
+            let len = self
+                .u32_at(at + 4)
+                .ok_or_else(|| self.problem(at, format!("file ends inside an item header of {owner}")))?;
+            match tag {
+                SEQUENCE_END => return Ok(at + 8),
+                ITEM if len == UNDEFINED && !fragments => at = self.elements(at + 8, Some(ITEM_END), depth)?,
+                ITEM if len == UNDEFINED => {
+                    return Err(self.problem(at, format!("pixel fragment of {owner} has undefined length")));
+                }
+                ITEM if fragments => at = self.skip(at + 8, len, &format!("pixel data fragment of {owner}"))?,
+                ITEM => {
+                    let end = self.skip(at + 8, len, &format!("item of {owner}"))?;
+                    let inner = Walker { bytes: &self.bytes[..end], ..*self };
+                    inner.elements(at + 8, None, depth)?;
+                    at = end;
+                }
+                other => {
+                    return Err(self.problem(at, format!("expected an item in {owner}, found tag {}", tag_name(other))));
+                }
+            }
+        }
+        Ok(at)
+    }
+}
+
+/// Checks the structure of `part10` (starting at `DICM`); `base` is its offset in the file.
+/// Returns the offset of the data set within `part10`. A deflated data set is not walked
+/// (`encoding` `None`): only the meta group is checked.
+pub(crate) fn check(part10: &[u8], base: usize, encoding: Option<Encoding>) -> Result<(), StructureProblem> {
+    let meta = Walker { bytes: part10, base, big_endian: false, explicit_vr: true };
+    let mut at = 4;
+    while at < part10.len() && meta.tag_at(at)?.0 == 0x0002 {
+        let (tag, _, len, header) = meta.header(at)?;
+        at = meta.skip(at + header, len, &format!("file meta element {}", tag_name(tag)))?;
+    }
+    let Some(encoding) = encoding else { return Ok(()) };
+    let data_set = Walker { bytes: part10, base, big_endian: encoding.big_endian, explicit_vr: encoding.explicit_vr };
+    data_set.elements(at, None, 0).map(|_| ())
+}

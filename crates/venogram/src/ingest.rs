@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::acquisition::XaAcquisition;
 use crate::attributes::{self as attr, AttributeProblem, Attributes};
 use crate::cine::{Cine, PhotometricInterpretation, PixelFormat, Rescale, VoiWindow};
+use crate::frames::FrameHeader;
 use crate::pixels::{self, PixelError};
 use crate::structure::{self, Encoding};
 use crate::transfer_syntax::{self, TransferSyntaxInfo};
@@ -370,9 +371,22 @@ fn decode_cine(
     let big_endian = transfer_syntax.uid == transfer_syntax::EXPLICIT_VR_BIG_ENDIAN;
     let result = match pixel_data.value() {
         Value::PixelSequence(sequence) => {
-            let fragments = sequence.fragments().len();
+            let header = FrameHeader {
+                transfer_syntax_uid: transfer_syntax.uid.clone(),
+                rows: layout.rows as u16,
+                columns: layout.columns as u16,
+                bits_allocated: layout.format.bits_allocated,
+                bits_stored: layout.format.bits_stored,
+                photometric: layout.format.photometric_in_file.as_dicom(),
+            };
             guarded("decoding compressed frames", || {
-                pixels::decode_encapsulated(obj, fragments, &layout.format, pixels_per_frame, layout.frames)
+                pixels::decode_encapsulated(
+                    sequence.fragments(),
+                    sequence.offset_table(),
+                    &header,
+                    &layout.format,
+                    layout.frames,
+                )
             })?
         }
         value => pixels::unpack_native(value, &layout.format, big_endian, pixels_per_frame, layout.frames),

@@ -16,6 +16,8 @@ pub mod transfer_syntax;
 pub mod xa_writer;
 
 mod attributes;
+mod frames;
+mod jpeg_dct;
 mod pixels;
 mod structure;
 

@@ -4,11 +4,15 @@
 
 use dicom_core::value::DicomValueType;
 use dicom_core::value::{PrimitiveValue, Value};
-use dicom_object::FileDicomObject;
+use std::borrow::Cow;
+
+use dicom_encoding::transfer_syntax::{Codec, TransferSyntaxIndex};
 use dicom_object::InMemDicomObject;
-use dicom_pixeldata::PixelDecoder;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::cine::PixelFormat;
+use crate::frames::{FrameHeader, FrameObject, frame_fragments};
+use crate::{jpeg_dct, transfer_syntax};
 
 /// What went wrong turning pixel data into samples.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,48 +101,70 @@ pub(crate) fn unpack_native(
     Ok(samples)
 }
 
-/// Decodes every encapsulated frame with the registered codec, in parallel.
+/// Decodes every encapsulated frame, in parallel: DCT JPEG (8 and 12 bit) with csnav's own
+/// decoder, everything else with the codec dicom-rs registers for the transfer syntax.
 pub(crate) fn decode_encapsulated(
-    obj: &FileDicomObject<InMemDicomObject>,
-    fragments: usize,
+    fragments: &[Vec<u8>],
+    offset_table: &[u32],
+    header: &FrameHeader,
     format: &PixelFormat,
-    pixels_per_frame: usize,
     frames: u32,
 ) -> Result<Vec<u16>, PixelError> {
     use rayon::prelude::*;
-    if fragments < frames as usize {
-        return Err(PixelError::TooFewFragments { declared: frames, fragments });
+    if fragments.len() < frames as usize {
+        return Err(PixelError::TooFewFragments { declared: frames, fragments: fragments.len() });
     }
-    let decoded: Vec<Vec<u16>> = (0..frames)
+    let grouped = frame_fragments(fragments, offset_table, frames).map_err(PixelError::Layout)?;
+    let pixels_per_frame = usize::from(header.rows) * usize::from(header.columns);
+    let dct =
+        matches!(header.transfer_syntax_uid.as_str(), transfer_syntax::JPEG_BASELINE | transfer_syntax::JPEG_EXTENDED);
+    let decoded: Vec<Vec<u16>> = grouped
         .into_par_iter()
-        .map(|frame| decode_one(obj, frame, format, pixels_per_frame))
+        .enumerate()
+        .map(|(frame, fragments)| {
+            let frame = frame as u32;
+            let object = FrameObject { header, fragments };
+            let samples = if dct { decode_dct(&object, frame)? } else { decode_registered(&object, frame)? };
+            if samples.len() != pixels_per_frame {
+                return Err(PixelError::DecodedSize { frame, expected: pixels_per_frame, actual: samples.len() });
+            }
+            let mask = format.max_stored_value();
+            Ok(samples.into_iter().map(|s| s & mask).collect())
+        })
         .collect::<Result<_, _>>()?;
-    let mut samples = Vec::with_capacity(pixels_per_frame * frames as usize);
-    for frame in decoded {
-        samples.extend_from_slice(&frame);
-    }
-    Ok(samples)
+    Ok(decoded.concat())
 }
 
-fn decode_one(
-    obj: &FileDicomObject<InMemDicomObject>,
-    frame: u32,
-    format: &PixelFormat,
-    pixels_per_frame: usize,
-) -> Result<Vec<u16>, PixelError> {
-    let decoded =
-        obj.decode_pixel_data_frame(frame).map_err(|e| PixelError::Decode { frame, reason: error_chain(&e) })?;
-    let data = decoded.data();
-    let bytes_per_sample = if decoded.bits_allocated() > 8 { 2 } else { 1 };
-    let expected = pixels_per_frame * bytes_per_sample;
-    if data.len() != expected {
-        return Err(PixelError::DecodedSize { frame, expected, actual: data.len() });
+fn decode_dct(object: &FrameObject<'_>, frame: u32) -> Result<Vec<u16>, PixelError> {
+    let stream: Cow<'_, [u8]> = match object.fragments.as_slice() {
+        [single] => Cow::Borrowed(single),
+        many => Cow::Owned(many.concat()),
+    };
+    let image = jpeg_dct::decode(&stream).map_err(|e| PixelError::Decode { frame, reason: e.to_string() })?;
+    if (image.width, image.height) != (object.header.columns, object.header.rows) {
+        return Err(PixelError::Decode {
+            frame,
+            reason: format!(
+                "the JPEG frame is {}x{} but the image is {}x{}",
+                image.width, image.height, object.header.columns, object.header.rows
+            ),
+        });
     }
-    let mask = format.max_stored_value();
-    Ok(if bytes_per_sample == 2 {
-        data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) & mask).collect()
+    Ok(image.samples)
+}
+
+fn decode_registered(object: &FrameObject<'_>, frame: u32) -> Result<Vec<u16>, PixelError> {
+    let uid = object.header.transfer_syntax_uid.as_str();
+    let Some(Codec::EncapsulatedPixelData(Some(reader), _)) = TransferSyntaxRegistry.get(uid).map(|ts| ts.codec())
+    else {
+        return Err(PixelError::Decode { frame, reason: format!("no pixel data decoder registered for {uid}") });
+    };
+    let mut bytes = Vec::new();
+    reader.decode_frame(object, 0, &mut bytes).map_err(|e| PixelError::Decode { frame, reason: error_chain(&e) })?;
+    Ok(if object.header.bits_allocated > 8 {
+        bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
     } else {
-        data.iter().map(|&b| u16::from(b) & mask).collect()
+        bytes.iter().map(|&b| u16::from(b)).collect()
     })
 }
 

@@ -49,6 +49,24 @@ pub const SUPPORTED: [(&str, bool); 13] = [
     (RLE_LOSSLESS, true),
 ];
 
+/// Retired JPEG processes (PS3.5 Annex A, retired in 2006) that dicom-rs does not register
+/// but old cath-lab archives may still hold: named so an error can say what the file is.
+const RETIRED_JPEG: [(&str, &str); 13] = [
+    ("1.2.840.10008.1.2.4.52", "JPEG Extended (Process 3 & 5), retired"),
+    ("1.2.840.10008.1.2.4.53", "JPEG Spectral Selection, Non-Hierarchical (Process 6 & 8), retired"),
+    ("1.2.840.10008.1.2.4.54", "JPEG Spectral Selection, Non-Hierarchical (Process 7 & 9), retired"),
+    ("1.2.840.10008.1.2.4.55", "JPEG Full Progression, Non-Hierarchical (Process 10 & 12), retired"),
+    ("1.2.840.10008.1.2.4.56", "JPEG Full Progression, Non-Hierarchical (Process 11 & 13), retired"),
+    ("1.2.840.10008.1.2.4.58", "JPEG Lossless, Non-Hierarchical (Process 15), retired"),
+    ("1.2.840.10008.1.2.4.59", "JPEG Extended, Hierarchical (Process 16 & 18), retired"),
+    ("1.2.840.10008.1.2.4.60", "JPEG Extended, Hierarchical (Process 17 & 19), retired"),
+    ("1.2.840.10008.1.2.4.61", "JPEG Spectral Selection, Hierarchical (Process 20 & 22), retired"),
+    ("1.2.840.10008.1.2.4.62", "JPEG Spectral Selection, Hierarchical (Process 21 & 23), retired"),
+    ("1.2.840.10008.1.2.4.63", "JPEG Full Progression, Hierarchical (Process 24 & 26), retired"),
+    ("1.2.840.10008.1.2.4.64", "JPEG Full Progression, Hierarchical (Process 25 & 27), retired"),
+    ("1.2.840.10008.1.2.4.65", "JPEG Lossless, Hierarchical (Process 28), retired"),
+];
+
 /// A transfer syntax as csnav reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TransferSyntaxInfo {
@@ -71,7 +89,14 @@ impl TransferSyntaxInfo {
                 decodable: ts.can_decode_all() && SUPPORTED.iter().any(|(u, _)| *u == uid),
                 uid,
             },
-            None => Self { uid, name: "unknown transfer syntax".to_owned(), decodable: false },
+            None => {
+                let name = RETIRED_JPEG
+                    .iter()
+                    .find(|(u, _)| *u == uid)
+                    .map_or("unknown transfer syntax", |(_, name)| name)
+                    .to_owned();
+                Self { uid, name, decodable: false }
+            }
         }
     }
 
@@ -107,5 +132,8 @@ mod tests {
         let odd = TransferSyntaxInfo::from_uid("1.2.3.4");
         assert!(!odd.decodable);
         assert_eq!(odd.to_string(), "unknown transfer syntax (1.2.3.4)");
+        let retired = TransferSyntaxInfo::from_uid("1.2.840.10008.1.2.4.53");
+        assert!(!retired.decodable);
+        assert!(retired.name.starts_with("JPEG Spectral Selection"));
     }
 }

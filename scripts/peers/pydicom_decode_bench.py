@@ -23,7 +23,8 @@ def main() -> int:
         best = min(best, time.perf_counter() - start)
         frames = int(getattr(ds, "NumberOfFrames", 1))
         assert array.shape[0] == frames
-    plugins = ",".join(sorted(m for m in sys.modules if m.startswith(("libjpeg", "rle", "openjpeg", "pylibjpeg"))))
+    wanted = ("libjpeg", "rle", "openjpeg", "jpeg_ls")
+    plugins = ",".join(sorted({m.split(".")[0] for m in sys.modules if m.startswith(wanted)}))
     print(json.dumps({"frames": frames, "best_s": best, "plugin": plugins or "pydicom native"}))
     return 0
 

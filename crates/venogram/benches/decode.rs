@@ -94,8 +94,7 @@ fn main() {
         let size_mb = std::fs::metadata(&input).unwrap().len() as f64 / 1e6;
         let frames = f64::from(case.frames);
 
-        let csnav =
-            best_of(|| venogram::read_xa_file(&input).map(|r| r.cine.frame_count() == case.frames).unwrap_or(false));
+        let csnav = best_of(|| venogram::read_xa_file(&input).is_ok_and(|r| r.cine.frame_count() == case.frames));
         rows.push(Row {
             case: case.name,
             tool: "csnav (venogram::read_xa_file)".into(),

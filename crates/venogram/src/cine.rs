@@ -29,7 +29,7 @@ impl PhotometricInterpretation {
 pub struct PixelFormat {
     /// Bits Allocated (0028,0100): container size, 8 or 16.
     pub bits_allocated: u16,
-    /// Bits Stored (0028,0101): significant bits, 1..=bits_allocated.
+    /// Bits Stored (0028,0101): significant bits, `1..=bits_allocated`.
     pub bits_stored: u16,
     /// High Bit (0028,0102): position of the most significant stored bit.
     pub high_bit: u16,
@@ -199,6 +199,7 @@ impl Cine {
     }
 
     /// All frames in order.
+    #[must_use = "the iterator does nothing unless consumed"]
     pub fn frames(&self) -> impl ExactSizeIterator<Item = FrameView<'_>> {
         self.samples.chunks_exact(self.pixels_per_frame()).map(|samples| FrameView {
             rows: self.rows,
@@ -229,7 +230,7 @@ impl Cine {
         let lo = rescale.apply(0.0);
         let hi = rescale.apply(f64::from(self.format.max_stored_value()));
         let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
-        VoiWindow { center: (lo + hi) / 2.0 + 0.5, width: (hi - lo + 1.0).max(1.0), explanation: None }
+        VoiWindow { center: f64::midpoint(lo, hi) + 0.5, width: (hi - lo + 1.0).max(1.0), explanation: None }
     }
 }
 

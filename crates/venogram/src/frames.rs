@@ -127,7 +127,7 @@ impl PixelDataObject for FrameObject<'_> {
     fn raw_pixel_data(&self) -> Option<RawPixelData> {
         Some(RawPixelData {
             fragments: self.fragments.iter().map(|f| f.to_vec()).collect(),
-            offset_table: Default::default(),
+            offset_table: std::iter::empty().collect(),
         })
     }
 }

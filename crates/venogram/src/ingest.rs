@@ -384,12 +384,12 @@ fn decode_cine(
                     sequence.fragments(),
                     sequence.offset_table(),
                     &header,
-                    &layout.format,
+                    layout.format,
                     layout.frames,
                 )
             })?
         }
-        value => pixels::unpack_native(value, &layout.format, big_endian, pixels_per_frame, layout.frames),
+        value => pixels::unpack_native(value, layout.format, big_endian, pixels_per_frame, layout.frames),
     };
     let samples = result.map_err(|e| match e {
         PixelError::TooFewFrames { declared, available, bytes } => {

@@ -9,7 +9,7 @@
 //! libjpeg/dcmtk.
 //!
 //! Supported: SOI, APPn/COM/JPGn (skipped), DQT (8 and 16 bit tables), DHT,
-//! SOF0/SOF1, DRI with RSTn restart markers, SOS, EOI, DNL (height given after
+//! SOF0/SOF1, DRI with `RSTn` restart markers, SOS, EOI, DNL (height given after
 //! the scan), byte stuffing and fill bytes. Not supported (reported as
 //! errors): progressive, lossless, hierarchical and arithmetic coded
 //! processes, frames with more than one component, precisions other than 8
@@ -96,7 +96,7 @@ pub enum JpegError {
     BadCoefficient,
     /// A restart marker is missing or out of sequence.
     BadRestartMarker {
-        /// The expected RSTn marker code (0xD0..=0xD7).
+        /// The expected `RSTn` marker code (0xD0..=0xD7).
         expected: u8,
         /// The marker code found instead.
         found: u8,
@@ -178,7 +178,7 @@ const FAST_BITS: u32 = 11;
 /// A Huffman decoding table.
 #[derive(Clone)]
 struct HuffTable {
-    /// `(length << 8) | symbol` for codes of up to FAST_BITS bits, 0 if none.
+    /// `(length << 8) | symbol` for codes of up to `FAST_BITS` bits, 0 if none.
     fast: [u16; 1 << FAST_BITS],
     /// Largest code of each length (index 1..=16), -1 if none.
     maxcode: [i32; 17],
@@ -353,7 +353,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Discards buffered bits and consumes the next marker, which must be
-    /// the restart marker RSTn with n = `expected`.
+    /// the restart marker `RSTn` with n = `expected`.
     fn restart(&mut self, expected: u8) -> Result<(), JpegError> {
         let mut p = self.pos;
         let marker = loop {
@@ -398,6 +398,11 @@ fn be16(data: &[u8], pos: usize) -> Option<u16> {
 
 /// Decodes a sequential DCT (SOF0/SOF1), Huffman coded, single component
 /// JPEG stream with 8 or 12 bit precision.
+#[expect(
+    clippy::large_stack_arrays,
+    reason = "the eight Huffman tables with their fast lookups live on the stack for the frame's decode; \
+              a few tens of KiB, far inside a thread's stack"
+)]
 pub fn decode(data: &[u8]) -> Result<DecodedJpeg, JpegError> {
     if data.get(0..2) != Some(&[0xFF, 0xD8][..]) {
         return Err(JpegError::NotJpeg);
@@ -451,7 +456,7 @@ pub fn decode(data: &[u8]) -> Result<DecodedJpeg, JpegError> {
             0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC8..=0xCB | 0xCD..=0xCF | 0xDE | 0xDF => {
                 return Err(JpegError::UnsupportedProcess(marker));
             }
-            0xC4 => parse_dht(seg, &mut dc_tables, &mut ac_tables, bad)?,
+            0xC4 => parse_dht(seg, &mut dc_tables, &mut ac_tables, &bad)?,
             0xDB => parse_dqt(seg, &mut qtables, bad)?,
             0xDD => {
                 restart_interval = be16(seg, 0).ok_or(bad)?;
@@ -513,7 +518,7 @@ fn parse_dht(
     seg: &[u8],
     dc: &mut [Option<HuffTable>; 4],
     ac: &mut [Option<HuffTable>; 4],
-    bad: JpegError,
+    bad: &JpegError,
 ) -> Result<(), JpegError> {
     let mut p = 0usize;
     while p < seg.len() {
@@ -588,7 +593,6 @@ fn find_dnl(data: &[u8], mut pos: usize) -> Result<u16, JpegError> {
         match data.get(pos) {
             None => return Err(JpegError::BadDimensions),
             Some(&0xFF) => match data.get(pos + 1) {
-                None => return Err(JpegError::BadDimensions),
                 Some(&0xFF) => pos += 1,
                 Some(&(0x00 | 0xD0..=0xD7)) => pos += 2,
                 Some(&0xDC) => {
@@ -598,7 +602,7 @@ fn find_dnl(data: &[u8], mut pos: usize) -> Result<u16, JpegError> {
                     }
                     return Ok(lines);
                 }
-                Some(_) => return Err(JpegError::BadDimensions),
+                None | Some(_) => return Err(JpegError::BadDimensions),
             },
             Some(_) => pos += 1,
         }
@@ -740,14 +744,14 @@ const FIX_2_562915447: i64 = 20995;
 const FIX_3_072711026: i64 = 25172;
 
 /// Right shift with rounding (IJG `DESCALE`).
-#[inline(always)]
+#[inline]
 fn descale(x: i64, n: u32) -> i64 {
     (x + (1 << (n - 1))) >> n
 }
 
 /// One 1-D 8-point IDCT (IJG islow) on inputs `c[0..8]`, returning the
-/// outputs scaled up by 2^CONST_BITS (before descaling).
-#[inline(always)]
+/// outputs scaled up by 2^`CONST_BITS` (before descaling).
+#[inline]
 fn idct_1d(c: [i64; 8]) -> [i64; 8] {
     // Even part.
     let z2 = c[2];

@@ -6,7 +6,7 @@ use dicom_core::value::DicomValueType;
 use dicom_core::value::{PrimitiveValue, Value};
 use std::borrow::Cow;
 
-use dicom_encoding::transfer_syntax::{Codec, TransferSyntaxIndex};
+use dicom_encoding::transfer_syntax::{Codec, TransferSyntax, TransferSyntaxIndex};
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
@@ -30,7 +30,7 @@ pub(crate) enum PixelError {
 }
 
 /// Masks and shifts raw container values down to their stored bits.
-fn stored_value(raw: u16, format: &PixelFormat) -> u16 {
+fn stored_value(raw: u16, format: PixelFormat) -> u16 {
     let shift = format.high_bit + 1 - format.bits_stored;
     (raw >> shift) & format.max_stored_value()
 }
@@ -38,7 +38,7 @@ fn stored_value(raw: u16, format: &PixelFormat) -> u16 {
 /// Unpacks native pixel data of `frames` frames of `pixels_per_frame` samples each.
 pub(crate) fn unpack_native(
     value: &Value<InMemDicomObject, Vec<u8>>,
-    format: &PixelFormat,
+    format: PixelFormat,
     big_endian: bool,
     pixels_per_frame: usize,
     frames: u32,
@@ -107,7 +107,7 @@ pub(crate) fn decode_encapsulated(
     fragments: &[Vec<u8>],
     offset_table: &[u32],
     header: &FrameHeader,
-    format: &PixelFormat,
+    format: PixelFormat,
     frames: u32,
 ) -> Result<Vec<u16>, PixelError> {
     use rayon::prelude::*;
@@ -118,24 +118,36 @@ pub(crate) fn decode_encapsulated(
     let pixels_per_frame = usize::from(header.rows) * usize::from(header.columns);
     let dct =
         matches!(header.transfer_syntax_uid.as_str(), transfer_syntax::JPEG_BASELINE | transfer_syntax::JPEG_EXTENDED);
-    let decoded: Vec<Vec<u16>> = grouped
-        .into_par_iter()
-        .enumerate()
-        .map(|(frame, fragments)| {
+    let mask = format.max_stored_value();
+    // Each frame decodes straight into its slice of the run's buffer.
+    let mut samples = vec![0u16; pixels_per_frame * frames as usize];
+    samples.par_chunks_mut(pixels_per_frame.max(1)).zip(grouped).enumerate().try_for_each(
+        |(frame, (out, fragments))| {
             let frame = frame as u32;
             let object = FrameObject { header, fragments };
-            let samples = if dct { decode_dct(&object, frame)? } else { decode_registered(&object, frame)? };
-            if samples.len() != pixels_per_frame {
-                return Err(PixelError::DecodedSize { frame, expected: pixels_per_frame, actual: samples.len() });
-            }
-            let mask = format.max_stored_value();
-            Ok(samples.into_iter().map(|s| s & mask).collect())
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(decoded.concat())
+            if dct { decode_dct(&object, frame, out, mask) } else { decode_registered(&object, frame, out, mask) }
+        },
+    )?;
+    Ok(samples)
 }
 
-fn decode_dct(object: &FrameObject<'_>, frame: u32) -> Result<Vec<u16>, PixelError> {
+/// Copies decoded samples into `out`, masked to the stored bits, checking the count.
+fn fill<I: ExactSizeIterator<Item = u16>>(
+    out: &mut [u16],
+    decoded: I,
+    frame: u32,
+    mask: u16,
+) -> Result<(), PixelError> {
+    if decoded.len() != out.len() {
+        return Err(PixelError::DecodedSize { frame, expected: out.len(), actual: decoded.len() });
+    }
+    for (o, s) in out.iter_mut().zip(decoded) {
+        *o = s & mask;
+    }
+    Ok(())
+}
+
+fn decode_dct(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) -> Result<(), PixelError> {
     let stream: Cow<'_, [u8]> = match object.fragments.as_slice() {
         [single] => Cow::Borrowed(single),
         many => Cow::Owned(many.concat()),
@@ -150,22 +162,23 @@ fn decode_dct(object: &FrameObject<'_>, frame: u32) -> Result<Vec<u16>, PixelErr
             ),
         });
     }
-    Ok(image.samples)
+    fill(out, image.samples.into_iter(), frame, mask)
 }
 
-fn decode_registered(object: &FrameObject<'_>, frame: u32) -> Result<Vec<u16>, PixelError> {
+fn decode_registered(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) -> Result<(), PixelError> {
     let uid = object.header.transfer_syntax_uid.as_str();
-    let Some(Codec::EncapsulatedPixelData(Some(reader), _)) = TransferSyntaxRegistry.get(uid).map(|ts| ts.codec())
+    let Some(Codec::EncapsulatedPixelData(Some(reader), _)) =
+        TransferSyntaxRegistry.get(uid).map(TransferSyntax::codec)
     else {
         return Err(PixelError::Decode { frame, reason: format!("no pixel data decoder registered for {uid}") });
     };
     let mut bytes = Vec::new();
     reader.decode_frame(object, 0, &mut bytes).map_err(|e| PixelError::Decode { frame, reason: error_chain(&e) })?;
-    Ok(if object.header.bits_allocated > 8 {
-        bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
+    if object.header.bits_allocated > 8 {
+        fill(out, bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])), frame, mask)
     } else {
-        bytes.iter().map(|&b| u16::from(b)).collect()
-    })
+        fill(out, bytes.iter().map(|&b| u16::from(b)), frame, mask)
+    }
 }
 
 /// An error and its sources on one line, so a codec's real reason is not lost.

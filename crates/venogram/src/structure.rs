@@ -29,6 +29,9 @@ const SEQUENCE_END: (u16, u16) = (0xFFFE, 0xE0DD);
 /// Sequences nested deeper than this are rejected rather than recursed into.
 const MAX_DEPTH: usize = 32;
 
+/// An element header as read from the stream.
+type ElementHeader = ((u16, u16), Option<[u8; 2]>, u32, usize);
+
 struct Walker<'a> {
     bytes: &'a [u8],
     base: usize,
@@ -65,8 +68,8 @@ impl Walker<'_> {
         }
     }
 
-    /// Reads an element header at `at`: (tag, is_sequence_or_undefined, value length, header size).
-    fn header(&self, at: usize) -> Result<((u16, u16), Option<[u8; 2]>, u32, usize), StructureProblem> {
+    /// Reads an element header at `at`: tag, VR (explicit VR only), value length, header size.
+    fn header(&self, at: usize) -> Result<ElementHeader, StructureProblem> {
         let tag = self.tag_at(at)?;
         let truncated = || self.problem(at, format!("file ends inside the header of element {}", tag_name(tag)));
         if tag.0 == 0xFFFE || !self.explicit_vr {

@@ -83,21 +83,16 @@ impl TransferSyntaxInfo {
     #[must_use]
     pub fn from_uid(uid: &str) -> Self {
         let uid = uid.trim_end_matches(['\0', ' ']).to_owned();
-        match TransferSyntaxRegistry.get(&uid) {
-            Some(ts) => Self {
+        if let Some(ts) = TransferSyntaxRegistry.get(&uid) {
+            return Self {
                 name: ts.name().to_owned(),
                 decodable: ts.can_decode_all() && SUPPORTED.iter().any(|(u, _)| *u == uid),
                 uid,
-            },
-            None => {
-                let name = RETIRED_JPEG
-                    .iter()
-                    .find(|(u, _)| *u == uid)
-                    .map_or("unknown transfer syntax", |(_, name)| name)
-                    .to_owned();
-                Self { uid, name, decodable: false }
-            }
+            };
         }
+        let name =
+            RETIRED_JPEG.iter().find(|(u, _)| *u == uid).map_or("unknown transfer syntax", |(_, name)| name).to_owned();
+        Self { uid, name, decodable: false }
     }
 
     /// Whether decoding is exact (no lossy compression in the syntax itself).

@@ -57,7 +57,7 @@ pub enum XaWriteError {
     },
 }
 
-/// A UID under the `2.25` root from a seed and a role, deterministic (SplitMix64 mixing).
+/// A UID under the `2.25` root from a seed and a role, deterministic (`SplitMix64` mixing).
 #[must_use]
 pub fn derived_uid(seed: u64, role: u64) -> String {
     let mix = |mut z: u64| {
@@ -88,6 +88,37 @@ fn ds(values: &[f64]) -> PrimitiveValue {
     PrimitiveValue::from(text.join("\\"))
 }
 
+/// X-Ray Acquisition, XA Positioner and Cine attributes.
+fn put_acquisition(put: &mut impl FnMut(u16, u16, VR, PrimitiveValue), spec: &XaWriteSpec) {
+    if let Some(rate) = spec.cine_rate_hz {
+        put(0x0018, 0x0040, VR::IS, PrimitiveValue::from(rate.to_string()));
+    }
+    let p = &spec.positioner;
+    if let Some(v) = p.distance_source_to_detector_mm {
+        put(0x0018, 0x1110, VR::DS, ds(&[v]));
+    }
+    if let Some(v) = p.distance_source_to_patient_mm {
+        put(0x0018, 0x1111, VR::DS, ds(&[v]));
+    }
+    if let Some(v) = p.estimated_radiographic_magnification_factor {
+        put(0x0018, 0x1114, VR::DS, ds(&[v]));
+    }
+    if let Some(ft) = spec.frame_time_ms {
+        put(0x0018, 0x1063, VR::DS, ds(&[ft]));
+    }
+    if let Some(v) = p.imager_pixel_spacing_mm {
+        put(0x0018, 0x1164, VR::DS, ds(&v));
+    }
+    put(0x0018, 0x1155, VR::CS, PrimitiveValue::from("GR")); // Radiation Setting, type 1
+    put(0x0018, 0x1500, VR::CS, PrimitiveValue::from(p.positioner_motion.clone().unwrap_or_else(|| "STATIC".into())));
+    if let Some(v) = p.positioner_primary_angle_deg {
+        put(0x0018, 0x1510, VR::DS, ds(&[v]));
+    }
+    if let Some(v) = p.positioner_secondary_angle_deg {
+        put(0x0018, 0x1511, VR::DS, ds(&[v]));
+    }
+}
+
 /// Encodes a cine as the bytes of an XA DICOM Part 10 file.
 pub fn encode_xa(cine: &Cine, spec: &XaWriteSpec) -> Result<Vec<u8>, XaWriteError> {
     let mut obj = InMemDicomObject::new_empty();
@@ -110,34 +141,7 @@ pub fn encode_xa(cine: &Cine, spec: &XaWriteSpec) -> Result<Vec<u8>, XaWriteErro
     put(0x0010, 0x0030, VR::DA, PrimitiveValue::Empty);
     put(0x0010, 0x0040, VR::CS, PrimitiveValue::Empty);
     put(0x0018, 0x0060, VR::DS, PrimitiveValue::Empty); // KVP, type 2
-    if let Some(rate) = spec.cine_rate_hz {
-        put(0x0018, 0x0040, VR::IS, PrimitiveValue::from(rate.to_string()));
-    }
-    let p = &spec.positioner;
-    if let Some(v) = p.distance_source_to_detector_mm {
-        put(0x0018, 0x1110, VR::DS, ds(&[v]));
-    }
-    if let Some(v) = p.distance_source_to_patient_mm {
-        put(0x0018, 0x1111, VR::DS, ds(&[v]));
-    }
-    if let Some(v) = p.estimated_radiographic_magnification_factor {
-        put(0x0018, 0x1114, VR::DS, ds(&[v]));
-    }
-    let multi_frame = cine.frame_count() > 1;
-    if let Some(ft) = spec.frame_time_ms {
-        put(0x0018, 0x1063, VR::DS, ds(&[ft]));
-    }
-    if let Some(v) = p.imager_pixel_spacing_mm {
-        put(0x0018, 0x1164, VR::DS, ds(&v));
-    }
-    put(0x0018, 0x1155, VR::CS, PrimitiveValue::from("GR")); // Radiation Setting, type 1
-    put(0x0018, 0x1500, VR::CS, PrimitiveValue::from(p.positioner_motion.clone().unwrap_or_else(|| "STATIC".into())));
-    if let Some(v) = p.positioner_primary_angle_deg {
-        put(0x0018, 0x1510, VR::DS, ds(&[v]));
-    }
-    if let Some(v) = p.positioner_secondary_angle_deg {
-        put(0x0018, 0x1511, VR::DS, ds(&[v]));
-    }
+    put_acquisition(&mut put, spec);
     put(0x0020, 0x000D, VR::UI, PrimitiveValue::from(derived_uid(spec.uid_seed, 1)));
     put(0x0020, 0x000E, VR::UI, PrimitiveValue::from(derived_uid(spec.uid_seed, 2)));
     put(0x0020, 0x0010, VR::SH, PrimitiveValue::Empty);
@@ -148,13 +152,13 @@ pub fn encode_xa(cine: &Cine, spec: &XaWriteSpec) -> Result<Vec<u8>, XaWriteErro
     let photometric =
         if spec.monochrome1 { PhotometricInterpretation::Monochrome1 } else { PhotometricInterpretation::Monochrome2 };
     put(0x0028, 0x0004, VR::CS, PrimitiveValue::from(photometric.as_dicom()));
-    if multi_frame {
+    if cine.frame_count() > 1 {
         put(0x0028, 0x0008, VR::IS, PrimitiveValue::from(cine.frame_count().to_string()));
         put(0x0028, 0x0009, VR::AT, PrimitiveValue::Tags([Tag(0x0018, 0x1063)].into_iter().collect()));
     }
     put(0x0028, 0x0010, VR::US, PrimitiveValue::from(cine.rows() as u16));
     put(0x0028, 0x0011, VR::US, PrimitiveValue::from(cine.columns() as u16));
-    if let Some(v) = p.pixel_spacing_mm {
+    if let Some(v) = spec.positioner.pixel_spacing_mm {
         put(0x0028, 0x0030, VR::DS, ds(&v));
     }
     let format = cine.format;

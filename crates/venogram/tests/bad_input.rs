@@ -4,6 +4,12 @@
 //! (random flips, truncations, splices of valid files in every committed syntax) runs in the
 //! normal suite.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::float_cmp,
+    reason = "a test: a failed unwrap is a failed test; compared values are parsed, not computed"
+)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -6,6 +6,12 @@
 //! lossy ones must meet the tolerance stated per case; attributes must equal what `dcmdump`
 //! prints. Needs `scripts/install-peers.sh` (the README's test command runs it).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::float_cmp,
+    reason = "a test: a failed unwrap is a failed test; compared values are parsed, not computed"
+)]
+
 mod common;
 
 use std::ffi::OsStr;
@@ -230,7 +236,7 @@ fn every_claimed_transfer_syntax_decodes_like_the_peers() {
             let psnr = psnr_db(&original, &decoded.cine);
             match case.expect {
                 Expect::Exact => {
-                    assert!(decoded.cine.samples() == original.samples(), "{context}: not exact (max diff {diff})")
+                    assert!(decoded.cine.samples() == original.samples(), "{context}: not exact (max diff {diff})");
                 }
                 Expect::Near(near) => assert!(diff <= near, "{context}: max diff {diff} > NEAR {near}"),
                 Expect::Psnr(min) => assert!(psnr >= min, "{context}: PSNR {psnr:.1} dB < {min} dB"),

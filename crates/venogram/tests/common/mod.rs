@@ -2,6 +2,7 @@
 //! the pydicom venv made by `scripts/install-peers.sh`) and writing the source objects.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
+#![allow(clippy::unwrap_used, reason = "test helpers: a failure is a failed test")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,11 +34,12 @@ pub fn peers_python() -> PathBuf {
 pub fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&std::ffi::OsStr]) -> String {
     let program = program.as_ref();
     let output = Command::new(program).args(args).output().unwrap_or_else(|e| {
-        panic!("cannot run {program:?} ({e}): run scripts/install-peers.sh (the README's test command does)")
+        panic!("cannot run {} ({e}): run scripts/install-peers.sh (the README's test command does)", program.display())
     });
     assert!(
         output.status.success(),
-        "{program:?} {args:?} failed: {}\n{}",
+        "{} {args:?} failed: {}\n{}",
+        program.display(),
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );

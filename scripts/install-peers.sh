@@ -7,18 +7,7 @@
 # Needs root for apt-get (or sudo). Prints the venv's python path on its last line.
 set -euo pipefail
 
-need_apt=()
-command -v dcmdump >/dev/null 2>&1 || need_apt+=(dcmtk)
-command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
-command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
-python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
-if ((${#need_apt[@]})); then
-  sudo_cmd=()
-  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-  echo "install-peers: apt-get install ${need_apt[*]}" >&2
-  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
-fi
+"$(dirname "$0")/system-packages.sh" dcmtk python3-venv
 
 venv="${CSNAV_PEERS_VENV:-$HOME/.cache/csnav/peers-venv}"
 stamp="$venv/.csnav-peers-v2"

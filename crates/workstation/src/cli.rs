@@ -65,7 +65,7 @@ pub struct GeometryArgs {
     #[arg(long, value_name = "MM")]
     pub sod_mm: Option<f64>,
     /// Imager pixel spacing at the detector in mm, one value or ROW,COLUMN (overrides the file).
-    #[arg(long, value_name = "MM[,MM]", value_delimiter = ',', num_args = 1..=2)]
+    #[arg(long, value_name = "MM[,MM]", value_delimiter = ',')]
     pub imager_pixel_spacing_mm: Option<Vec<f64>>,
     /// SID used when the file has none and none is entered, mm.
     #[arg(long, value_name = "MM", default_value_t = 1000.0)]
@@ -102,4 +102,8 @@ pub struct TestPatternArgs {
     /// Write the samples as MONOCHROME1 (inverted) instead of MONOCHROME2.
     #[arg(long)]
     pub monochrome1: bool,
+    /// Leave out the optional (type 3) geometry: distances, imager pixel spacing and
+    /// magnification, as many real XA files do.
+    #[arg(long)]
+    pub omit_optional_geometry: bool,
 }

@@ -155,7 +155,7 @@ fn source(s: &ValueSource) -> String {
 
 fn angle_name(deg: f64, positive: &str, negative: &str) -> String {
     if deg.abs() < 0.05 {
-        format!("0.0 ({positive}/{negative} 0)")
+        format!("{positive}/{negative} 0.0")
     } else if deg > 0.0 {
         format!("{positive} {deg:.1}")
     } else {

@@ -19,14 +19,15 @@ pub fn run(args: &TestPatternArgs) -> anyhow::Result<ExitCode> {
     )
     .context("test pattern size")?;
     let frames = u32::from(args.frames);
+    let optional = |v: f64| (!args.omit_optional_geometry).then_some(v);
     let spec = XaWriteSpec {
         positioner: PositionerGeometry {
             positioner_primary_angle_deg: Some(30.0),
             positioner_secondary_angle_deg: Some(0.0),
-            distance_source_to_detector_mm: Some(1100.0),
-            distance_source_to_patient_mm: Some(780.0),
-            imager_pixel_spacing_mm: Some([0.2, 0.2]),
-            estimated_radiographic_magnification_factor: Some(1100.0 / 780.0),
+            distance_source_to_detector_mm: optional(1100.0),
+            distance_source_to_patient_mm: optional(780.0),
+            imager_pixel_spacing_mm: optional(0.2).map(|s| [s, s]),
+            estimated_radiographic_magnification_factor: optional(1100.0 / 780.0),
             ..PositionerGeometry::default()
         },
         frame_time_ms: Some(66.67),

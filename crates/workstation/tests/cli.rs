@@ -1,0 +1,118 @@
+//! The `csnav` binary end to end: `test-pattern` writes a run, `info` summarises it in text
+//! and JSON, bad files give a non-zero exit and a message naming the problem.
+
+#![allow(clippy::unwrap_used, reason = "a test: a failed unwrap is a failed test")]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn csnav(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_csnav")).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn pattern(dir: &Path, extra: &[&str]) -> String {
+    let path = dir.join("run.dcm").display().to_string();
+    let mut args = vec!["test-pattern", "--out", &path, "--rows", "64", "--columns", "80", "--frames", "13"];
+    args.extend_from_slice(extra);
+    let out = csnav(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    path
+}
+
+#[test]
+fn help_says_what_it_is_and_that_it_is_research_software() {
+    let out = csnav(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    assert!(help.contains("left-ventricular lead"), "{help}");
+    assert!(help.contains("not a cleared medical device"), "{help}");
+    assert!(help.contains("info"), "{help}");
+    let info_help = text(&csnav(&["info", "--help"]).stdout);
+    assert!(info_help.contains("--primary-angle-deg") && info_help.contains("LAO positive"), "{info_help}");
+}
+
+#[test]
+fn info_summarises_geometry_timing_and_ecg() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = pattern(dir.path(), &[]);
+    let out = csnav(&["info", &path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    for expected in [
+        "Explicit VR Little Endian (1.2.840.10008.1.2.1) [lossless]",
+        "X-Ray Angiographic Image Storage",
+        "80 x 64 px, 13 frames, 12 bits stored in 16, MONOCHROME2",
+        "LAO 30.0 (from file)",
+        "SID 1100.0 mm (from file), SOD 780.0 mm (from file)",
+        "15.00 frames/s",
+        "R waves at frames 4 (1-based)",
+        "defaulted         nothing",
+    ] {
+        assert!(summary.contains(expected), "missing {expected:?} in\n{summary}");
+    }
+}
+
+#[test]
+fn info_json_is_machine_readable_and_reports_manual_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = pattern(dir.path(), &["--monochrome1"]);
+    let out = csnav(&["info", "--json", "--secondary-angle-deg", "-20", "--imager-pixel-spacing-mm", "0.15", &path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = &json[0];
+    assert_eq!(report["frames"], 13);
+    assert_eq!(report["transfer_syntax"]["uid"], "1.2.840.10008.1.2.1");
+    assert_eq!(report["photometric_interpretation_in_file"], "MONOCHROME1");
+    assert_eq!(report["geometry"]["secondary_angle_deg"]["value"], -20.0);
+    assert_eq!(report["geometry"]["secondary_angle_deg"]["source"]["kind"], "manual");
+    assert_eq!(report["geometry"]["imager_pixel_spacing_mm"]["value"][1], 0.15);
+    assert_eq!(report["acquisition"]["timing"]["r_wave_frame_indices"], serde_json::json!([3]));
+    assert_eq!(report["frame_times_ms"].as_array().unwrap().len(), 13);
+    let p = report["image_from_patient"].as_array().unwrap();
+    assert_eq!(p.len(), 3);
+    // The isocentre projects to the image centre: column (80-1)/2.
+    let (u, w) = (p[0][3].as_f64().unwrap(), p[2][3].as_f64().unwrap());
+    assert!((u / w - 39.5).abs() < 1e-9, "{u}/{w}");
+}
+
+#[test]
+fn info_reports_defaults_when_the_file_lacks_geometry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = pattern(dir.path(), &["--omit-optional-geometry"]);
+    let summary = text(&csnav(&["info", &path]).stdout);
+    assert!(summary.contains("SID 1000.0 mm (DEFAULT, not in file), SOD 750.0 mm (DEFAULT, not in file)"), "{summary}");
+    assert!(summary.contains("3.1250 x 3.1250 mm at detector (DEFAULT, not in file)"), "{summary}");
+    assert!(
+        summary.contains("defaulted         DistanceSourceToDetector, DistanceSourceToPatient, ImagerPixelSpacing"),
+        "{summary}"
+    );
+    // Manual entries win over defaults and say so; configured defaults are used as given.
+    let out = csnav(&["info", "--sod-mm", "700", "--default-sid-mm", "1200", &path]);
+    let summary = text(&out.stdout);
+    assert!(summary.contains("SID 1200.0 mm (DEFAULT, not in file), SOD 700.0 mm (entered by hand)"), "{summary}");
+    // An impossible manual entry is reported, not silently used.
+    let out = csnav(&["info", "--sod-mm", "2000", &path]);
+    assert!(text(&out.stdout).contains("GEOMETRY INVALID"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn bad_files_fail_with_a_named_problem_and_others_still_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = pattern(dir.path(), &[]);
+    let empty = dir.path().join("empty.dcm");
+    std::fs::write(&empty, b"").unwrap();
+    let empty = empty.display().to_string();
+    let out = csnav(&["info", &good, &empty, dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("empty.dcm is empty (0 bytes)"), "{stderr}");
+    assert!(stderr.contains("is a directory, not a DICOM file"), "{stderr}");
+    assert!(text(&out.stdout).contains("13 frames"), "the good file is still summarised");
+    let out = csnav(&["info", "--json", &empty]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json[0]["error"].as_str().unwrap().contains("empty"));
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this): installs the build packages and
+# the real DICOM peers (dcmtk, pydicom) if missing, then formatting, clippy (warnings are
+# errors), the architecture rules, and every unit, integration and interop test.
+# Benchmarks are run by hand (README, "Benchmarks"), not here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/system-packages.sh
+export CSNAV_PEERS_VENV="${CSNAV_PEERS_VENV:-$HOME/.cache/csnav/peers-venv}"
+scripts/install-peers.sh >/dev/null
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+echo "== architecture"
+scripts/check-architecture.sh
+echo "== cargo test"
+cargo test --locked --workspace
+echo "== all checks passed"

@@ -3,16 +3,17 @@
 //! transfer syntax, the frame); nothing here panics on bad input, and a panic inside the
 //! third-party parser or codecs is caught and reported as malformed input.
 
+use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use dicom_core::dictionary::UidDictionary;
 use dicom_core::value::Value;
 use dicom_dictionary_std::StandardSopClassDictionary;
-use dicom_object::file::OddLengthStrategy;
-use dicom_object::file::ReadPreamble;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTable;
-use dicom_object::{FileDicomObject, InMemDicomObject, OpenFileOptions};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use serde::Serialize;
 
 use crate::acquisition::XaAcquisition;
@@ -68,6 +69,12 @@ pub enum IngestError {
         /// Byte offset in the file.
         offset: usize,
         /// The element at fault and what it declares.
+        reason: String,
+    },
+    /// A deflated data set could not be inflated.
+    #[error("the deflated data set cannot be inflated: {reason}")]
+    Inflate {
+        /// The decompressor's reason.
         reason: String,
     },
     /// The data set could not be parsed (truncation, odd lengths, bad values...).
@@ -227,6 +234,9 @@ pub fn read_xa_bytes(bytes: &[u8]) -> Result<XaRun, IngestError> {
     };
     let part10 = &bytes[start..];
 
+    let structure_error =
+        |p: structure::StructureProblem| IngestError::Structure { offset: p.offset, reason: p.reason };
+    let data_start = structure::data_set_offset(part10, start).map_err(structure_error)?;
     let meta = guarded("reading the file meta information", || FileMetaTable::from_reader(part10))?
         .map_err(|e| IngestError::FileMeta { reason: pixels::error_chain(&e) })?;
     let transfer_syntax = TransferSyntaxInfo::from_uid(meta.transfer_syntax());
@@ -234,25 +244,43 @@ pub fn read_xa_bytes(bytes: &[u8]) -> Result<XaRun, IngestError> {
         return Err(IngestError::UnsupportedTransferSyntax { transfer_syntax });
     }
 
-    let encoding = match transfer_syntax.uid.as_str() {
-        transfer_syntax::IMPLICIT_VR_LITTLE_ENDIAN => Some(Encoding { explicit_vr: false, big_endian: false }),
-        transfer_syntax::EXPLICIT_VR_BIG_ENDIAN => Some(Encoding { explicit_vr: true, big_endian: true }),
-        transfer_syntax::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => None,
-        _ => Some(Encoding { explicit_vr: true, big_endian: false }),
+    let encoded = &part10[data_start..];
+    let deflated = transfer_syntax.uid == transfer_syntax::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN;
+    let (data_set, parse_uid, encoding) = match transfer_syntax.uid.as_str() {
+        transfer_syntax::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => (
+            Cow::Owned(inflate(encoded)?),
+            transfer_syntax::EXPLICIT_VR_LITTLE_ENDIAN,
+            Encoding { explicit_vr: true, big_endian: false },
+        ),
+        transfer_syntax::IMPLICIT_VR_LITTLE_ENDIAN => {
+            (Cow::Borrowed(encoded), transfer_syntax.uid.as_str(), Encoding { explicit_vr: false, big_endian: false })
+        }
+        transfer_syntax::EXPLICIT_VR_BIG_ENDIAN => {
+            (Cow::Borrowed(encoded), transfer_syntax.uid.as_str(), Encoding { explicit_vr: true, big_endian: true })
+        }
+        _ => (Cow::Borrowed(encoded), transfer_syntax.uid.as_str(), Encoding { explicit_vr: true, big_endian: false }),
     };
-    structure::check(part10, start, encoding)
-        .map_err(|p| IngestError::Structure { offset: p.offset, reason: p.reason })?;
+    structure::check_data_set(&data_set, if deflated { 0 } else { start + data_start }, encoding).map_err(|p| {
+        if deflated {
+            IngestError::Structure {
+                offset: p.offset,
+                reason: format!("{} (offset within the inflated data set)", p.reason),
+            }
+        } else {
+            structure_error(p)
+        }
+    })?;
+    let parse_ts = TransferSyntaxRegistry
+        .get(parse_uid)
+        .ok_or_else(|| IngestError::UnsupportedTransferSyntax { transfer_syntax: transfer_syntax.clone() })?;
+    let obj =
+        guarded("parsing the data set", || InMemDicomObject::read_dataset_with_ts(&data_set[..], parse_ts))?.map_err(
+            |e| IngestError::DataSet { transfer_syntax: transfer_syntax.clone(), reason: pixels::error_chain(&e) },
+        )?;
+    drop(data_set);
 
-    let obj = guarded("parsing the data set", || {
-        OpenFileOptions::new()
-            .read_preamble(ReadPreamble::Never)
-            .odd_length_strategy(OddLengthStrategy::Fail)
-            .from_reader(part10)
-    })?
-    .map_err(|e| IngestError::DataSet { transfer_syntax: transfer_syntax.clone(), reason: pixels::error_chain(&e) })?;
-
-    let meta_sop_class = Some(obj.meta().media_storage_sop_class_uid().trim_end_matches(['\0', ' ']).to_owned())
-        .filter(|s| !s.is_empty());
+    let meta_sop_class =
+        Some(meta.media_storage_sop_class_uid().trim_end_matches(['\0', ' ']).to_owned()).filter(|s| !s.is_empty());
     let attrs = Attributes::new(&obj);
     if !attrs.has(attr::PIXEL_DATA) {
         let uid = attrs.string(attr::SOP_CLASS_UID).or(meta_sop_class);
@@ -272,6 +300,24 @@ pub fn read_xa_bytes(bytes: &[u8]) -> Result<XaRun, IngestError> {
         tracing::warn!(warning = %w, "XA attribute problem");
     }
     Ok(XaRun { transfer_syntax, cine, acquisition, warnings, encoded_size_bytes: bytes.len() })
+}
+
+/// The most bytes a deflated data set may inflate to: the largest run csnav accepts plus
+/// room for its attributes. Beyond it the file is a decompression bomb or corrupt.
+const MAX_INFLATED_BYTES: u64 = 2 * MAX_SAMPLES_PER_RUN + (64 << 20);
+
+/// Inflates a Deflated Explicit VR Little Endian data set (PS3.5 A.5: raw RFC 1951 deflate).
+fn inflate(deflated: &[u8]) -> Result<Vec<u8>, IngestError> {
+    use std::io::Read as _;
+    let mut inflated = Vec::with_capacity(deflated.len().saturating_mul(4));
+    flate2::read::DeflateDecoder::new(deflated)
+        .take(MAX_INFLATED_BYTES + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|e| IngestError::Inflate { reason: e.to_string() })?;
+    if inflated.len() as u64 > MAX_INFLATED_BYTES {
+        return Err(IngestError::Inflate { reason: format!("inflates to more than {MAX_INFLATED_BYTES} bytes") });
+    }
+    Ok(inflated)
 }
 
 /// Runs third-party parsing/decoding, turning a panic into [`IngestError::ReaderPanicked`].
@@ -358,7 +404,7 @@ impl ImageLayout {
 }
 
 fn decode_cine(
-    obj: &FileDicomObject<InMemDicomObject>,
+    obj: &InMemDicomObject,
     layout: &ImageLayout,
     transfer_syntax: &TransferSyntaxInfo,
 ) -> Result<Cine, IngestError> {

@@ -17,16 +17,8 @@
 //!
 //! The decoder never panics on malformed input; it returns a [`JpegError`].
 //!
-//! ```ignore
-//! # fn demo(fragment: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
-//! // `fragment` is one frame's encapsulated JPEG bitstream (FFD8 ... FFD9).
-//! let img = jpeg12::decode(fragment)?;
-//! assert_eq!(img.samples.len(), img.width as usize * img.height as usize);
-//! let max = (1u16 << img.precision) - 1; // 4095 for 12-bit data
-//! # let _ = max;
-//! # Ok(())
-//! # }
-//! ```
+//! Use: `decode(frame_bitstream)` with one frame's encapsulated JPEG bitstream (`FFD8` ... `FFD9`)
+//! gives its width, height, precision and row-major samples.
 
 use std::fmt;
 

@@ -19,6 +19,7 @@ mod attributes;
 mod frames;
 mod jpeg_dct;
 mod pixels;
+mod rle;
 mod structure;
 
 pub use acquisition::{CineTiming, PositionerGeometry, SeriesIdentity, XaAcquisition};

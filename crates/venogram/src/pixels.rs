@@ -12,7 +12,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::cine::PixelFormat;
 use crate::frames::{FrameHeader, FrameObject, frame_fragments};
-use crate::{jpeg_dct, transfer_syntax};
+use crate::{jpeg_dct, rle, transfer_syntax};
 
 /// What went wrong turning pixel data into samples.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,8 +101,8 @@ pub(crate) fn unpack_native(
     Ok(samples)
 }
 
-/// Decodes every encapsulated frame, in parallel: DCT JPEG (8 and 12 bit) with csnav's own
-/// decoder, everything else with the codec dicom-rs registers for the transfer syntax.
+/// Decodes every encapsulated frame, in parallel: DCT JPEG (8 and 12 bit) and RLE with
+/// csnav's own decoders, everything else with the codec dicom-rs registers for the syntax.
 pub(crate) fn decode_encapsulated(
     fragments: &[Vec<u8>],
     offset_table: &[u32],
@@ -116,8 +116,11 @@ pub(crate) fn decode_encapsulated(
     }
     let grouped = frame_fragments(fragments, offset_table, frames).map_err(PixelError::Layout)?;
     let pixels_per_frame = usize::from(header.rows) * usize::from(header.columns);
-    let dct =
-        matches!(header.transfer_syntax_uid.as_str(), transfer_syntax::JPEG_BASELINE | transfer_syntax::JPEG_EXTENDED);
+    let decoder = match header.transfer_syntax_uid.as_str() {
+        transfer_syntax::JPEG_BASELINE | transfer_syntax::JPEG_EXTENDED => decode_dct,
+        transfer_syntax::RLE_LOSSLESS => decode_rle,
+        _ => decode_registered,
+    };
     let mask = format.max_stored_value();
     // Each frame decodes straight into its slice of the run's buffer.
     let mut samples = vec![0u16; pixels_per_frame * frames as usize];
@@ -125,7 +128,7 @@ pub(crate) fn decode_encapsulated(
         |(frame, (out, fragments))| {
             let frame = frame as u32;
             let object = FrameObject { header, fragments };
-            if dct { decode_dct(&object, frame, out, mask) } else { decode_registered(&object, frame, out, mask) }
+            decoder(&object, frame, out, mask)
         },
     )?;
     Ok(samples)
@@ -165,8 +168,60 @@ fn decode_dct(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) 
     fill(out, image.samples.into_iter(), frame, mask)
 }
 
+fn decode_rle(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) -> Result<(), PixelError> {
+    let stream: Cow<'_, [u8]> = match object.fragments.as_slice() {
+        [single] => Cow::Borrowed(single),
+        many => Cow::Owned(many.concat()),
+    };
+    let bytes_per_sample = usize::from(object.header.bits_allocated.div_ceil(8));
+    rle::decode_frame(&stream, bytes_per_sample, out).map_err(|reason| PixelError::Decode { frame, reason })?;
+    for s in out.iter_mut() {
+        *s &= mask;
+    }
+    Ok(())
+}
+
+/// Width and height in the frame header of a JPEG-family codestream (SOF0..SOF15, JPEG-LS
+/// SOF55), `None` when there is no such header to read.
+fn jpeg_frame_size(stream: &[u8]) -> Option<(u16, u16)> {
+    if stream.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    let mut at = 2;
+    loop {
+        while *stream.get(at)? != 0xFF {
+            at += 1;
+        }
+        while *stream.get(at + 1)? == 0xFF {
+            at += 1;
+        }
+        let marker = *stream.get(at + 1)?;
+        let length = usize::from(u16::from_be_bytes([*stream.get(at + 2)?, *stream.get(at + 3)?]));
+        if matches!(marker, 0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC)) || marker == 0xF7 {
+            let height = u16::from_be_bytes([*stream.get(at + 5)?, *stream.get(at + 6)?]);
+            let width = u16::from_be_bytes([*stream.get(at + 7)?, *stream.get(at + 8)?]);
+            return Some((width, height));
+        }
+        at += 2 + length;
+    }
+}
+
 fn decode_registered(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) -> Result<(), PixelError> {
     let uid = object.header.transfer_syntax_uid.as_str();
+    // A codec handed a frame larger than the image header says may write out of bounds
+    // (dicom-rs's JPEG adapter panics): check the codestream's own size first.
+    if let Some((width, height)) = object.fragments.first().and_then(|f| jpeg_frame_size(f))
+        && (width, height) != (object.header.columns, object.header.rows)
+        && height != 0
+    {
+        return Err(PixelError::Decode {
+            frame,
+            reason: format!(
+                "the codestream is {width}x{height} but the image is {}x{}",
+                object.header.columns, object.header.rows
+            ),
+        });
+    }
     let Some(Codec::EncapsulatedPixelData(Some(reader), _)) =
         TransferSyntaxRegistry.get(uid).map(TransferSyntax::codec)
     else {

@@ -180,6 +180,13 @@ impl XaAcquisition {
             modality: attrs.string(attr::MODALITY),
         };
         let positioner_motion = attrs.string(attr::POSITIONER_MOTION);
+        if positioner_motion.as_deref() == Some("DYNAMIC") {
+            warnings.push(
+                "Positioner Motion (0018,1500) is DYNAMIC (rotational run): the angles describe the first frame; \
+                 per-frame angle increments are not applied"
+                    .to_owned(),
+            );
+        }
         let mut r = Reader { attrs, warnings };
         let positioner = PositionerGeometry {
             positioner_primary_angle_deg: r.number(attr::POSITIONER_PRIMARY_ANGLE, -180.0..=180.0),

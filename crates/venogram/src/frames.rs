@@ -79,6 +79,16 @@ pub(crate) struct FrameObject<'a> {
     pub fragments: Vec<&'a [u8]>,
 }
 
+impl FrameObject<'_> {
+    /// The frame's bytes as one contiguous codestream (borrowed when it is one fragment).
+    pub(crate) fn codestream(&self) -> Cow<'_, [u8]> {
+        match self.fragments.as_slice() {
+            [single] => Cow::Borrowed(single),
+            many => Cow::Owned(many.concat()),
+        }
+    }
+}
+
 impl PixelDataObject for FrameObject<'_> {
     fn transfer_syntax_uid(&self) -> &str {
         &self.header.transfer_syntax_uid

@@ -4,8 +4,6 @@
 
 use dicom_core::value::DicomValueType;
 use dicom_core::value::{PrimitiveValue, Value};
-use std::borrow::Cow;
-
 use dicom_encoding::transfer_syntax::{Codec, TransferSyntax, TransferSyntaxIndex};
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
@@ -151,10 +149,7 @@ fn fill<I: ExactSizeIterator<Item = u16>>(
 }
 
 fn decode_dct(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) -> Result<(), PixelError> {
-    let stream: Cow<'_, [u8]> = match object.fragments.as_slice() {
-        [single] => Cow::Borrowed(single),
-        many => Cow::Owned(many.concat()),
-    };
+    let stream = object.codestream();
     let image = jpeg_dct::decode(&stream).map_err(|e| PixelError::Decode { frame, reason: e.to_string() })?;
     if (image.width, image.height) != (object.header.columns, object.header.rows) {
         return Err(PixelError::Decode {
@@ -169,10 +164,7 @@ fn decode_dct(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) 
 }
 
 fn decode_rle(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) -> Result<(), PixelError> {
-    let stream: Cow<'_, [u8]> = match object.fragments.as_slice() {
-        [single] => Cow::Borrowed(single),
-        many => Cow::Owned(many.concat()),
-    };
+    let stream = object.codestream();
     let bytes_per_sample = usize::from(object.header.bits_allocated.div_ceil(8));
     rle::decode_frame(&stream, bytes_per_sample, out).map_err(|reason| PixelError::Decode { frame, reason })?;
     for s in out.iter_mut() {

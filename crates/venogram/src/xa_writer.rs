@@ -73,19 +73,25 @@ pub fn derived_uid(seed: u64, role: u64) -> String {
     format!("2.25.{value}")
 }
 
-fn ds(values: &[f64]) -> PrimitiveValue {
-    // DS is at most 16 characters per value (PS3.5 6.2).
-    let text: Vec<String> = values
-        .iter()
-        .map(|v| {
-            let mut s = format!("{v}");
-            if s.len() > 16 {
-                s = format!("{v:.6e}");
-            }
-            s
+/// One DS value: the shortest decimal of at most 16 characters (PS3.5 6.2) that keeps as
+/// many significant digits as fit.
+fn ds_text(v: f64) -> String {
+    let plain = format!("{v}");
+    if plain.len() <= 16 {
+        return plain;
+    }
+    (0..=15usize)
+        .rev()
+        .map(|precision| {
+            let text = format!("{v:.precision$}");
+            if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text }
         })
-        .collect();
-    PrimitiveValue::from(text.join("\\"))
+        .find(|text| text.len() <= 16)
+        .unwrap_or_else(|| format!("{v:.6e}"))
+}
+
+fn ds(values: &[f64]) -> PrimitiveValue {
+    PrimitiveValue::from(values.iter().map(|&v| ds_text(v)).collect::<Vec<_>>().join("\\"))
 }
 
 /// X-Ray Acquisition, XA Positioner and Cine attributes.
@@ -208,4 +214,27 @@ pub fn write_xa_file(path: &std::path::Path, cine: &Cine, spec: &XaWriteSpec) ->
     let tmp = path.with_extension("dcm.partial");
     std::fs::write(&tmp, &bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ds_values_fit_sixteen_characters() {
+        assert_eq!(ds_text(1100.0), "1100");
+        assert_eq!(ds_text(0.154), "0.154");
+        assert_eq!(ds_text(1100.0 / 780.0), "1.41025641025641");
+        assert_eq!(ds_text(-12.25), "-12.25");
+        assert!(ds_text(1.0e300).len() <= 16);
+    }
+
+    #[test]
+    fn derived_uids_are_valid_and_stable() {
+        let uid = derived_uid(7, 3);
+        assert_eq!(uid, derived_uid(7, 3));
+        assert_ne!(uid, derived_uid(7, 2));
+        assert!(uid.len() <= 64 && uid.starts_with("2.25.") && !uid[5..].starts_with('0'));
+        assert!(uid[5..].bytes().all(|b| b.is_ascii_digit()));
+    }
 }

@@ -18,6 +18,7 @@ pub mod xa_writer;
 mod attributes;
 mod frames;
 mod jpeg_dct;
+mod jpeg_lossless;
 mod pixels;
 mod rle;
 mod structure;

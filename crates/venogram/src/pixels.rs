@@ -10,7 +10,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::cine::PixelFormat;
 use crate::frames::{FrameHeader, FrameObject, frame_fragments};
-use crate::{jpeg_dct, rle, transfer_syntax};
+use crate::{jpeg_dct, jpeg_lossless, rle, transfer_syntax};
 
 /// What went wrong turning pixel data into samples.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,8 +99,8 @@ pub(crate) fn unpack_native(
     Ok(samples)
 }
 
-/// Decodes every encapsulated frame, in parallel: DCT JPEG (8 and 12 bit) and RLE with
-/// csnav's own decoders, everything else with the codec dicom-rs registers for the syntax.
+/// Decodes every encapsulated frame, in parallel: JPEG (DCT 8/12-bit and lossless) and RLE
+/// with csnav's own decoders, JPEG-LS and JPEG 2000 with the codecs dicom-rs registers.
 pub(crate) fn decode_encapsulated(
     fragments: &[Vec<u8>],
     offset_table: &[u32],
@@ -117,6 +117,7 @@ pub(crate) fn decode_encapsulated(
     let decoder = match header.transfer_syntax_uid.as_str() {
         transfer_syntax::JPEG_BASELINE | transfer_syntax::JPEG_EXTENDED => decode_dct,
         transfer_syntax::RLE_LOSSLESS => decode_rle,
+        transfer_syntax::JPEG_LOSSLESS | transfer_syntax::JPEG_LOSSLESS_SV1 => decode_lossless,
         _ => decode_registered,
     };
     let mask = format.max_stored_value();
@@ -161,6 +162,28 @@ fn decode_dct(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) 
         });
     }
     fill(out, image.samples.into_iter(), frame, mask)
+}
+
+fn decode_lossless(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) -> Result<(), PixelError> {
+    let stream = object.codestream();
+    match jpeg_lossless::decode_into(&stream, out) {
+        Ok((width, height, _)) if (width, height) != (object.header.columns, object.header.rows) => {
+            Err(PixelError::Decode {
+                frame,
+                reason: format!(
+                    "the JPEG frame is {width}x{height} but the image is {}x{}",
+                    object.header.columns, object.header.rows
+                ),
+            })
+        }
+        Ok(_) => {
+            for s in out.iter_mut() {
+                *s &= mask;
+            }
+            Ok(())
+        }
+        Err(e) => Err(PixelError::Decode { frame, reason: e.to_string() }),
+    }
 }
 
 fn decode_rle(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) -> Result<(), PixelError> {

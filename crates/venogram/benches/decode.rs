@@ -102,6 +102,16 @@ fn main() {
             note: format!("{threads} threads, {size_mb:.1} MB file"),
         });
 
+        let single = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let csnav_1 = single
+            .install(|| best_of(|| venogram::read_xa_file(&input).is_ok_and(|r| r.cine.frame_count() == case.frames)));
+        rows.push(Row {
+            case: case.name,
+            tool: "csnav, 1 thread".into(),
+            frames_per_s: csnav_1.map(|s| frames / s),
+            note: "same, rayon pool of one thread (per-core comparison with dcmtk)".into(),
+        });
+
         let out = dir.path().join("decoded.dcm");
         let dcmtk = best_of(|| Command::new(case.decoder).arg(&input).arg(&out).status().is_ok_and(|s| s.success()));
         rows.push(Row {

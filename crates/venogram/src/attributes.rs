@@ -63,6 +63,10 @@ attributes! {
     RESCALE_SLOPE = "RescaleSlope" (0x0028, 0x1053);
     WINDOW_CENTER_WIDTH_EXPLANATION = "WindowCenterWidthExplanation" (0x0028, 0x1055);
     R_WAVE_POINTER = "RWavePointer" (0x0028, 0x6040);
+    PIXEL_INTENSITY_RELATIONSHIP = "PixelIntensityRelationship" (0x0028, 0x1040);
+    LOSSY_IMAGE_COMPRESSION = "LossyImageCompression" (0x0028, 0x2110);
+    LOSSY_IMAGE_COMPRESSION_RATIO = "LossyImageCompressionRatio" (0x0028, 0x2112);
+    LOSSY_IMAGE_COMPRESSION_METHOD = "LossyImageCompressionMethod" (0x0028, 0x2114);
     PIXEL_DATA = "PixelData" (0x7FE0, 0x0010);
 }
 

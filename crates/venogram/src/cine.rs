@@ -45,6 +45,16 @@ impl PixelFormat {
     }
 }
 
+/// That the pixels have been through lossy compression at some point (PS3.3 C.7.6.1.1.5):
+/// measurements on them carry the compression error.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LossyCompression {
+    /// Lossy Image Compression Ratio (0028,2112), one value per compression step.
+    pub ratios: Vec<f64>,
+    /// Lossy Image Compression Method (0028,2114), e.g. `ISO_10918_1` for JPEG.
+    pub methods: Vec<String>,
+}
+
 /// Modality rescale (0028,1052/1053): `output = slope * stored + intercept`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rescale {
@@ -88,6 +98,11 @@ pub struct Cine {
     pub rescale: Option<Rescale>,
     /// VOI windows suggested by the file, first is the default.
     pub windows: Vec<VoiWindow>,
+    /// Set when the file says its pixels were lossy compressed (by this transfer syntax or
+    /// an earlier one).
+    pub lossy_compression: Option<LossyCompression>,
+    /// Pixel Intensity Relationship (0028,1040): `LIN`, `LOG` or `DISP` (display-mapped).
+    pub pixel_intensity_relationship: Option<String>,
 }
 
 /// Borrowed view of one frame of a [`Cine`].
@@ -160,7 +175,17 @@ impl Cine {
         if samples.len() != expected {
             return Err(CineShapeError::Length { expected, actual: samples.len() });
         }
-        Ok(Self { rows, columns, frame_count, samples, format, rescale: None, windows: Vec::new() })
+        Ok(Self {
+            rows,
+            columns,
+            frame_count,
+            samples,
+            format,
+            rescale: None,
+            windows: Vec::new(),
+            lossy_compression: None,
+            pixel_intensity_relationship: None,
+        })
     }
 
     /// Rows per frame (image height in pixels).

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::acquisition::XaAcquisition;
 use crate::attributes::{self as attr, AttributeProblem, Attributes};
-use crate::cine::{Cine, PhotometricInterpretation, PixelFormat, Rescale, VoiWindow};
+use crate::cine::{Cine, LossyCompression, PhotometricInterpretation, PixelFormat, Rescale, VoiWindow};
 use crate::frames::FrameHeader;
 use crate::pixels::{self, PixelError};
 use crate::structure::{self, Encoding};
@@ -292,12 +292,21 @@ pub fn read_xa_bytes(bytes: &[u8]) -> Result<XaRun, IngestError> {
     let mut warnings = Vec::new();
     cine.rescale = read_rescale(&attrs, &mut warnings);
     cine.windows = read_windows(&attrs, &mut warnings);
+    cine.lossy_compression = read_lossy_compression(&attrs, &transfer_syntax, &mut warnings);
+    cine.pixel_intensity_relationship = attrs.string(attr::PIXEL_INTENSITY_RELATIONSHIP);
+    if cine.pixel_intensity_relationship.as_deref() == Some("DISP") {
+        warnings.push(
+            "Pixel Intensity Relationship (0028,1040) is DISP: sample values were mapped for display \
+             (e.g. rescaled by a compressor) and are not proportional to X-ray intensity"
+                .to_owned(),
+        );
+    }
     if layout.format.photometric_in_file == PhotometricInterpretation::Monochrome1 {
         invert_monochrome1(&mut cine);
     }
     let acquisition = XaAcquisition::read(Attributes::new(&obj), meta_sop_class, layout.frames, &mut warnings);
     for w in &warnings {
-        tracing::warn!(warning = %w, "XA attribute problem");
+        tracing::debug!(warning = %w, "XA attribute problem");
     }
     Ok(XaRun { transfer_syntax, cine, acquisition, warnings, encoded_size_bytes: bytes.len() })
 }
@@ -478,6 +487,31 @@ fn read_rescale(attrs: &Attributes<'_>, warnings: &mut Vec<String>) -> Option<Re
             None
         }
     }
+}
+
+/// Lossy Image Compression (0028,2110) "01", or a lossy transfer syntax, means the pixels
+/// carry compression error.
+fn read_lossy_compression(
+    attrs: &Attributes<'_>,
+    transfer_syntax: &TransferSyntaxInfo,
+    warnings: &mut Vec<String>,
+) -> Option<LossyCompression> {
+    let flagged = attrs.string(attr::LOSSY_IMAGE_COMPRESSION).as_deref() == Some("01");
+    if !flagged && transfer_syntax.is_lossless() {
+        return None;
+    }
+    let ratios = match attrs.floats(attr::LOSSY_IMAGE_COMPRESSION_RATIO) {
+        Ok(r) => r.unwrap_or_default(),
+        Err(p) => {
+            warnings.push(format!("{} ignored: {}", p.attribute, p.reason));
+            Vec::new()
+        }
+    };
+    let methods = attrs
+        .string(attr::LOSSY_IMAGE_COMPRESSION_METHOD)
+        .map(|m| m.split('\\').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
+    Some(LossyCompression { ratios, methods })
 }
 
 fn read_windows(attrs: &Attributes<'_>, warnings: &mut Vec<String>) -> Vec<VoiWindow> {

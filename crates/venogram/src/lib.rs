@@ -24,7 +24,7 @@ mod rle;
 mod structure;
 
 pub use acquisition::{CineTiming, PositionerGeometry, SeriesIdentity, XaAcquisition};
-pub use cine::{Cine, FrameView, PhotometricInterpretation, PixelFormat, Rescale, VoiWindow};
+pub use cine::{Cine, FrameView, LossyCompression, PhotometricInterpretation, PixelFormat, Rescale, VoiWindow};
 pub use geometry::{CArmProjection, GeometryDefaults, GeometryOverrides, ResolvedGeometry, Sourced, ValueSource};
 pub use ingest::{IngestError, XaRun, read_xa_bytes, read_xa_file};
 pub use transfer_syntax::TransferSyntaxInfo;

@@ -232,6 +232,11 @@ fn every_claimed_transfer_syntax_decodes_like_the_peers() {
             assert_eq!(decoded.transfer_syntax.uid, case.uid, "{context}: peer wrote another syntax");
             assert_eq!(decoded.cine.frame_count(), FRAMES, "{context}");
             check_attributes(&decoded, &dst, &context);
+            assert_eq!(
+                decoded.cine.lossy_compression.is_some(),
+                !matches!(case.expect, Expect::Exact),
+                "{context}: lossy compression must be flagged exactly for lossy syntaxes"
+            );
             let diff = max_abs_diff(&original, &decoded.cine);
             let psnr = psnr_db(&original, &decoded.cine);
             match case.expect {

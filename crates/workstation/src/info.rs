@@ -27,6 +27,8 @@ struct InfoReport {
     lossless_transfer_syntax: bool,
     rescale: Option<venogram::Rescale>,
     windows: Vec<venogram::VoiWindow>,
+    lossy_compression: Option<venogram::LossyCompression>,
+    pixel_intensity_relationship: Option<String>,
     geometry: ResolvedGeometry,
     defaulted: Vec<&'static str>,
     /// Rows of the 3x4 projection matrix, `None` when the geometry is impossible.
@@ -99,6 +101,8 @@ fn report(
         lossless_transfer_syntax: run.transfer_syntax.is_lossless(),
         rescale: cine.rescale,
         windows: cine.windows.clone(),
+        lossy_compression: cine.lossy_compression.clone(),
+        pixel_intensity_relationship: cine.pixel_intensity_relationship.clone(),
         defaulted: geometry.defaulted(),
         geometry,
         image_from_patient,
@@ -171,7 +175,6 @@ fn megabytes(bytes: usize) -> f64 {
 fn render(r: &InfoReport) -> String {
     let mut s = String::new();
     let g = &r.geometry;
-    let timing = &r.run.acquisition.timing;
     let _ = writeln!(s, "{}", r.file.display());
     let _ = writeln!(
         s,
@@ -227,6 +230,21 @@ fn render(r: &InfoReport) -> String {
     if let Some(e) = &r.geometry_error {
         let _ = writeln!(s, "  GEOMETRY INVALID  {e}");
     }
+    render_timing_and_values(&mut s, r);
+    let _ = writeln!(
+        s,
+        "  defaulted         {}",
+        if r.defaulted.is_empty() { "nothing".to_owned() } else { r.defaulted.join(", ") }
+    );
+    for w in &r.run.warnings {
+        let _ = writeln!(s, "  warning           {w}");
+    }
+    s
+}
+
+/// Timing, ECG pointers, lossy compression, rescale and VOI windows.
+fn render_timing_and_values(s: &mut String, r: &InfoReport) {
+    let timing = &r.run.acquisition.timing;
     match (&r.frame_times_ms, r.frame_time_source) {
         (Some(times), Some(src)) => {
             let duration = times.last().copied().unwrap_or(0.0);
@@ -247,6 +265,15 @@ fn render(r: &InfoReport) -> String {
     if let Some(hr) = timing.heart_rate_bpm {
         let _ = writeln!(s, "  heart rate        {hr:.0} bpm");
     }
+    if let Some(lossy) = &r.lossy_compression {
+        let ratios: Vec<String> = lossy.ratios.iter().map(|x| format!("{x}:1")).collect();
+        let _ = writeln!(
+            s,
+            "  LOSSY             pixels were lossy compressed{}{}",
+            if ratios.is_empty() { String::new() } else { format!(", ratio {}", ratios.join(" then ")) },
+            if lossy.methods.is_empty() { String::new() } else { format!(" ({})", lossy.methods.join(", ")) }
+        );
+    }
     if let Some(rescale) = r.rescale {
         let _ = writeln!(s, "  rescale           slope {} intercept {}", rescale.slope, rescale.intercept);
     }
@@ -259,13 +286,4 @@ fn render(r: &InfoReport) -> String {
             w.explanation.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
         );
     }
-    let _ = writeln!(
-        s,
-        "  defaulted         {}",
-        if r.defaulted.is_empty() { "nothing".to_owned() } else { r.defaulted.join(", ") }
-    );
-    for w in &r.run.warnings {
-        let _ = writeln!(s, "  warning           {w}");
-    }
-    s
 }

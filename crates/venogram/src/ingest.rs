@@ -308,6 +308,14 @@ pub fn read_xa_bytes(bytes: &[u8]) -> Result<XaRun, IngestError> {
     for w in &warnings {
         tracing::debug!(warning = %w, "XA attribute problem");
     }
+    tracing::debug!(
+        transfer_syntax = %transfer_syntax,
+        frames = cine.frame_count(),
+        rows = cine.rows(),
+        columns = cine.columns(),
+        bits_stored = cine.format.bits_stored,
+        "decoded XA run"
+    );
     Ok(XaRun { transfer_syntax, cine, acquisition, warnings, encoded_size_bytes: bytes.len() })
 }
 

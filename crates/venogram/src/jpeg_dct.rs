@@ -22,6 +22,18 @@
 
 use std::fmt;
 
+use crate::jpeg_markers::{self, MarkerError, Next, be16};
+
+impl From<MarkerError> for JpegError {
+    fn from(e: MarkerError) -> Self {
+        match e {
+            MarkerError::Truncated => Self::Truncated,
+            MarkerError::BadMarker { marker, offset } => Self::BadMarker { marker, offset },
+            MarkerError::BadSegment { marker, offset } => Self::BadSegment { marker, offset },
+        }
+    }
+}
+
 /// A decoded single-component image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodedJpeg {
@@ -347,19 +359,7 @@ impl<'a> BitReader<'a> {
     /// Discards buffered bits and consumes the next marker, which must be
     /// the restart marker `RSTn` with n = `expected`.
     fn restart(&mut self, expected: u8) -> Result<(), JpegError> {
-        let mut p = self.pos;
-        let marker = loop {
-            match self.data.get(p) {
-                None => return Err(JpegError::Truncated),
-                Some(&0xFF) => match self.data.get(p + 1) {
-                    None => return Err(JpegError::Truncated),
-                    Some(&0xFF) => p += 1,
-                    Some(&0) => p += 2,
-                    Some(&m) => break m,
-                },
-                Some(_) => p += 1,
-            }
-        };
+        let (marker, p) = jpeg_markers::next_marker_in_scan(self.data, self.pos)?;
         let want = 0xD0 | (expected & 7);
         if marker != want {
             return Err(JpegError::BadRestartMarker { expected: want, found: marker });
@@ -382,12 +382,6 @@ struct Frame {
     quant_id: u8,
 }
 
-/// Reads a big-endian u16 at `pos`.
-fn be16(data: &[u8], pos: usize) -> Option<u16> {
-    let b = data.get(pos..pos + 2)?;
-    Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
-}
-
 /// Decodes a sequential DCT (SOF0/SOF1), Huffman coded, single component
 /// JPEG stream with 8 or 12 bit precision.
 #[expect(
@@ -407,36 +401,15 @@ pub fn decode(data: &[u8]) -> Result<DecodedJpeg, JpegError> {
     let mut restart_interval: u16 = 0;
 
     loop {
-        // Find the next marker, skipping fill bytes.
-        let offset = pos;
-        match data.get(pos) {
-            None => {
-                return Err(if frame.is_some() { JpegError::Truncated } else { JpegError::MissingFrame });
-            }
-            Some(&0xFF) => {}
-            Some(&b) => return Err(JpegError::BadMarker { marker: b, offset }),
-        }
-        while data.get(pos) == Some(&0xFF) {
-            pos += 1;
-        }
-        let marker = *data.get(pos).ok_or(JpegError::Truncated)?;
-        pos += 1;
-        match marker {
-            // Standalone markers without a segment.
-            0x01 | 0xD0..=0xD7 => continue,
-            0xD9 => {
+        let (marker, offset, seg) = match jpeg_markers::next(data, &mut pos)? {
+            Next::Segment { marker, offset, body } => (marker, offset, body),
+            Next::EndOfImage => {
                 return Err(if frame.is_some() { JpegError::MissingScan } else { JpegError::MissingFrame });
             }
-            0x00 | 0xD8 => return Err(JpegError::BadMarker { marker, offset }),
-            _ => {}
-        }
-        // Marker segment with a length.
-        let len = usize::from(be16(data, pos).ok_or(JpegError::Truncated)?);
-        if len < 2 {
-            return Err(JpegError::BadSegment { marker, offset });
-        }
-        let seg = data.get(pos + 2..pos + len).ok_or(JpegError::Truncated)?;
-        pos += len;
+            Next::EndOfData => {
+                return Err(if frame.is_some() { JpegError::Truncated } else { JpegError::MissingFrame });
+            }
+        };
         let bad = JpegError::BadSegment { marker, offset };
         match marker {
             0xC0 | 0xC1 => {

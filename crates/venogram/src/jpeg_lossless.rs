@@ -42,6 +42,18 @@
 
 use std::fmt;
 
+use crate::jpeg_markers::{self, MarkerError, Next, be16};
+
+impl From<MarkerError> for LosslessError {
+    fn from(e: MarkerError) -> Self {
+        match e {
+            MarkerError::Truncated => Self::Truncated,
+            MarkerError::BadMarker { marker, offset } => Self::BadMarker { marker, offset },
+            MarkerError::BadSegment { marker, offset } => Self::BadSegment { marker, offset },
+        }
+    }
+}
+
 /// A decoded single-component lossless JPEG image (tests decode into new buffers).
 #[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -507,19 +519,7 @@ impl Source<'_> {
     /// n = `expected`, and resets the source to the data following it (the
     /// caller empties its bit buffer).
     fn restart(&mut self, expected: u8) -> Result<(), LosslessError> {
-        let mut p = self.pos;
-        let marker = loop {
-            match self.data.get(p) {
-                None => return Err(LosslessError::Truncated),
-                Some(&0xFF) => match self.data.get(p + 1) {
-                    None => return Err(LosslessError::Truncated),
-                    Some(&0xFF) => p += 1,
-                    Some(&0) => p += 2,
-                    Some(&m) => break m,
-                },
-                Some(_) => p += 1,
-            }
-        };
+        let (marker, p) = jpeg_markers::next_marker_in_scan(self.data, self.pos)?;
         let want = 0xD0 | (expected & 7);
         if marker != want {
             return Err(LosslessError::BadRestartMarker { expected: want, found: marker });
@@ -760,12 +760,6 @@ struct Scan {
     point_transform: u8,
 }
 
-/// Reads a big-endian u16 at `pos`.
-fn be16(data: &[u8], pos: usize) -> Option<u16> {
-    let b = data.get(pos..pos + 2)?;
-    Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
-}
-
 /// Decodes a lossless (SOF3), Huffman coded, single component JPEG stream.
 ///
 /// # Errors
@@ -815,36 +809,15 @@ fn decode_impl(data: &[u8], out: Output, pairs: Option<bool>) -> Result<(u16, u1
     let mut restart_interval: u16 = 0;
 
     loop {
-        // Find the next marker, skipping fill bytes.
-        let offset = pos;
-        match data.get(pos) {
-            None => {
-                return Err(if frame.is_some() { LosslessError::Truncated } else { LosslessError::MissingFrame });
-            }
-            Some(&0xFF) => {}
-            Some(&b) => return Err(LosslessError::BadMarker { marker: b, offset }),
-        }
-        while data.get(pos) == Some(&0xFF) {
-            pos += 1;
-        }
-        let marker = *data.get(pos).ok_or(LosslessError::Truncated)?;
-        pos += 1;
-        match marker {
-            // Standalone markers without a segment.
-            0x01 | 0xD0..=0xD7 => continue,
-            0xD9 => {
+        let (marker, offset, seg) = match jpeg_markers::next(data, &mut pos)? {
+            Next::Segment { marker, offset, body } => (marker, offset, body),
+            Next::EndOfImage => {
                 return Err(if frame.is_some() { LosslessError::MissingScan } else { LosslessError::MissingFrame });
             }
-            0x00 | 0xD8 => return Err(LosslessError::BadMarker { marker, offset }),
-            _ => {}
-        }
-        // Marker segment with a length.
-        let len = usize::from(be16(data, pos).ok_or(LosslessError::Truncated)?);
-        if len < 2 {
-            return Err(LosslessError::BadSegment { marker, offset });
-        }
-        let seg = data.get(pos + 2..pos + len).ok_or(LosslessError::Truncated)?;
-        pos += len;
+            Next::EndOfData => {
+                return Err(if frame.is_some() { LosslessError::Truncated } else { LosslessError::MissingFrame });
+            }
+        };
         let bad = LosslessError::BadSegment { marker, offset };
         match marker {
             0xC3 => {

@@ -19,6 +19,7 @@ mod attributes;
 mod frames;
 mod jpeg_dct;
 mod jpeg_lossless;
+mod jpeg_markers;
 mod pixels;
 mod rle;
 mod structure;

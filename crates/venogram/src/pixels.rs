@@ -10,7 +10,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::cine::PixelFormat;
 use crate::frames::{FrameHeader, FrameObject, frame_fragments};
-use crate::{jpeg_dct, jpeg_lossless, rle, transfer_syntax};
+use crate::{jpeg_dct, jpeg_lossless, jpeg_markers, rle, transfer_syntax};
 
 /// What went wrong turning pixel data into samples.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,36 +196,11 @@ fn decode_rle(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) 
     Ok(())
 }
 
-/// Width and height in the frame header of a JPEG-family codestream (SOF0..SOF15, JPEG-LS
-/// SOF55), `None` when there is no such header to read.
-fn jpeg_frame_size(stream: &[u8]) -> Option<(u16, u16)> {
-    if stream.get(..2)? != [0xFF, 0xD8] {
-        return None;
-    }
-    let mut at = 2;
-    loop {
-        while *stream.get(at)? != 0xFF {
-            at += 1;
-        }
-        while *stream.get(at + 1)? == 0xFF {
-            at += 1;
-        }
-        let marker = *stream.get(at + 1)?;
-        let length = usize::from(u16::from_be_bytes([*stream.get(at + 2)?, *stream.get(at + 3)?]));
-        if matches!(marker, 0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC)) || marker == 0xF7 {
-            let height = u16::from_be_bytes([*stream.get(at + 5)?, *stream.get(at + 6)?]);
-            let width = u16::from_be_bytes([*stream.get(at + 7)?, *stream.get(at + 8)?]);
-            return Some((width, height));
-        }
-        at += 2 + length;
-    }
-}
-
 fn decode_registered(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask: u16) -> Result<(), PixelError> {
     let uid = object.header.transfer_syntax_uid.as_str();
     // A codec handed a frame larger than the image header says may write out of bounds
     // (dicom-rs's JPEG adapter panics): check the codestream's own size first.
-    if let Some((width, height)) = object.fragments.first().and_then(|f| jpeg_frame_size(f))
+    if let Some((width, height)) = object.fragments.first().and_then(|f| jpeg_markers::frame_size(f))
         && (width, height) != (object.header.columns, object.header.rows)
         && height != 0
     {

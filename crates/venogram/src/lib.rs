@@ -11,6 +11,7 @@ pub mod acquisition;
 pub mod cine;
 pub mod geometry;
 pub mod ingest;
+pub mod labels;
 pub mod test_pattern;
 pub mod transfer_syntax;
 pub mod xa_writer;
@@ -28,4 +29,5 @@ pub use acquisition::{CineTiming, PositionerGeometry, SeriesIdentity, XaAcquisit
 pub use cine::{Cine, FrameView, LossyCompression, PhotometricInterpretation, PixelFormat, Rescale, VoiWindow};
 pub use geometry::{CArmProjection, GeometryDefaults, GeometryOverrides, ResolvedGeometry, Sourced, ValueSource};
 pub use ingest::{IngestError, XaRun, read_xa_bytes, read_xa_file};
+pub use labels::VeinLabel;
 pub use transfer_syntax::TransferSyntaxInfo;

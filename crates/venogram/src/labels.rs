@@ -1,0 +1,63 @@
+//! The anatomical vocabulary of the coronary venous tree (research-imaging.md 4.1), shared
+//! by segmentation, the simulator's ground truth and the app so a label means one thing.
+
+use serde::{Deserialize, Serialize};
+
+/// Anatomical label of a coronary vein segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum VeinLabel {
+    /// Coronary sinus: ostium in the right atrium to the vein of Marshall, posterior AV groove.
+    CoronarySinus,
+    /// Great cardiac vein: the AV-groove continuation of the CS up to the anterior groove.
+    GreatCardiacVein,
+    /// Anterior interventricular vein: down the anterior interventricular groove.
+    AnteriorInterventricularVein,
+    /// Middle cardiac vein: the posterior interventricular vein, joining next to the ostium.
+    MiddleCardiacVein,
+    /// Posterolateral (inferolateral) vein of the LV.
+    PosterolateralVein,
+    /// Lateral (left, obtuse) marginal vein.
+    LateralMarginalVein,
+    /// Anterolateral vein, often draining into the GCV or AIV.
+    AnterolateralVein,
+    /// A smaller side branch not named anatomically (or a branch the labeller is unsure of).
+    Branch,
+}
+
+impl VeinLabel {
+    /// The abbreviation implanters use (`CS`, `GCV`, `AIV`, `MCV`, `PLV`, `LMV`, `ALV`, `branch`).
+    #[must_use]
+    pub fn abbreviation(self) -> &'static str {
+        match self {
+            Self::CoronarySinus => "CS",
+            Self::GreatCardiacVein => "GCV",
+            Self::AnteriorInterventricularVein => "AIV",
+            Self::MiddleCardiacVein => "MCV",
+            Self::PosterolateralVein => "PLV",
+            Self::LateralMarginalVein => "LMV",
+            Self::AnterolateralVein => "ALV",
+            Self::Branch => "branch",
+        }
+    }
+
+    /// Whether a tree holds at most one segment with this label (the AV-groove trunk and MCV).
+    #[must_use]
+    pub fn is_unique(self) -> bool {
+        matches!(
+            self,
+            Self::CoronarySinus | Self::GreatCardiacVein | Self::AnteriorInterventricularVein | Self::MiddleCardiacVein
+        )
+    }
+
+    /// Whether this vein is a usual target for an LV lead (the lateral-wall tributaries).
+    #[must_use]
+    pub fn is_lv_lead_target(self) -> bool {
+        matches!(self, Self::PosterolateralVein | Self::LateralMarginalVein | Self::AnterolateralVein)
+    }
+}
+
+impl std::fmt::Display for VeinLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.abbreviation())
+    }
+}

@@ -32,8 +32,12 @@ pub struct XaWriteSpec {
     pub r_wave_frame_indices: Vec<u32>,
     /// A VOI window to suggest.
     pub window: Option<VoiWindow>,
-    /// Seed for the generated UIDs, so a given spec writes the same UIDs every time.
+    /// Seed for the generated series and instance UIDs, so a spec writes the same UIDs every time.
     pub uid_seed: u64,
+    /// Seed for the Study Instance UID when runs share a study (e.g. two views of one
+    /// patient); `None` derives it from `uid_seed`.
+    pub study_uid_seed: Option<u64>,
+
     /// Write the samples as MONOCHROME1 (inverted) instead of MONOCHROME2.
     pub monochrome1: bool,
 }
@@ -99,6 +103,10 @@ fn put_acquisition(put: &mut impl FnMut(u16, u16, VR, PrimitiveValue), spec: &Xa
     if let Some(rate) = spec.cine_rate_hz {
         put(0x0018, 0x0040, VR::IS, PrimitiveValue::from(rate.to_string()));
     }
+    // X-Ray Acquisition exposure attributes, type 2C for XA: present, empty when unknown.
+    put(0x0018, 0x1150, VR::IS, PrimitiveValue::Empty); // Exposure Time
+    put(0x0018, 0x1151, VR::IS, PrimitiveValue::Empty); // X-Ray Tube Current
+    put(0x0018, 0x1152, VR::IS, PrimitiveValue::Empty); // Exposure
     let p = &spec.positioner;
     if let Some(v) = p.distance_source_to_detector_mm {
         put(0x0018, 0x1110, VR::DS, ds(&[v]));
@@ -148,12 +156,13 @@ pub fn encode_xa(cine: &Cine, spec: &XaWriteSpec) -> Result<Vec<u8>, XaWriteErro
     put(0x0010, 0x0040, VR::CS, PrimitiveValue::Empty);
     put(0x0018, 0x0060, VR::DS, PrimitiveValue::Empty); // KVP, type 2
     put_acquisition(&mut put, spec);
-    put(0x0020, 0x000D, VR::UI, PrimitiveValue::from(derived_uid(spec.uid_seed, 1)));
+    put(0x0020, 0x000D, VR::UI, PrimitiveValue::from(derived_uid(spec.study_uid_seed.unwrap_or(spec.uid_seed), 1)));
     put(0x0020, 0x000E, VR::UI, PrimitiveValue::from(derived_uid(spec.uid_seed, 2)));
     put(0x0020, 0x0010, VR::SH, PrimitiveValue::Empty);
     put(0x0020, 0x0011, VR::IS, PrimitiveValue::from("1"));
     put(0x0020, 0x0013, VR::IS, PrimitiveValue::from("1"));
     put(0x0020, 0x0020, VR::CS, PrimitiveValue::Empty); // Patient Orientation, type 2C
+    put(0x0020, 0x0060, VR::CS, PrimitiveValue::Empty); // Laterality, type 2C (unpaired body part)
     put(0x0028, 0x0002, VR::US, PrimitiveValue::from(1_u16));
     let photometric =
         if spec.monochrome1 { PhotometricInterpretation::Monochrome1 } else { PhotometricInterpretation::Monochrome2 };

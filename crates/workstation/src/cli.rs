@@ -30,6 +30,11 @@ pub enum Command {
     /// Every frame is decoded, so a file that prints here is a file csnav can display.
     /// Patient identifiers are never printed.
     Info(InfoArgs),
+    /// Generate a synthetic patient (LV, coronary venous tree, motion, physiology) and render
+    /// occlusive CS venogram runs of it as XA DICOM, with ground truth: per view a 2D truth
+    /// JSON (centerlines, radii, labels, bifurcations per frame) and a vessel-mask PNG of the
+    /// peak-opacification frame, plus the 3D truth (patient.json). Not a patient image.
+    Simulate(SimulateArgs),
     /// Write a synthetic XA test-pattern run (uncompressed DICOM) for conformance tests,
     /// benchmarks and demonstrations. Not a patient image.
     TestPattern(TestPatternArgs),
@@ -106,4 +111,27 @@ pub struct TestPatternArgs {
     /// magnification, as many real XA files do.
     #[arg(long)]
     pub omit_optional_geometry: bool,
+}
+
+/// Arguments of `csnav simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Seed of the synthetic patient: the same seed gives the same patient and the same files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// A C-arm view to render, e.g. LAO30, RAO30, AP, LAO40CRA10 (repeat for several views).
+    #[arg(long = "view", value_name = "VIEW", default_values_t = ["LAO30".to_owned(), "RAO30".to_owned()])]
+    pub views: Vec<String>,
+    /// Image matrix (rows = columns), pixels.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(64..=2048))]
+    pub size: u32,
+    /// Bits stored per sample.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u16).range(8..=16))]
+    pub bits: u16,
+    /// Frames per run (15 frames/s).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub frames: u32,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }

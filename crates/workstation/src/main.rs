@@ -4,6 +4,7 @@
 
 mod cli;
 mod info;
+mod simulate;
 mod test_pattern;
 
 use clap::Parser;
@@ -14,6 +15,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Info(args) => info::run(&args),
         cli::Command::TestPattern(args) => test_pattern::run(&args),
+        cli::Command::Simulate(args) => simulate::run(&args),
     };
     match result {
         Ok(code) => code,

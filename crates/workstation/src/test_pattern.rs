@@ -37,6 +37,7 @@ pub fn run(args: &TestPatternArgs) -> anyhow::Result<ExitCode> {
         window: None,
         uid_seed: args.seed,
         monochrome1: args.monochrome1,
+        study_uid_seed: None,
     };
     write_xa_file(&args.out, &cine, &spec).with_context(|| format!("writing {}", args.out.display()))?;
     println!(

@@ -65,5 +65,6 @@ pub fn source_spec(seed: u64) -> XaWriteSpec {
         window: None,
         uid_seed: seed,
         monochrome1: false,
+        study_uid_seed: None,
     }
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the bundled sample: builds csnav and summarises the sample XA run
+# The main job on the bundled case (assets/cases/synthetic-seed7: a synthetic patient in
+# LAO 30 and RAO 30 with ground truth): builds csnav and summarises both venogram runs
 # (geometry, timing, ECG pointers, what was defaulted), decoding every frame.
 # Installs missing Debian build packages first (apt-get, as root or with sudo).
 set -euo pipefail
@@ -10,4 +11,4 @@ csnav="${CARGO_TARGET_DIR:-target}/debug/csnav"
 echo
 echo "csnav is research software, not a cleared medical device."
 echo
-"$csnav" info assets/samples/xa-test-pattern-lao30.dcm "$@"
+"$csnav" info assets/cases/synthetic-seed7/lao30.dcm assets/cases/synthetic-seed7/rao30.dcm "$@"

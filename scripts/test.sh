@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this): installs the build packages and
-# the real DICOM peers (dcmtk, pydicom) if missing, then formatting, clippy (warnings are
+# the real DICOM peers (dcmtk, pydicom, dicom3tools' dciodvfy) if missing, then formatting, clippy (warnings are
 # errors), the architecture rules, and every unit, integration and interop test.
 # Benchmarks are run by hand (README, "Benchmarks"), not here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/system-packages.sh
+scripts/system-packages.sh dicom3tools
 export CSNAV_PEERS_VENV="${CSNAV_PEERS_VENV:-$HOME/.cache/csnav/peers-venv}"
 scripts/install-peers.sh >/dev/null
 echo "== cargo fmt --check"

@@ -121,6 +121,30 @@ impl RenderSettings {
     }
 }
 
+/// Rounds to 1/1000 (of a pixel) for the truth files: far below any tolerance, and it keeps
+/// a case's JSON small.
+fn milli(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn serialize_points_milli<S: serde::Serializer>(points: &[[f64; 2]], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq as _;
+    let mut seq = s.serialize_seq(Some(points.len()))?;
+    for p in points {
+        seq.serialize_element(&[milli(p[0]), milli(p[1])])?;
+    }
+    seq.end()
+}
+
+fn serialize_values_milli<S: serde::Serializer>(values: &[f64], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq as _;
+    let mut seq = s.serialize_seq(Some(values.len()))?;
+    for v in values {
+        seq.serialize_element(&milli(*v))?;
+    }
+    seq.end()
+}
+
 /// One branch as it appears in one frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BranchTruth {
@@ -131,10 +155,13 @@ pub struct BranchTruth {
     /// Where it leaves its parent.
     pub takeoff: Option<Takeoff>,
     /// Projected centerline, pixels `(column, row)`.
+    #[serde(serialize_with = "serialize_points_milli")]
     pub centerline_px: Vec<[f64; 2]>,
     /// Projected radius at each point, pixels.
+    #[serde(serialize_with = "serialize_values_milli")]
     pub radius_px: Vec<f64>,
     /// Contrast concentration at each point, 0..1.
+    #[serde(serialize_with = "serialize_values_milli")]
     pub opacity: Vec<f64>,
 }
 
@@ -148,6 +175,7 @@ pub struct FrameTruth {
     /// Every branch, projected.
     pub branches: Vec<BranchTruth>,
     /// Projected bifurcations (each child's takeoff), pixels.
+    #[serde(serialize_with = "serialize_points_milli")]
     pub bifurcations_px: Vec<[f64; 2]>,
 }
 

@@ -48,6 +48,7 @@ fn dicom_round_trip_and_geometry_reprojects_the_3d_truth() {
                 }
             }
         }
+        eprintln!("{view}: 3D truth re-projects within {worst:.2e} px of the 2D truth");
         assert!(worst < 0.1, "{view}: 3D truth lands {worst} px from the 2D truth");
     }
 }
@@ -167,4 +168,47 @@ fn contrast_to_noise_of_sinus_and_small_branches_is_venogram_like() {
     for (seed, label, c) in small {
         assert!((3.0..25.0).contains(&c), "seed {seed}: {label} CNR {c:.2}");
     }
+}
+
+#[test]
+fn no_branch_leaves_the_image_for_many_seeds() {
+    for seed in 0..150u64 {
+        let patient = SyntheticPatient::generate(seed);
+        for view in ["LAO30", "RAO30"] {
+            let settings = RenderSettings::typical(view.parse().unwrap(), 512, 12, 24);
+            let projection = settings.projection().unwrap();
+            for t in [0.0, 400.0, 900.0, 1500.0] {
+                for b in &patient.tree.branches {
+                    for p in &b.centerline_in_patient {
+                        let q = projection.project(&patient.motion.displace(&patient.lv, p, t)).unwrap();
+                        assert!(
+                            (8.0..504.0).contains(&q.x) && (8.0..504.0).contains(&q.y),
+                            "seed {seed} {view}: {} at ({:.0}, {:.0}) px",
+                            b.label,
+                            q.x,
+                            q.y
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn written_files_pass_dciodvfy_without_errors() {
+    let (patient, run) = run(2, "RAO30", 128, 3);
+    let dir = std::env::temp_dir().join(format!("csnav-dciodvfy-{}", std::process::id()));
+    let written = simulator::output::write_view(&run, &patient, &dir, "rao30").unwrap();
+    let output = std::process::Command::new("dciodvfy")
+        .arg(&written.dicom)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run dciodvfy ({e}): install Debian's dicom3tools (scripts/test.sh does)"));
+    let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(report.contains("XAImage"), "dciodvfy did not recognise an XA image:\n{report}");
+    let errors: Vec<&str> = report.lines().filter(|l| l.starts_with("Error")).collect();
+    assert!(errors.is_empty(), "dciodvfy errors:\n{}", errors.join("\n"));
+    let mask = std::fs::read(&written.mask).unwrap();
+    assert!(mask.starts_with(b"\x89PNG"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

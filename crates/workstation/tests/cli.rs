@@ -116,3 +116,34 @@ fn bad_files_fail_with_a_named_problem_and_others_still_print() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(json[0]["error"].as_str().unwrap().contains("empty"));
 }
+
+#[test]
+fn simulate_writes_runs_with_truth_that_info_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    let out = csnav(&[
+        "simulate",
+        "--seed",
+        "4",
+        "--view",
+        "AP",
+        "--view",
+        "RAO30CAU10",
+        "--size",
+        "96",
+        "--frames",
+        "3",
+        "--out",
+        &out_dir,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for name in ["ap.dcm", "ap.truth.json", "ap.mask.png", "rao30cau10.dcm", "patient.json"] {
+        assert!(dir.path().join(name).exists(), "{name} missing");
+    }
+    let info = text(&csnav(&["info", &dir.path().join("rao30cau10.dcm").display().to_string()]).stdout);
+    assert!(info.contains("RAO 30.0 (from file), CAU 10.0 (from file)"), "{info}");
+    assert!(info.contains("96 x 96 px, 3 frames, 12 bits stored"), "{info}");
+    let bad = csnav(&["simulate", "--view", "LAX30", "--out", &out_dir]);
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("cannot read view \"LAX30\""), "{}", text(&bad.stderr));
+}

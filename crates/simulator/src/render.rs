@@ -343,15 +343,8 @@ fn concentration(distance_from_ostium_mm: f64, t_ms: f64, injection: &Injection)
 fn distances_from_ostium(patient: &SyntheticPatient) -> Vec<Vec<f64>> {
     let mut out: Vec<Vec<f64>> = Vec::with_capacity(patient.tree.branches.len());
     for b in &patient.tree.branches {
-        let mut s = b.takeoff.map_or(0.0, |t| out[t.parent.0 as usize][t.index]);
-        let mut d = Vec::with_capacity(b.centerline_in_patient.len());
-        for (i, p) in b.centerline_in_patient.iter().enumerate() {
-            if i > 0 {
-                s += (p - b.centerline_in_patient[i - 1]).norm();
-            }
-            d.push(s);
-        }
-        out.push(d);
+        let start = b.takeoff.map_or(0.0, |t| out[t.parent.0 as usize][t.index]);
+        out.push(b.arc_lengths_mm().into_iter().map(|s| start + s).collect());
     }
     out
 }

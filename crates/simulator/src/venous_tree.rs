@@ -45,7 +45,13 @@ impl Branch {
     /// Length along the centerline, mm.
     #[must_use]
     pub fn length_mm(&self) -> f64 {
-        self.centerline_in_patient.windows(2).map(|w| (w[1] - w[0]).norm()).sum()
+        self.arc_lengths_mm().last().copied().unwrap_or(0.0)
+    }
+
+    /// Distance along the centerline from its first point to each point, mm.
+    #[must_use]
+    pub fn arc_lengths_mm(&self) -> Vec<f64> {
+        cumulative_arc(&self.centerline_in_patient)
     }
 }
 
@@ -127,13 +133,7 @@ impl VenousTree {
             },
             None,
         );
-        let split = points.iter().enumerate().scan(0.0, |s, (i, p)| {
-            if i > 0 {
-                *s += (p - points[i - 1]).norm();
-            }
-            Some((i, *s))
-        });
-        let cs_end = split.take_while(|(_, s)| *s <= cs_length).last().map_or(1, |(i, _)| i.max(1));
+        let cs_end = cumulative_arc(&points).iter().take_while(|s| **s <= cs_length).count().saturating_sub(1).max(1);
         let cs = tree.push(VeinLabel::CoronarySinus, None, points[..=cs_end].to_vec(), radii[..=cs_end].to_vec());
         let gcv = tree.push(
             VeinLabel::GreatCardiacVein,
@@ -404,6 +404,6 @@ fn resample(points: &[Point3<f64>], radii: &[f64]) -> (Vec<Point3<f64>>, Vec<f64
 }
 
 fn index_at_arc_length(branch: &Branch, s_mm: f64) -> usize {
-    let arc = cumulative_arc(&branch.centerline_in_patient);
+    let arc = branch.arc_lengths_mm();
     arc.iter().position(|&s| s >= s_mm).unwrap_or(arc.len().saturating_sub(1))
 }

@@ -177,6 +177,8 @@ pub struct FrameTruth {
     /// Projected bifurcations (each child's takeoff), pixels.
     #[serde(serialize_with = "serialize_points_milli")]
     pub bifurcations_px: Vec<[f64; 2]>,
+    /// Devices in the field (catheter, balloon, leads, sternal wires), projected.
+    pub devices: Vec<DeviceTruth>,
 }
 
 /// A rendered run.
@@ -218,13 +220,45 @@ struct Tube {
     points: Vec<Point3<f64>>,
     radius_mm: Vec<f64>,
     mu_per_mm: Vec<f64>,
+    /// What it is, when it is a device (reported in the ground truth).
+    device: Option<DeviceKind>,
 }
 
 impl Tube {
     fn uniform(points: Vec<Point3<f64>>, radius_mm: f64, mu_per_mm: f64) -> Self {
         let n = points.len();
-        Self { points, radius_mm: vec![radius_mm; n], mu_per_mm: vec![mu_per_mm; n] }
+        Self { points, radius_mm: vec![radius_mm; n], mu_per_mm: vec![mu_per_mm; n], device: None }
     }
+
+    fn device(mut self, kind: DeviceKind) -> Self {
+        self.device = Some(kind);
+        self
+    }
+}
+
+/// A radiopaque device in the field: what segmentation must not take for a vein.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum DeviceKind {
+    /// The guide catheter from the SVC into the CS ostium.
+    GuideCatheter,
+    /// The occlusion balloon in the proximal CS.
+    Balloon,
+    /// An existing pacing lead (RA or RV).
+    PacingLead,
+    /// A sternal wire loop.
+    SternalWire,
+}
+
+/// A device as it appears in one frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceTruth {
+    /// What it is.
+    pub kind: DeviceKind,
+    /// Projected centerline, pixels `(column, row)`.
+    #[serde(serialize_with = "serialize_points_milli")]
+    pub centerline_px: Vec<[f64; 2]>,
+    /// Projected radius, pixels (largest along it).
+    pub radius_px: f64,
 }
 
 /// An ellipsoidal body (heart, abdomen under the diaphragm) adding `mu` over its chord.
@@ -399,7 +433,7 @@ impl Chest {
                     .map(|j| f64::from(j) * std::f64::consts::TAU / 16.0)
                     .map(|a| [9.0 * a.cos(), -92.0, z + 4.0 * a.sin()])
                     .collect();
-                static_tubes.push(Tube::uniform(polyline(&loop_pts), 0.6, 0.3));
+                static_tubes.push(Tube::uniform(polyline(&loop_pts), 0.6, 0.3).device(DeviceKind::SternalWire));
             }
         }
         let ostium = patient.tree.ostium().unwrap_or(lv.base_center_in_patient);
@@ -413,10 +447,13 @@ impl Chest {
             [o.x - 32.0, o.y - 8.0, o.z + 75.0],
             [o.x - 34.0, o.y - 4.0, o.z + 300.0],
         ];
-        moving_tubes.push(Tube::uniform(polyline(&catheter), 1.15, 0.035));
+        moving_tubes.push(Tube::uniform(polyline(&catheter), 1.15, 0.035).device(DeviceKind::GuideCatheter));
         if let Some(cs) = patient.tree.branches.first() {
             let tip = cs.centerline_in_patient.get(7).copied().unwrap_or(ostium);
-            moving_tubes.push(Tube::uniform(polyline(&[[o.x, o.y, o.z], [tip.x, tip.y, tip.z]]), 4.6, 0.1));
+            moving_tubes.push(
+                Tube::uniform(polyline(&[[o.x, o.y, o.z], [tip.x, tip.y, tip.z]]), 4.6, 0.1)
+                    .device(DeviceKind::Balloon),
+            );
         }
         // Existing RA and RV leads (an upgrade to CRT), from a left pectoral device.
         let svc = [o.x - 30.0, o.y - 12.0, o.z + 60.0];
@@ -435,8 +472,8 @@ impl Chest {
             [o.x - 25.0, o.y - 10.0, o.z],
             [rv_apex.x, rv_apex.y, rv_apex.z],
         ];
-        moving_tubes.push(Tube::uniform(polyline(&ra_lead), 0.95, 0.18));
-        moving_tubes.push(Tube::uniform(polyline(&rv_lead), 0.95, 0.18));
+        moving_tubes.push(Tube::uniform(polyline(&ra_lead), 0.95, 0.18).device(DeviceKind::PacingLead));
+        moving_tubes.push(Tube::uniform(polyline(&rv_lead), 0.95, 0.18).device(DeviceKind::PacingLead));
         let middle = lv.base_center_in_patient + lv.long_axis.into_inner() * (0.45 * lv.base_to_apex_mm);
         let heart = Body {
             center: middle + Vector3::new(-18.0, -5.0, 8.0),
@@ -535,21 +572,37 @@ fn render_frame(
             + chest.abdomen.iter().map(|b| b.mu_per_mm * b.chord_mm(&moved, &dir)).sum::<f64>();
     }
     let mut scratch = Vec::new();
+    let mut devices = Vec::new();
+    let ps = settings.pixel_spacing_mm();
+    let mut report = |tube: &Tube| {
+        if let Some(kind) = tube.device {
+            let centerline_px = tube.points.iter().filter_map(|p| projection.project(p)).map(|q| [q.x, q.y]).collect();
+            let radius_px = tube
+                .points
+                .iter()
+                .zip(&tube.radius_mm)
+                .map(|(p, r)| r * projection.distance_source_to_detector_mm / (projection.depth_mm(p) * ps))
+                .fold(0.0, f64::max);
+            devices.push(DeviceTruth { kind, centerline_px, radius_px: milli(radius_px) });
+        }
+    };
     for tube in &chest.static_tubes {
         rasterize_tube(tube, projection, settings.rows, settings.columns, &mut scratch, &mut attenuation);
+        report(tube);
     }
     for tube in &chest.moving_tubes {
         let moved = Tube {
             points: tube.points.iter().map(|p| p + shift).collect(),
             radius_mm: tube.radius_mm.clone(),
             mu_per_mm: tube.mu_per_mm.clone(),
+            device: tube.device,
         };
         rasterize_tube(&moved, projection, settings.rows, settings.columns, &mut scratch, &mut attenuation);
+        report(&moved);
     }
     // Veins, moved with the heart, filled with contrast.
     let mut branches = Vec::with_capacity(patient.tree.branches.len());
     let mut bifurcations_px = Vec::new();
-    let ps = settings.pixel_spacing_mm();
     for (b, dist) in patient.tree.branches.iter().zip(distances) {
         let points: Vec<Point3<f64>> =
             b.centerline_in_patient.iter().map(|p| patient.motion.displace(&patient.lv, p, t)).collect();
@@ -566,7 +619,7 @@ fn render_frame(
             bifurcations_px.push(centerline_px[0]);
         }
         rasterize_tube(
-            &Tube { points, radius_mm: b.radius_mm.clone(), mu_per_mm: mu },
+            &Tube { points, radius_mm: b.radius_mm.clone(), mu_per_mm: mu, device: None },
             projection,
             settings.rows,
             settings.columns,
@@ -603,7 +656,7 @@ fn render_frame(
             (((a_hi - a) / (a_hi - a_lo)).clamp(0.0, 1.0) * max).round() as u16
         })
         .collect();
-    (samples, FrameTruth { frame: k, time_ms: t, branches, bifurcations_px })
+    (samples, FrameTruth { frame: k, time_ms: t, branches, bifurcations_px, devices })
 }
 
 /// Scatter-to-primary ratio of the chest at cardiac angulations (a uniform veil).

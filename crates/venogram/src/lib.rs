@@ -12,6 +12,7 @@ pub mod cine;
 pub mod geometry;
 pub mod ingest;
 pub mod labels;
+pub mod segment;
 pub mod test_pattern;
 pub mod transfer_syntax;
 pub mod xa_writer;

@@ -35,6 +35,11 @@ pub enum Command {
     /// JSON (centerlines, radii, labels, bifurcations per frame) and a vessel-mask PNG of the
     /// peak-opacification frame, plus the 3D truth (patient.json). Not a patient image.
     Simulate(SimulateArgs),
+    /// Segment the coronary-sinus venous tree of a venogram run: pick the best-opacified frame
+    /// (or the one given), enhance and segment the vessels, remove catheters, leads and wires,
+    /// and write the labelled branch tree (tree.json, schema csnav.tree/1) with the vessel
+    /// mask, the vesselness and an overlay picture (PNG).
+    Segment(SegmentArgs),
     /// Write a synthetic XA test-pattern run (uncompressed DICOM) for conformance tests,
     /// benchmarks and demonstrations. Not a patient image.
     TestPattern(TestPatternArgs),
@@ -134,4 +139,56 @@ pub struct SimulateArgs {
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+/// Which frame `csnav segment` works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameArg {
+    /// The best-opacified frame.
+    Auto,
+    /// A 0-based frame index.
+    Index(u32),
+}
+
+impl std::str::FromStr for FrameArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Self::Auto);
+        }
+        s.parse::<u32>().map(Self::Index).map_err(|_| format!("'{s}' is neither 'auto' nor a 0-based frame number"))
+    }
+}
+
+/// Which vesselness measure `csnav segment` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MeasureArg {
+    /// Jerman et al. 2016 (uniform response across calibres and at bifurcations).
+    Jerman,
+    /// Frangi et al. 1998.
+    Frangi,
+}
+
+/// Arguments of `csnav segment`.
+#[derive(Debug, Args)]
+pub struct SegmentArgs {
+    /// The XA run (DICOM).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Frame to segment: a 0-based number, or `auto` for the best-opacified frame.
+    #[arg(long, default_value = "auto", value_name = "N|auto")]
+    pub frame: FrameArg,
+    /// The CS ostium, pixels X,Y (column, row), when the automatic choice is wrong.
+    #[arg(long, value_name = "X,Y", value_delimiter = ',', num_args = 2, allow_hyphen_values = true)]
+    pub seed_xy: Option<Vec<f64>>,
+    /// Vesselness measure.
+    #[arg(long, value_enum, default_value_t = MeasureArg::Jerman)]
+    pub measure: MeasureArg,
+    /// Output folder (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Geometry entered by hand, overriding the file.
+    #[command(flatten)]
+    pub geometry: GeometryArgs,
 }

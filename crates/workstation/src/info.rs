@@ -46,7 +46,7 @@ struct InfoFailure {
     error: String,
 }
 
-fn overrides(g: &GeometryArgs) -> anyhow::Result<(GeometryOverrides, GeometryDefaults)> {
+pub(crate) fn overrides(g: &GeometryArgs) -> anyhow::Result<(GeometryOverrides, GeometryDefaults)> {
     let spacing = match g.imager_pixel_spacing_mm.as_deref() {
         None => None,
         Some([s]) => Some([*s, *s]),

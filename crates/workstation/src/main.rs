@@ -4,6 +4,7 @@
 
 mod cli;
 mod info;
+mod segment;
 mod simulate;
 mod test_pattern;
 
@@ -16,6 +17,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Info(args) => info::run(&args),
         cli::Command::TestPattern(args) => test_pattern::run(&args),
         cli::Command::Simulate(args) => simulate::run(&args),
+        cli::Command::Segment(args) => segment::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,450 @@
+//! Stage 4b: from a skeleton to a rooted tree of polylines.
+//!
+//! Skeleton pixels are joined by 8-adjacency, except that a diagonal step is dropped when
+//! the two pixels also share a 4-neighbour on the skeleton, so the staircases Zhang-Suen
+//! leaves on oblique lines are paths, not junctions. Pixels with one neighbour are ends,
+//! with three or more junctions (adjacent junction pixels form one node); the chains of
+//! two-neighbour pixels between them are the edges. Spurs (short terminal edges, the
+//! skeleton's answer to a bumpy border) are pruned, loops (vessels crossing in projection)
+//! broken, and the tree rooted.
+//!
+//! Hand-written: no OpenCV or Rust library builds a skeleton graph (skan does it in Python).
+
+use std::collections::{BinaryHeap, HashMap};
+
+use super::image::Mask;
+use super::skeleton::neighbours;
+
+/// A node of the skeleton graph.
+#[derive(Debug, Clone)]
+pub struct GraphNode {
+    /// Position, pixels `(x, y)` (the centroid of its pixels).
+    pub xy: [f64; 2],
+    /// Whether it is still part of the graph.
+    pub alive: bool,
+}
+
+/// An edge: a chain of skeleton pixels between two nodes.
+#[derive(Debug, Clone)]
+pub struct GraphEdge {
+    /// First node.
+    pub a: usize,
+    /// Last node.
+    pub b: usize,
+    /// Points from `a` to `b`, pixels `(x, y)`, both node positions included.
+    pub points: Vec<[f64; 2]>,
+    /// Whether it is still part of the graph.
+    pub alive: bool,
+}
+
+impl GraphEdge {
+    /// Polyline length, pixels.
+    #[must_use]
+    pub fn length_px(&self) -> f64 {
+        polyline_length(&self.points)
+    }
+
+    /// The node at the other end from `n`.
+    #[must_use]
+    pub fn other(&self, n: usize) -> usize {
+        if self.a == n { self.b } else { self.a }
+    }
+}
+
+/// Length of a polyline, pixels.
+#[must_use]
+pub fn polyline_length(points: &[[f64; 2]]) -> f64 {
+    points.windows(2).map(|w| (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1])).sum()
+}
+
+/// The skeleton graph.
+#[derive(Debug, Clone, Default)]
+pub struct SkeletonGraph {
+    /// Nodes (dead ones stay in place so indices are stable).
+    pub nodes: Vec<GraphNode>,
+    /// Edges (likewise).
+    pub edges: Vec<GraphEdge>,
+}
+
+fn xy(i: usize, w: usize) -> [f64; 2] {
+    [(i % w) as f64, (i / w) as f64]
+}
+
+/// Skeleton neighbours with redundant diagonal steps removed.
+fn adjacent(skeleton: &Mask, i: usize) -> Vec<usize> {
+    let w = skeleton.width;
+    let (x, y) = (i % w, i / w);
+    let all: Vec<usize> = neighbours(skeleton, x, y).collect();
+    all.iter()
+        .copied()
+        .filter(|&j| {
+            let (jx, jy) = (j % w, j / w);
+            if jx == x || jy == y {
+                return true;
+            }
+            // Diagonal: drop it if a shared 4-neighbour is on the skeleton.
+            !(skeleton.data[y * w + jx] != 0 || skeleton.data[jy * w + x] != 0)
+        })
+        .collect()
+}
+
+impl SkeletonGraph {
+    /// Builds the graph of a one-pixel-wide skeleton.
+    #[must_use]
+    pub fn from_skeleton(skeleton: &Mask) -> Self {
+        let w = skeleton.width;
+        let pixels: Vec<usize> = (0..skeleton.data.len()).filter(|i| skeleton.data[*i] != 0).collect();
+        let adjacency: HashMap<usize, Vec<usize>> = pixels.iter().map(|&i| (i, adjacent(skeleton, i))).collect();
+        let is_node = |i: usize| adjacency.get(&i).is_some_and(|n| n.len() != 2);
+        // Cluster node pixels.
+        let mut node_of: HashMap<usize, usize> = HashMap::new();
+        let mut graph = Self::default();
+        for &p in &pixels {
+            if !is_node(p) || node_of.contains_key(&p) {
+                continue;
+            }
+            let id = graph.nodes.len();
+            let mut stack = vec![p];
+            let mut members = Vec::new();
+            node_of.insert(p, id);
+            while let Some(q) = stack.pop() {
+                members.push(q);
+                for r in neighbours(skeleton, q % w, q / w) {
+                    if is_node(r) && !node_of.contains_key(&r) {
+                        node_of.insert(r, id);
+                        stack.push(r);
+                    }
+                }
+            }
+            let n = members.len() as f64;
+            let c = members.iter().fold([0.0, 0.0], |acc, m| {
+                let p = xy(*m, w);
+                [acc[0] + p[0] / n, acc[1] + p[1] / n]
+            });
+            graph.nodes.push(GraphNode { xy: c, alive: true });
+        }
+        let mut visited: HashMap<usize, bool> = HashMap::new();
+        let trace = |graph: &mut Self,
+                     visited: &mut HashMap<usize, bool>,
+                     node_of: &mut HashMap<usize, usize>,
+                     start_node: usize,
+                     start: usize,
+                     first: usize| {
+            let mut points = vec![graph.nodes[start_node].xy];
+            let (mut prev, mut cur) = (start, first);
+            loop {
+                if let Some(&n) = node_of.get(&cur) {
+                    points.push(graph.nodes[n].xy);
+                    graph.edges.push(GraphEdge { a: start_node, b: n, points, alive: true });
+                    return;
+                }
+                visited.insert(cur, true);
+                points.push(xy(cur, w));
+                let next = adjacency[&cur].iter().copied().find(|&q| q != prev && !visited.contains_key(&q));
+                match next {
+                    Some(q) => {
+                        prev = cur;
+                        cur = q;
+                    }
+                    None => {
+                        // Back at a node through the other neighbour, or a closed loop.
+                        let back = adjacency[&cur].iter().copied().find(|q| *q != prev && node_of.contains_key(q));
+                        let end = back.map_or(start_node, |q| node_of[&q]);
+                        points.push(graph.nodes[end].xy);
+                        graph.edges.push(GraphEdge { a: start_node, b: end, points, alive: true });
+                        return;
+                    }
+                }
+            }
+        };
+        for &p in &pixels {
+            let Some(&n) = node_of.get(&p) else { continue };
+            for &q in &adjacency[&p] {
+                if node_of.contains_key(&q) || visited.contains_key(&q) {
+                    continue;
+                }
+                trace(&mut graph, &mut visited, &mut node_of, n, p, q);
+            }
+        }
+        // Closed loops with no node: make one of their pixels a node.
+        for &p in &pixels {
+            if node_of.contains_key(&p) || visited.contains_key(&p) {
+                continue;
+            }
+            let id = graph.nodes.len();
+            graph.nodes.push(GraphNode { xy: xy(p, w), alive: true });
+            node_of.insert(p, id);
+            if let Some(&q) = adjacency[&p].first() {
+                trace(&mut graph, &mut visited, &mut node_of, id, p, q);
+            }
+        }
+        graph
+    }
+
+    /// Live edges at node `n`, a self-loop counted twice.
+    #[must_use]
+    pub fn incident(&self, n: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (i, e) in self.edges.iter().enumerate() {
+            if !e.alive {
+                continue;
+            }
+            if e.a == n {
+                out.push(i);
+            }
+            if e.b == n {
+                out.push(i);
+            }
+        }
+        out
+    }
+
+    /// Degree of node `n`.
+    #[must_use]
+    pub fn degree(&self, n: usize) -> usize {
+        self.incident(n).len()
+    }
+
+    /// Joins the two edges of every degree-2 node other than `keep` into one edge.
+    pub fn merge_degree_two(&mut self, keep: Option<usize>) {
+        loop {
+            let mut merged = false;
+            for n in 0..self.nodes.len() {
+                if !self.nodes[n].alive || Some(n) == keep {
+                    continue;
+                }
+                let inc = self.incident(n);
+                if inc.len() != 2 || inc[0] == inc[1] {
+                    continue;
+                }
+                let (e1, e2) = (inc[0], inc[1]);
+                let mut p1 = self.edges[e1].points.clone();
+                if self.edges[e1].b != n {
+                    p1.reverse();
+                }
+                let mut p2 = self.edges[e2].points.clone();
+                if self.edges[e2].a != n {
+                    p2.reverse();
+                }
+                let (a, b) = (self.edges[e1].other(n), self.edges[e2].other(n));
+                p1.pop();
+                p1.extend(p2);
+                self.edges[e1].alive = false;
+                self.edges[e2].alive = false;
+                self.nodes[n].alive = false;
+                self.edges.push(GraphEdge { a, b, points: p1, alive: true });
+                merged = true;
+            }
+            if !merged {
+                break;
+            }
+        }
+    }
+
+    /// Removes terminal edges shorter than `min_length(junction position)`, repeatedly, merging
+    /// the junctions left with two edges. An edge that is a whole component is never removed.
+    pub fn prune_spurs(&mut self, min_length: impl Fn([f64; 2]) -> f64, keep: Option<usize>) {
+        loop {
+            let mut removed = false;
+            for e in 0..self.edges.len() {
+                if !self.edges[e].alive {
+                    continue;
+                }
+                let (a, b) = (self.edges[e].a, self.edges[e].b);
+                let (da, db) = (self.degree(a), self.degree(b));
+                let (tip, junction) = if da == 1 && db >= 3 {
+                    (a, b)
+                } else if db == 1 && da >= 3 {
+                    (b, a)
+                } else {
+                    continue;
+                };
+                if Some(tip) == keep {
+                    continue;
+                }
+                if self.edges[e].length_px() < min_length(self.nodes[junction].xy) {
+                    self.edges[e].alive = false;
+                    self.nodes[tip].alive = false;
+                    removed = true;
+                }
+            }
+            self.merge_degree_two(keep);
+            if !removed {
+                break;
+            }
+        }
+    }
+
+    /// The live node nearest to `point`.
+    #[must_use]
+    pub fn nearest_node(&self, point: [f64; 2], filter: impl Fn(usize) -> bool) -> Option<usize> {
+        (0..self.nodes.len())
+            .filter(|n| self.nodes[*n].alive && filter(*n))
+            .min_by(|x, y| dist2(self.nodes[*x].xy, point).total_cmp(&dist2(self.nodes[*y].xy, point)))
+    }
+
+    /// Splits edge `e` at the polyline point nearest `point`, returning the new node there
+    /// (or the nearer end node when the point is at an end).
+    pub fn split_at(&mut self, e: usize, point: [f64; 2]) -> usize {
+        let pts = self.edges[e].points.clone();
+        let k = (0..pts.len()).min_by(|x, y| dist2(pts[*x], point).total_cmp(&dist2(pts[*y], point))).unwrap_or(0);
+        if k == 0 {
+            return self.edges[e].a;
+        }
+        if k + 1 >= pts.len() {
+            return self.edges[e].b;
+        }
+        let id = self.nodes.len();
+        self.nodes.push(GraphNode { xy: pts[k], alive: true });
+        let (a, b) = (self.edges[e].a, self.edges[e].b);
+        self.edges[e].alive = false;
+        self.edges.push(GraphEdge { a, b: id, points: pts[..=k].to_vec(), alive: true });
+        self.edges.push(GraphEdge { a: id, b, points: pts[k..].to_vec(), alive: true });
+        id
+    }
+
+    /// Kills every node and edge not connected to `root`.
+    pub fn keep_component(&mut self, root: usize) {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack = vec![root];
+        seen[root] = true;
+        while let Some(n) = stack.pop() {
+            for e in self.incident(n) {
+                let m = self.edges[e].other(n);
+                if !seen[m] {
+                    seen[m] = true;
+                    stack.push(m);
+                }
+            }
+        }
+        for (n, node) in self.nodes.iter_mut().enumerate() {
+            node.alive &= seen[n];
+        }
+        for e in &mut self.edges {
+            e.alive &= seen[e.a];
+        }
+    }
+
+    /// Breaks every loop: edges not on the shortest-path tree from `root` (path length
+    /// weighted by `cost_per_px` of each edge) are cut in the middle into two free ends,
+    /// so no centerline is lost. Returns the number of loops broken.
+    pub fn break_loops(&mut self, root: usize, cost_per_px: impl Fn(&GraphEdge) -> f64) -> usize {
+        let n = self.nodes.len();
+        let mut dist = vec![f64::INFINITY; n];
+        let mut via: Vec<Option<usize>> = vec![None; n];
+        let mut heap = BinaryHeap::new();
+        dist[root] = 0.0;
+        heap.push(HeapItem(0.0, root));
+        let incident: Vec<Vec<usize>> = (0..n).map(|i| self.incident(i)).collect();
+        while let Some(HeapItem(d, u)) = heap.pop() {
+            if d > dist[u] {
+                continue;
+            }
+            for &e in &incident[u] {
+                let v = self.edges[e].other(u);
+                let nd = d + self.edges[e].length_px() * cost_per_px(&self.edges[e]);
+                if nd < dist[v] {
+                    dist[v] = nd;
+                    via[v] = Some(e);
+                    heap.push(HeapItem(nd, v));
+                }
+            }
+        }
+        let tree: std::collections::HashSet<usize> = via.iter().flatten().copied().collect();
+        let mut broken = 0;
+        for e in 0..self.edges.len() {
+            if !self.edges[e].alive || tree.contains(&e) {
+                continue;
+            }
+            let pts = self.edges[e].points.clone();
+            let (a, b) = (self.edges[e].a, self.edges[e].b);
+            self.edges[e].alive = false;
+            broken += 1;
+            if pts.len() < 4 {
+                continue;
+            }
+            let mid = pts.len() / 2;
+            let (n1, n2) = (self.nodes.len(), self.nodes.len() + 1);
+            self.nodes.push(GraphNode { xy: pts[mid - 1], alive: true });
+            self.nodes.push(GraphNode { xy: pts[mid], alive: true });
+            self.edges.push(GraphEdge { a, b: n1, points: pts[..mid].to_vec(), alive: true });
+            self.edges.push(GraphEdge { a: b, b: n2, points: pts[mid..].iter().rev().copied().collect(), alive: true });
+        }
+        broken
+    }
+}
+
+fn dist2(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
+}
+
+/// Min-heap entry for Dijkstra.
+struct HeapItem(f64, usize);
+
+impl PartialEq for HeapItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for HeapItem {}
+impl PartialOrd for HeapItem {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for HeapItem {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.0.total_cmp(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draw(w: usize, h: usize, pixels: &[(usize, usize)]) -> Mask {
+        let mut m = Mask::empty(w, h);
+        for (x, y) in pixels {
+            m.set(*x, *y, true);
+        }
+        m
+    }
+
+    #[test]
+    fn a_t_gives_three_edges_and_a_staircase_no_junction() {
+        // Horizontal line with a vertical branch, plus a diagonal staircase on the right.
+        let mut px: Vec<(usize, usize)> = (2..30).map(|x| (x, 10)).collect();
+        px.extend((11..25).map(|y| (15, y)));
+        let g = SkeletonGraph::from_skeleton(&draw(40, 30, &px));
+        let live: Vec<_> = g.edges.iter().filter(|e| e.alive).collect();
+        assert_eq!(live.len(), 3);
+        let junctions = (0..g.nodes.len()).filter(|n| g.degree(*n) == 3).count();
+        assert_eq!(junctions, 1);
+
+        let stair = [(2, 2), (3, 2), (3, 3), (4, 3), (4, 4), (5, 4), (5, 5), (6, 5)];
+        let g = SkeletonGraph::from_skeleton(&draw(10, 10, &stair));
+        assert_eq!(g.edges.iter().filter(|e| e.alive).count(), 1);
+        assert!((0..g.nodes.len()).all(|n| g.degree(n) <= 1));
+    }
+
+    #[test]
+    fn spurs_are_pruned_and_loops_broken() {
+        let mut px: Vec<(usize, usize)> = (2..60).map(|x| (x, 20)).collect();
+        px.extend((21..24).map(|y| (30, y))); // a 3-pixel spur
+        let mut g = SkeletonGraph::from_skeleton(&draw(64, 40, &px));
+        g.prune_spurs(|_| 5.0, None);
+        assert_eq!(g.edges.iter().filter(|e| e.alive).count(), 1);
+
+        // A square loop with a tail: one loop to break.
+        let mut px: Vec<(usize, usize)> = (10..30).map(|x| (x, 10)).collect();
+        px.extend((10..30).map(|x| (x, 30)));
+        px.extend((11..30).map(|y| (10, y)));
+        px.extend((11..30).map(|y| (29, y)));
+        px.extend((31..38).map(|y| (10, y)));
+        let mut g = SkeletonGraph::from_skeleton(&draw(40, 40, &px));
+        let root = g.nearest_node([10.0, 37.0], |_| true).unwrap();
+        assert_eq!(g.break_loops(root, |_| 1.0), 1);
+        let live_len: f64 = g.edges.iter().filter(|e| e.alive).map(GraphEdge::length_px).sum();
+        assert!(live_len > 70.0, "centerline kept: {live_len}");
+    }
+}

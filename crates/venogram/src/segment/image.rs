@@ -1,0 +1,101 @@
+//! Image buffers of the segmentation pipeline and their bridge to OpenCV `Mat`s.
+
+use opencv::core::{Mat, MatTraitConst as _, MatTraitConstManual as _};
+
+use super::SegmentError;
+
+/// A single-channel `f32` image, row-major, `x` the column and `y` the row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageF32 {
+    /// Columns.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
+    /// Samples, `width * height`, row-major.
+    pub data: Vec<f32>,
+}
+
+impl ImageF32 {
+    /// An image of zeros.
+    #[must_use]
+    pub fn zeros(width: usize, height: usize) -> Self {
+        Self { width, height, data: vec![0.0; width * height] }
+    }
+
+    /// The sample at column `x`, row `y` (no bounds check beyond the slice's).
+    #[must_use]
+    pub fn at(&self, x: usize, y: usize) -> f32 {
+        self.data[y * self.width + x]
+    }
+
+    /// The sample nearest to a sub-pixel position, clamped into the image.
+    #[must_use]
+    pub fn at_clamped(&self, x: f64, y: f64) -> f32 {
+        let xi = (x.round().max(0.0) as usize).min(self.width.saturating_sub(1));
+        let yi = (y.round().max(0.0) as usize).min(self.height.saturating_sub(1));
+        self.at(xi, yi)
+    }
+
+    /// Borrows the samples as an OpenCV `Mat` (no copy).
+    pub(crate) fn as_mat(&self) -> Result<opencv::boxed_ref::BoxedRef<'_, Mat>, SegmentError> {
+        Mat::new_rows_cols_with_data(self.height as i32, self.width as i32, &self.data).map_err(cv("borrow image"))
+    }
+
+    /// Copies a continuous `CV_32F` `Mat` into an image.
+    pub(crate) fn from_mat(mat: &Mat) -> Result<Self, SegmentError> {
+        let data = mat.data_typed::<f32>().map_err(cv("read image"))?.to_vec();
+        Ok(Self { width: mat.cols() as usize, height: mat.rows() as usize, data })
+    }
+
+    /// Largest sample (0 for an empty image).
+    #[must_use]
+    pub fn max(&self) -> f32 {
+        self.data.iter().copied().fold(0.0, f32::max)
+    }
+}
+
+/// A binary image (`true` = foreground), row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mask {
+    /// Columns.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
+    /// 0 or 255 per pixel (the OpenCV convention, so it can be handed over without copying).
+    pub data: Vec<u8>,
+}
+
+impl Mask {
+    /// An empty mask.
+    #[must_use]
+    pub fn empty(width: usize, height: usize) -> Self {
+        Self { width, height, data: vec![0; width * height] }
+    }
+
+    /// Whether pixel (`x`, `y`) is set.
+    #[must_use]
+    pub fn get(&self, x: usize, y: usize) -> bool {
+        self.data[y * self.width + x] != 0
+    }
+
+    /// Sets pixel (`x`, `y`).
+    pub fn set(&mut self, x: usize, y: usize, on: bool) {
+        self.data[y * self.width + x] = if on { 255 } else { 0 };
+    }
+
+    /// Number of set pixels.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.data.iter().filter(|v| **v != 0).count()
+    }
+
+    /// Borrows the mask as an 8-bit OpenCV `Mat` (no copy).
+    pub(crate) fn as_mat(&self) -> Result<opencv::boxed_ref::BoxedRef<'_, Mat>, SegmentError> {
+        Mat::new_rows_cols_with_data(self.height as i32, self.width as i32, &self.data).map_err(cv("borrow mask"))
+    }
+}
+
+/// Maps an OpenCV error to a [`SegmentError`] naming the step that failed.
+pub(crate) fn cv(step: &'static str) -> impl Fn(opencv::Error) -> SegmentError {
+    move |e| SegmentError::OpenCv { step, message: e.message }
+}

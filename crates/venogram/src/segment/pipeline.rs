@@ -1,0 +1,609 @@
+//! The whole pipeline, frame in, labelled tree out.
+
+use std::time::Instant;
+
+use opencv::core::Mat;
+use opencv::imgproc;
+use opencv::prelude::*;
+
+use super::SegmentError;
+use super::enhance::{Enhanced, Scales, VesselnessMeasure, suppress_background, vesselness};
+use super::frame_select::{FrameSelection, attenuation, select_frame};
+use super::graph::{GraphEdge, SkeletonGraph, polyline_length};
+use super::image::{ImageF32, Mask, cv};
+use super::label::{OrientedEdge, apical_direction, direction, label_tree};
+use super::skeleton::thin;
+use super::threshold::{hysteresis, otsu};
+use super::tree::{BranchTree, NodeKind, TreeBranch, TreeNode};
+use crate::cine::{Cine, FrameView};
+use crate::geometry::{CArmProjection, ResolvedGeometry};
+
+/// Smallest image side the pipeline accepts, pixels.
+pub const MIN_SIDE_PX: u32 = 64;
+
+/// Which frame of a run to segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FrameChoice {
+    /// The best-opacified frame ([`select_frame`]).
+    #[default]
+    Auto,
+    /// This frame (0-based).
+    Index(u32),
+}
+
+/// Settings of a segmentation.
+#[derive(Debug, Clone, Default)]
+pub struct SegmentParams {
+    /// Vesselness measure (Jerman by default).
+    pub measure: VesselnessMeasure,
+    /// Scales (default: [`Scales::for_matrix`]).
+    pub scales: Option<Scales>,
+    /// The user's seed at the CS ostium, pixels `(x, y)`; found automatically when `None`.
+    pub seed_xy: Option<[f64; 2]>,
+    /// Pixel spacing at the isocentre, mm, when known.
+    pub pixel_spacing_mm: Option<f64>,
+    /// The view's projection, when known (it orients the labels).
+    pub projection: Option<CArmProjection>,
+}
+
+impl SegmentParams {
+    /// Settings for a run read from DICOM: its projection (angles from the file, missing
+    /// distances defaulted) orients the labels, and the pixel spacing at the isocentre is
+    /// known only when the file (or `geometry`) gives the imager spacing.
+    #[must_use]
+    pub fn for_geometry(geometry: &ResolvedGeometry, seed_xy: Option<[f64; 2]>) -> Self {
+        use crate::geometry::ValueSource;
+        let projection = geometry.projection().ok();
+        let angles_known = geometry.primary_angle_deg.source != ValueSource::Default;
+        let pixel_spacing_mm = (geometry.imager_pixel_spacing_mm.source != ValueSource::Default)
+            .then(|| {
+                let ips = geometry.imager_pixel_spacing_mm.value;
+                let magnification =
+                    geometry.distance_source_to_detector_mm.value / geometry.distance_source_to_patient_mm.value;
+                0.5 * (ips[0] + ips[1]) / magnification
+            })
+            .filter(|s| s.is_finite() && *s > 0.0);
+        Self { seed_xy, pixel_spacing_mm, projection: projection.filter(|_| angles_known), ..Self::default() }
+    }
+}
+
+/// What a removed structure was taken for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovedKind {
+    /// Too faint for its width to hold contrast: guide catheter, rib or diaphragm edge.
+    LowContrast,
+    /// Present before the contrast arrived: a lead, wire or catheter.
+    PresentBeforeContrast,
+    /// Long, straight and uniform, running out of the image: a lead or wire.
+    StraightToBorder,
+}
+
+/// A centerline removed as not being vein.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemovedStructure {
+    /// Why it was removed.
+    pub kind: RemovedKind,
+    /// Its centerline, pixels `(x, y)`.
+    pub points: Vec<[f64; 2]>,
+}
+
+/// Wall-clock time of each stage, ms.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct StageTimings {
+    /// Background suppression (top-hat).
+    pub background_ms: f64,
+    /// Multi-scale vesselness.
+    pub vesselness_ms: f64,
+    /// Thresholds, mask, distance transform.
+    pub threshold_ms: f64,
+    /// Skeleton, graph, device removal, rooting.
+    pub graph_ms: f64,
+    /// Labels and measurements.
+    pub label_ms: f64,
+    /// The whole frame.
+    pub total_ms: f64,
+}
+
+/// The result of segmenting one frame.
+#[derive(Debug, Clone)]
+pub struct Segmentation {
+    /// The frame segmented (0-based).
+    pub frame: u32,
+    /// How it was chosen, when chosen from the run's contrast curve.
+    pub selection: Option<FrameSelection>,
+    /// The labelled tree (empty with a reason when there is none).
+    pub tree: BranchTree,
+    /// The vessel mask of the tree.
+    pub mask: Mask,
+    /// Enhancement images (top-hat, vesselness, radius of the best scale).
+    pub enhanced: Enhanced,
+    /// Structures removed as not vein.
+    pub removed: Vec<RemovedStructure>,
+    /// Time per stage.
+    pub timings: StageTimings,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+fn check_size(rows: u32, columns: u32) -> Result<(), SegmentError> {
+    if rows < MIN_SIDE_PX || columns < MIN_SIDE_PX {
+        return Err(SegmentError::ImageTooSmall { rows, columns, min: MIN_SIDE_PX });
+    }
+    Ok(())
+}
+
+/// Segments one frame of a run: the best-opacified one (`FrameChoice::Auto`) or the one asked
+/// for. Frames before the contrast arrived serve to recognise devices.
+pub fn segment_run(cine: &Cine, choice: FrameChoice, params: &SegmentParams) -> Result<Segmentation, SegmentError> {
+    check_size(cine.rows(), cine.columns())?;
+    let count = cine.frame_count();
+    if let FrameChoice::Index(frame) = choice {
+        if frame >= count {
+            return Err(SegmentError::FrameOutOfRange { frame, count });
+        }
+    }
+    let selection = if count > 1 || choice == FrameChoice::Auto { Some(select_frame(cine)?) } else { None };
+    let index = match choice {
+        FrameChoice::Index(i) => i,
+        FrameChoice::Auto => selection.as_ref().map_or(0, |s| s.frame),
+    };
+    let frame = cine.frame(index).ok_or(SegmentError::FrameOutOfRange { frame: index, count })?;
+    let max_value = cine.format.max_stored_value();
+    let baseline = selection
+        .as_ref()
+        .filter(|s| s.filling && s.baseline_frame != index)
+        .and_then(|s| cine.frame(s.baseline_frame));
+    let mut result = segment_frame(&frame, max_value, params, baseline.as_ref())?;
+    result.frame = index;
+    if let Some(s) = &selection {
+        if choice == FrameChoice::Auto && !s.filling && count > 1 {
+            result.tree = BranchTree::empty(format!(
+                "no contrast filling in the run: the vessel energy of the best frame ({:.3}) is not {:.0}% above that of frame {} ({:.3})",
+                s.energy[s.frame as usize],
+                100.0 * (super::frame_select::FILLING_RATIO - 1.0),
+                s.baseline_frame,
+                s.energy[s.baseline_frame as usize]
+            ));
+            result.mask = Mask::empty(result.mask.width, result.mask.height);
+        }
+    }
+    result.selection = selection;
+    Ok(result)
+}
+
+/// Noise of an image: 1.4826 x the median absolute difference between horizontally
+/// adjacent pixels, divided by sqrt(2) (a robust estimate that ignores edges).
+pub(crate) fn noise_sigma(a: &ImageF32) -> f32 {
+    let mut diffs: Vec<f32> =
+        a.data.chunks(a.width).flat_map(|row| row.windows(2).step_by(3).map(|w| (w[1] - w[0]).abs())).collect();
+    if diffs.is_empty() {
+        return 0.0;
+    }
+    let mid = diffs.len() / 2;
+    let (_, m, _) = diffs.select_nth_unstable_by(mid, f32::total_cmp);
+    1.4826 * *m / std::f32::consts::SQRT_2
+}
+
+/// Segments one frame. `baseline`, a frame of the same run before the contrast arrived,
+/// lets devices be recognised by their presence there.
+pub fn segment_frame(
+    frame: &FrameView<'_>,
+    max_value: u16,
+    params: &SegmentParams,
+    baseline: Option<&FrameView<'_>>,
+) -> Result<Segmentation, SegmentError> {
+    check_size(frame.rows, frame.columns)?;
+    let (w, h) = (frame.columns as usize, frame.rows as usize);
+    if let Some([x, y]) = params.seed_xy {
+        if !(x >= -0.5 && y >= -0.5 && x < w as f64 - 0.5 && y < h as f64 - 0.5) {
+            return Err(SegmentError::SeedOutsideImage { x, y, rows: frame.rows, columns: frame.columns });
+        }
+    }
+    let start = Instant::now();
+    let mut timings = StageTimings::default();
+    let scales = params.scales.clone().unwrap_or_else(|| Scales::for_matrix(w));
+    let r_max = scales.radii_px.last().copied().unwrap_or(12.0);
+    let k = w.max(h) as f64 / 512.0;
+
+    let t0 = Instant::now();
+    let a = attenuation(frame, max_value);
+    let tophat = suppress_background(&a, r_max)?;
+    timings.background_ms = ms(t0);
+
+    let t0 = Instant::now();
+    let enhanced = vesselness(&tophat, &scales, params.measure)?;
+    timings.vesselness_ms = ms(t0);
+
+    let t0 = Instant::now();
+    let empty = |reason: String, enhanced: Enhanced, timings: StageTimings| Segmentation {
+        frame: 0,
+        selection: None,
+        tree: BranchTree::empty(reason),
+        mask: Mask::empty(w, h),
+        enhanced,
+        removed: Vec::new(),
+        timings,
+    };
+    let noise = noise_sigma(&a);
+    let depth_floor = 4.0 * noise;
+    let v = &enhanced.vesselness;
+    let high = otsu(v.data.iter().copied(), 0.05, 1.0).map(|t| t.max(0.3));
+    let Some(high) = high else {
+        timings.total_ms = ms(start);
+        return Ok(empty("no vessel-like structure in the frame (the vesselness is flat)".into(), enhanced, timings));
+    };
+    let low = 0.5 * high;
+    let mut mask = hysteresis(v, low, high)?;
+    for (m, t) in mask.data.iter_mut().zip(&tophat.data) {
+        if *t < depth_floor {
+            *m = 0;
+        }
+    }
+    let distance = distance_transform(&mask)?;
+    timings.threshold_ms = ms(t0);
+
+    let t0 = Instant::now();
+    let skeleton = thin(&mask);
+    let mut graph = SkeletonGraph::from_skeleton(&skeleton);
+    let radius_at = |p: [f64; 2]| f64::from(distance.at_clamped(p[0], p[1])) - 0.5;
+    let spur = |p: [f64; 2]| (6.0 * k).max(1.6 * radius_at(p));
+    graph.prune_spurs(spur, None);
+
+    // Not vein: too faint for its width (catheter, ribs, diaphragm edge).
+    let mut removed = Vec::new();
+    let features: Vec<Option<(f64, f64)>> = graph
+        .edges
+        .iter()
+        .map(|e| {
+            e.alive.then(|| {
+                let n = e.points.len() as f64;
+                let depth = e.points.iter().map(|p| f64::from(tophat.at_clamped(p[0], p[1]))).sum::<f64>() / n;
+                let radius = e.points.iter().map(|p| radius_at(*p).max(0.5)).sum::<f64>() / n;
+                (depth, radius)
+            })
+        })
+        .collect();
+    let reference = weighted_median(
+        graph.edges.iter().zip(&features).filter_map(|(e, f)| f.map(|(d, r)| (d / (2.0 * r + 1.0), e.length_px() * r))),
+    );
+    if let Some(reference) = reference {
+        for (i, f) in features.iter().enumerate() {
+            let Some((depth, radius)) = f else { continue };
+            if depth / (2.0 * radius + 1.0) < 0.3 * reference {
+                graph.edges[i].alive = false;
+                removed
+                    .push(RemovedStructure { kind: RemovedKind::LowContrast, points: graph.edges[i].points.clone() });
+            }
+        }
+    }
+    if let Some(base) = baseline {
+        remove_present_before(&mut graph, base, max_value, &tophat, r_max, k, &mut removed)?;
+    }
+    remove_straight_to_border(&mut graph, w, h, k, &radius_at, &mut removed);
+    for n in 0..graph.nodes.len() {
+        if graph.nodes[n].alive && graph.degree(n) == 0 {
+            graph.nodes[n].alive = false;
+        }
+    }
+    graph.merge_degree_two(None);
+    graph.prune_spurs(spur, None);
+
+    // Root: the seed, or the wide free end of the largest structure.
+    let root = match params.seed_xy {
+        Some(seed) => graph
+            .edges
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.alive)
+            .flat_map(|(i, e)| e.points.iter().map(move |p| (i, *p)))
+            .min_by(|x, y| d2(x.1, seed).total_cmp(&d2(y.1, seed)))
+            .map(|(e, p)| graph.split_at(e, p)),
+        None => auto_root(&graph, &radius_at),
+    };
+    let Some(root) = root else {
+        timings.graph_ms = ms(t0);
+        timings.total_ms = ms(start);
+        let mut out =
+            empty("no vessel tree left after removing catheters, leads and background".into(), enhanced, timings);
+        out.removed = removed;
+        return Ok(out);
+    };
+    graph.keep_component(root);
+    let mean_r =
+        |e: &GraphEdge| e.points.iter().map(|p| radius_at(*p).max(0.5)).sum::<f64>() / e.points.len().max(1) as f64;
+    graph.break_loops(root, |e| 1.0 / mean_r(e));
+    graph.prune_spurs(spur, Some(root));
+    graph.merge_degree_two(Some(root));
+    let (edges, roots) = orient(&graph, root, &radius_at);
+    timings.graph_ms = ms(t0);
+
+    let t0 = Instant::now();
+    let mm_per_px = params.pixel_spacing_mm.unwrap_or(0.18 / k);
+    let apical = params.projection.as_ref().and_then(apical_direction);
+    let labels = label_tree(&edges, &roots, mm_per_px, apical);
+    let tree = build_tree(&graph, root, &edges, &labels, params.pixel_spacing_mm);
+    let mask = tree_mask(&mask, &tree)?;
+    timings.label_ms = ms(t0);
+    timings.total_ms = ms(start);
+    Ok(Segmentation { frame: 0, selection: None, tree, mask, enhanced, removed, timings })
+}
+
+fn d2(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
+}
+
+/// Euclidean distance of every mask pixel to the nearest background pixel.
+fn distance_transform(mask: &Mask) -> Result<ImageF32, SegmentError> {
+    let src = mask.as_mat()?;
+    let mut dst = Mat::default();
+    imgproc::distance_transform(&src, &mut dst, imgproc::DIST_L2, imgproc::DIST_MASK_PRECISE, opencv::core::CV_32F)
+        .map_err(cv("distance transform"))?;
+    ImageF32::from_mat(&dst)
+}
+
+/// Median of `(value, weight)` pairs by weight.
+fn weighted_median(items: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
+    let mut v: Vec<(f64, f64)> = items.filter(|(x, w)| x.is_finite() && *w > 0.0).collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = v.iter().map(|x| x.1).sum();
+    let mut acc = 0.0;
+    for (x, wgt) in &v {
+        acc += wgt;
+        if acc >= 0.5 * total {
+            return Some(*x);
+        }
+    }
+    None
+}
+
+/// Removes edges that were already there before the contrast arrived: along most of their
+/// length the baseline frame already had at least 60% of the attenuation (top-hat) found
+/// now, looking a few pixels around each point for the heart having moved in between.
+fn remove_present_before(
+    graph: &mut SkeletonGraph,
+    baseline: &FrameView<'_>,
+    max_value: u16,
+    tophat: &ImageF32,
+    r_max: f32,
+    k: f64,
+    removed: &mut Vec<RemovedStructure>,
+) -> Result<(), SegmentError> {
+    let a = attenuation(baseline, max_value);
+    let before = suppress_background(&a, r_max)?;
+    let reach = (4.0 * k).round() as i32;
+    let src = before.as_mat()?;
+    let disc = imgproc::get_structuring_element(
+        imgproc::MORPH_ELLIPSE,
+        opencv::core::Size::new(2 * reach + 1, 2 * reach + 1),
+        opencv::core::Point::new(-1, -1),
+    )
+    .map_err(cv("motion allowance"))?;
+    let mut dilated = Mat::default();
+    imgproc::dilate(
+        &src,
+        &mut dilated,
+        &disc,
+        opencv::core::Point::new(-1, -1),
+        1,
+        opencv::core::BORDER_REPLICATE,
+        imgproc::morphology_default_border_value().map_err(cv("motion allowance"))?,
+    )
+    .map_err(cv("motion allowance"))?;
+    let before = ImageF32::from_mat(&dilated)?;
+    for e in &mut graph.edges {
+        if !e.alive || e.points.is_empty() {
+            continue;
+        }
+        let on =
+            e.points.iter().filter(|p| before.at_clamped(p[0], p[1]) >= 0.6 * tophat.at_clamped(p[0], p[1])).count();
+        if on as f64 >= 0.7 * e.points.len() as f64 {
+            e.alive = false;
+            removed.push(RemovedStructure { kind: RemovedKind::PresentBeforeContrast, points: e.points.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// Removes terminal edges that run straight, with an even calibre, into the image border:
+/// leads and wires leave the field of view, veins taper and end inside it.
+fn remove_straight_to_border(
+    graph: &mut SkeletonGraph,
+    w: usize,
+    h: usize,
+    k: f64,
+    radius_at: &impl Fn([f64; 2]) -> f64,
+    removed: &mut Vec<RemovedStructure>,
+) {
+    let margin = 4.0 * k;
+    let near_border = |p: [f64; 2]| {
+        p[0] < margin || p[1] < margin || p[0] > w as f64 - 1.0 - margin || p[1] > h as f64 - 1.0 - margin
+    };
+    for i in 0..graph.edges.len() {
+        let e = &graph.edges[i];
+        if !e.alive {
+            continue;
+        }
+        let (Some(first), Some(last)) = (e.points.first(), e.points.last()) else { continue };
+        if !(near_border(*first) || near_border(*last)) {
+            continue;
+        }
+        let length = e.length_px();
+        let chord = first[0].hypot(0.0).mul_add(0.0, (last[0] - first[0]).hypot(last[1] - first[1]));
+        let radii: Vec<f64> = e.points.iter().map(|p| radius_at(*p)).collect();
+        let mean = radii.iter().sum::<f64>() / radii.len() as f64;
+        let spread = (radii.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / radii.len() as f64).sqrt();
+        if length > 60.0 * k && chord > 0.9 * length && spread < 0.35 * mean.max(1.0) {
+            graph.edges[i].alive = false;
+            removed
+                .push(RemovedStructure { kind: RemovedKind::StraightToBorder, points: graph.edges[i].points.clone() });
+        }
+    }
+}
+
+/// The CS ostium, found without a seed: the free end whose edge is widest near it, on the
+/// structure with the most vessel (length x calibre).
+fn auto_root(graph: &SkeletonGraph, radius_at: &impl Fn([f64; 2]) -> f64) -> Option<usize> {
+    // Component weight per node.
+    let n = graph.nodes.len();
+    let mut component = vec![usize::MAX; n];
+    let mut weights = Vec::new();
+    for s in 0..n {
+        if !graph.nodes[s].alive || component[s] != usize::MAX {
+            continue;
+        }
+        let id = weights.len();
+        let mut weight = 0.0;
+        let mut stack = vec![s];
+        component[s] = id;
+        let mut seen_edges = std::collections::HashSet::new();
+        while let Some(u) = stack.pop() {
+            for e in graph.incident(u) {
+                if seen_edges.insert(e) {
+                    let edge = &graph.edges[e];
+                    weight += edge.points.iter().map(|p| radius_at(*p).max(0.5)).sum::<f64>();
+                }
+                let v = graph.edges[e].other(u);
+                if component[v] == usize::MAX {
+                    component[v] = id;
+                    stack.push(v);
+                }
+            }
+        }
+        weights.push(weight);
+    }
+    let best = weights.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)?;
+    let ends: Vec<usize> =
+        (0..n).filter(|&u| graph.nodes[u].alive && component[u] == best && graph.degree(u) == 1).collect();
+    let score = |u: usize| {
+        let e = &graph.edges[graph.incident(u)[0]];
+        let pts: Vec<[f64; 2]> = if e.a == u { e.points.clone() } else { e.points.iter().rev().copied().collect() };
+        let near: Vec<f64> = pts.iter().take(40).map(|p| radius_at(*p)).collect();
+        near.iter().sum::<f64>() / near.len().max(1) as f64
+    };
+    ends.into_iter()
+        .max_by(|a, b| score(*a).total_cmp(&score(*b)))
+        .or_else(|| (0..n).find(|u| graph.nodes[*u].alive && component[*u] == best))
+}
+
+/// Orients the tree from `root`: every edge with its points proximal to distal.
+fn orient(graph: &SkeletonGraph, root: usize, radius_at: &impl Fn([f64; 2]) -> f64) -> (Vec<OrientedEdge>, Vec<usize>) {
+    let mut edges: Vec<OrientedEdge> = Vec::new();
+    let mut graph_edge_of: Vec<usize> = Vec::new();
+    let mut roots = Vec::new();
+    let mut visited_nodes = std::collections::HashSet::new();
+    visited_nodes.insert(root);
+    let mut queue = std::collections::VecDeque::new();
+    queue.push_back((root, None::<usize>));
+    let mut used = std::collections::HashSet::new();
+    while let Some((u, parent)) = queue.pop_front() {
+        for e in graph.incident(u) {
+            if !used.insert(e) {
+                continue;
+            }
+            let edge = &graph.edges[e];
+            let v = edge.other(u);
+            let points: Vec<[f64; 2]> =
+                if edge.a == u { edge.points.clone() } else { edge.points.iter().rev().copied().collect() };
+            let radius_px = points.iter().map(|p| radius_at(*p).max(0.5)).collect();
+            let id = edges.len();
+            edges.push(OrientedEdge { parent, children: Vec::new(), points, radius_px });
+            graph_edge_of.push(e);
+            match parent {
+                Some(p) => edges[p].children.push(id),
+                None => roots.push(id),
+            }
+            if visited_nodes.insert(v) {
+                queue.push_back((v, Some(id)));
+            }
+        }
+    }
+    (edges, roots)
+}
+
+/// Assembles the typed tree with ids, node kinds and measurements.
+fn build_tree(
+    graph: &SkeletonGraph,
+    root: usize,
+    edges: &[OrientedEdge],
+    labels: &[super::super::labels::VeinLabel],
+    spacing_mm: Option<f64>,
+) -> BranchTree {
+    let _ = graph;
+    if edges.is_empty() {
+        return BranchTree::empty("the vessel tree has no branch long enough to keep");
+    }
+    let mut nodes: Vec<TreeNode> = Vec::new();
+    let root_xy = edges.iter().find(|e| e.parent.is_none()).map_or([0.0, 0.0], |e| e.points[0]);
+    let _ = root;
+    nodes.push(TreeNode { id: 0, kind: NodeKind::Root, xy: root_xy });
+    let mut to_node = vec![0u32; edges.len()];
+    for (i, e) in edges.iter().enumerate() {
+        let id = nodes.len() as u32;
+        let kind = if e.children.is_empty() { NodeKind::End } else { NodeKind::Bifurcation };
+        nodes.push(TreeNode { id, kind, xy: *e.points.last().unwrap_or(&[0.0, 0.0]) });
+        to_node[i] = id;
+    }
+    let branches = edges
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let from = e.parent.map_or(0, |p| to_node[p]);
+            let length_px = polyline_length(&e.points);
+            let chord = match (e.points.first(), e.points.last()) {
+                (Some(a), Some(b)) => (b[0] - a[0]).hypot(b[1] - a[1]),
+                _ => 0.0,
+            };
+            let mean_r = e.radius_px.iter().sum::<f64>() / e.radius_px.len().max(1) as f64;
+            let min_r = e.radius_px.iter().copied().fold(f64::INFINITY, f64::min);
+            let takeoff_angle_deg = e.parent.and_then(|p| {
+                let reach = (3.0 * mean_r).max(10.0);
+                let a = direction(&edges[p].points, false, reach)?;
+                let b = direction(&e.points, true, reach)?;
+                Some((a[0] * b[0] + a[1] * b[1]).clamp(-1.0, 1.0).acos().to_degrees())
+            });
+            TreeBranch {
+                id: i as u32,
+                parent: e.parent.map(|p| p as u32),
+                label: labels[i],
+                from,
+                to: to_node[i],
+                points: e.points.clone(),
+                radius_px: e.radius_px.clone(),
+                length_px,
+                length_mm: spacing_mm.map(|s| length_px * s),
+                mean_diameter_mm: spacing_mm.map(|s| 2.0 * mean_r * s),
+                min_diameter_mm: spacing_mm.map(|s| 2.0 * min_r * s),
+                tortuosity: if chord > 1e-9 { (length_px / chord).max(1.0) } else { 1.0 },
+                takeoff_angle_deg,
+            }
+        })
+        .collect();
+    BranchTree { nodes, branches, empty_reason: None }
+}
+
+/// The vessel mask restricted to the tree: mask pixels within reach of a kept centerline.
+fn tree_mask(mask: &Mask, tree: &BranchTree) -> Result<Mask, SegmentError> {
+    let mut region = Mat::zeros(mask.height as i32, mask.width as i32, opencv::core::CV_8U)
+        .map_err(cv("tree mask"))?
+        .to_mat()
+        .map_err(cv("tree mask"))?;
+    for b in &tree.branches {
+        for (p, r) in b.points.iter().zip(&b.radius_px) {
+            imgproc::circle(
+                &mut region,
+                opencv::core::Point::new(p[0].round() as i32, p[1].round() as i32),
+                (r * 1.5 + 2.0).ceil() as i32,
+                opencv::core::Scalar::all(255.0),
+                -1,
+                imgproc::LINE_8,
+                0,
+            )
+            .map_err(cv("tree mask"))?;
+        }
+    }
+    let region = region.data_typed::<u8>().map_err(cv("tree mask"))?;
+    let data = mask.data.iter().zip(region).map(|(m, r)| if *r != 0 { *m } else { 0 }).collect();
+    Ok(Mask { width: mask.width, height: mask.height, data })
+}

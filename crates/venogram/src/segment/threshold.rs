@@ -1,0 +1,114 @@
+//! Stage 3 helpers: thresholds chosen from the image (Otsu) and hysteresis.
+
+use opencv::core::{CV_32S, Mat};
+use opencv::imgproc;
+use opencv::prelude::*;
+
+use super::SegmentError;
+use super::image::{ImageF32, Mask, cv};
+
+/// Otsu's threshold of the values in `values` that lie in `lo..=hi` (256 bins), or `None`
+/// when fewer than two distinct bins are populated.
+#[must_use]
+pub fn otsu(values: impl Iterator<Item = f32>, lo: f32, hi: f32) -> Option<f32> {
+    if hi <= lo {
+        return None;
+    }
+    let mut hist = [0u64; 256];
+    let scale = 255.0 / (hi - lo);
+    for v in values {
+        if (lo..=hi).contains(&v) {
+            hist[((v - lo) * scale) as usize] += 1;
+        }
+    }
+    let total: u64 = hist.iter().sum();
+    if hist.iter().filter(|c| **c > 0).count() < 2 {
+        return None;
+    }
+    let sum_all: f64 = hist.iter().enumerate().map(|(i, c)| i as f64 * *c as f64).sum();
+    let (mut w0, mut sum0, mut best, mut best_t) = (0u64, 0.0f64, -1.0f64, 0usize);
+    for (t, c) in hist.iter().enumerate() {
+        w0 += c;
+        if w0 == 0 || w0 == total {
+            continue;
+        }
+        sum0 += t as f64 * *c as f64;
+        let w1 = total - w0;
+        let (m0, m1) = (sum0 / w0 as f64, (sum_all - sum0) / w1 as f64);
+        let between = w0 as f64 * w1 as f64 * (m0 - m1) * (m0 - m1);
+        if between > best {
+            best = between;
+            best_t = t;
+        }
+    }
+    Some(lo + (best_t as f32 + 1.0) / scale)
+}
+
+/// Hysteresis: the 8-connected regions of `image >= low` that contain at least one pixel
+/// `>= high`.
+pub fn hysteresis(image: &ImageF32, low: f32, high: f32) -> Result<Mask, SegmentError> {
+    let (w, h) = (image.width, image.height);
+    let mut weak = Mask::empty(w, h);
+    for (m, v) in weak.data.iter_mut().zip(&image.data) {
+        *m = if *v >= low { 255 } else { 0 };
+    }
+    let labels = components(&weak)?;
+    let mut keep = vec![false; labels.count + 1];
+    for (l, v) in labels.labels.iter().zip(&image.data) {
+        if *v >= high {
+            keep[*l as usize] = true;
+        }
+    }
+    keep[0] = false;
+    let mut out = Mask::empty(w, h);
+    for (o, l) in out.data.iter_mut().zip(&labels.labels) {
+        *o = if keep[*l as usize] { 255 } else { 0 };
+    }
+    Ok(out)
+}
+
+/// 8-connected component labels of a mask (0 = background, 1..=count).
+pub struct Components {
+    /// Label per pixel, row-major.
+    pub labels: Vec<i32>,
+    /// Number of components.
+    pub count: usize,
+}
+
+/// Labels the 8-connected components of `mask` (OpenCV's block-based labelling).
+pub fn components(mask: &Mask) -> Result<Components, SegmentError> {
+    let src = mask.as_mat()?;
+    let mut labels = Mat::default();
+    let n = imgproc::connected_components(&src, &mut labels, 8, CV_32S).map_err(cv("connected components"))?;
+    let labels = labels.data_typed::<i32>().map_err(cv("connected components"))?.to_vec();
+    Ok(Components { labels, count: (n.max(1) - 1) as usize })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn otsu_splits_two_populations() {
+        let values =
+            (0..1000).map(|i| if i < 700 { 0.1 + (i % 7) as f32 * 0.001 } else { 0.8 + (i % 5) as f32 * 0.001 });
+        let t = otsu(values, 0.0, 1.0).unwrap();
+        assert!(t > 0.1 && t < 0.8, "{t}");
+        assert!(otsu([0.5f32; 10].into_iter(), 0.0, 1.0).is_none());
+    }
+
+    #[test]
+    fn hysteresis_keeps_only_regions_with_a_strong_pixel() {
+        let mut img = ImageF32::zeros(10, 4);
+        for x in 0..4 {
+            img.data[x] = 0.4;
+        }
+        img.data[2] = 0.9;
+        for x in 6..10 {
+            img.data[20 + x] = 0.4;
+        }
+        let m = hysteresis(&img, 0.3, 0.8).unwrap();
+        assert_eq!(m.count(), 4);
+        assert!(m.get(0, 0) && !m.get(7, 2));
+    }
+}

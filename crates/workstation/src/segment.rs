@@ -1,0 +1,121 @@
+//! `csnav segment`: the labelled CS branch tree of a venogram run, written as JSON and PNGs.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use venogram::ResolvedGeometry;
+use venogram::segment::overlay::{draw_overlay, to_gray8};
+use venogram::segment::{FrameChoice, SegmentParams, TreeDocument, TreeSource, VesselnessMeasure, segment_run};
+
+use crate::cli::{FrameArg, MeasureArg, SegmentArgs};
+
+/// Segments the run and writes tree.json, mask.png, vesselness.png and overlay.png.
+pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
+    let run = venogram::read_xa_file(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let cine = &run.cine;
+    let (overrides, defaults) = crate::info::overrides(&args.geometry)?;
+    let geometry =
+        ResolvedGeometry::resolve(&run.acquisition.positioner, cine.rows(), cine.columns(), &overrides, &defaults);
+    let seed = args.seed_xy.as_deref().map(|s| [s[0], s[1]]);
+    let mut params = SegmentParams::for_geometry(&geometry, seed);
+    params.measure = match args.measure {
+        MeasureArg::Jerman => VesselnessMeasure::Jerman { tau: 0.75 },
+        MeasureArg::Frangi => VesselnessMeasure::Frangi { beta: 0.5 },
+    };
+    let choice = match args.frame {
+        FrameArg::Auto => FrameChoice::Auto,
+        FrameArg::Index(i) => FrameChoice::Index(i),
+    };
+    let result =
+        segment_run(cine, choice, &params).with_context(|| format!("cannot segment {}", args.file.display()))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let source = TreeSource {
+        file: args.file.display().to_string(),
+        sop_instance_uid: run.acquisition.identity.sop_instance_uid.clone(),
+        frame: result.frame,
+        rows: cine.rows(),
+        columns: cine.columns(),
+    };
+    let doc = TreeDocument::new(&result.tree, &source, params.pixel_spacing_mm);
+    let json = serde_json::to_vec_pretty(&doc).context("cannot encode tree.json")?;
+    write(&args.out.join("tree.json"), &json)?;
+    let (w, h) = (cine.columns(), cine.rows());
+    write_png(&args.out.join("mask.png"), &result.mask.data, w, h, png::ColorType::Grayscale)?;
+    write_png(
+        &args.out.join("vesselness.png"),
+        &to_gray8(&result.enhanced.vesselness),
+        w,
+        h,
+        png::ColorType::Grayscale,
+    )?;
+    let frame = cine.frame(result.frame).context("segmented frame vanished")?;
+    let overlay = draw_overlay(&frame, &result.tree)?;
+    write_png(&args.out.join("overlay.png"), &overlay.data, w, h, png::ColorType::Rgb)?;
+
+    println!("csnav segment: research software, not for clinical use");
+    println!("file      {}", args.file.display());
+    match &result.selection {
+        Some(s) if matches!(choice, FrameChoice::Auto) => println!(
+            "frame     {} (best-opacified of {}; baseline frame {}, contrast filling {})",
+            result.frame,
+            s.energy.len(),
+            s.baseline_frame,
+            if s.filling { "seen" } else { "NOT seen" }
+        ),
+        _ => println!("frame     {} (chosen by hand)", result.frame),
+    }
+    match params.pixel_spacing_mm {
+        Some(s) => println!("spacing   {s:.4} mm/px at the isocentre"),
+        None => println!("spacing   unknown (no imager pixel spacing): lengths in pixels only"),
+    }
+    if let Some(reason) = &result.tree.empty_reason {
+        println!("tree      EMPTY: {reason}");
+    } else {
+        println!(
+            "tree      {} branches, {} nodes, {} structures removed as not vein",
+            result.tree.branches.len(),
+            result.tree.nodes.len(),
+            result.removed.len()
+        );
+        println!(
+            "{:>4} {:>6} {:>7} {:>9} {:>9} {:>9} {:>7} {:>8}",
+            "id", "parent", "label", "length", "mean d", "min d", "tort.", "takeoff"
+        );
+        for b in &result.tree.branches {
+            let mm = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}mm"));
+            println!(
+                "{:>4} {:>6} {:>7} {:>9} {:>9} {:>9} {:>7.2} {:>8}",
+                b.id,
+                b.parent.map_or("-".to_owned(), |p| p.to_string()),
+                b.label.abbreviation(),
+                b.length_mm.map_or(format!("{:.0}px", b.length_px), |v| format!("{v:.1}mm")),
+                mm(b.mean_diameter_mm),
+                mm(b.min_diameter_mm),
+                b.tortuosity,
+                b.takeoff_angle_deg.map_or("-".to_owned(), |a| format!("{a:.0}deg")),
+            );
+        }
+    }
+    let t = &result.timings;
+    println!(
+        "time      {:.1} ms (background {:.1}, vesselness {:.1}, threshold {:.1}, graph {:.1}, labels {:.1})",
+        t.total_ms, t.background_ms, t.vesselness_ms, t.threshold_ms, t.graph_ms, t.label_ms
+    );
+    println!("wrote     {}/{{tree.json,mask.png,vesselness.png,overlay.png}}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn write_png(path: &Path, pixels: &[u8], w: u32, h: u32, colour: png::ColorType) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+    encoder.set_color(colour);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().with_context(|| format!("cannot write {}", path.display()))?;
+    writer.write_image_data(pixels).with_context(|| format!("cannot write {}", path.display()))?;
+    writer.finish().with_context(|| format!("cannot write {}", path.display()))
+}

@@ -50,7 +50,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
         png::ColorType::Grayscale,
     )?;
     let frame = cine.frame(result.frame).context("segmented frame vanished")?;
-    let overlay = draw_overlay(&frame, &result.tree)?;
+    let overlay = draw_overlay(&frame, &result.tree, &result.removed)?;
     write_png(&args.out.join("overlay.png"), &overlay.data, w, h, png::ColorType::Rgb)?;
 
     println!("csnav segment: research software, not for clinical use");

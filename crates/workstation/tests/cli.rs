@@ -147,3 +147,56 @@ fn simulate_writes_runs_with_truth_that_info_reads() {
     assert!(!bad.status.success());
     assert!(text(&bad.stderr).contains("cannot read view \"LAX30\""), "{}", text(&bad.stderr));
 }
+
+#[test]
+fn segment_writes_the_tree_json_and_pictures_of_the_bundled_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/cases/synthetic-seed7/lao30.dcm");
+    let out_dir = dir.path().join("seg");
+    let out = csnav(&["segment", case, "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("research software") && stdout.contains("best-opacified"), "{stdout}");
+    for name in ["tree.json", "mask.png", "vesselness.png", "overlay.png"] {
+        assert!(out_dir.join(name).is_file(), "{name} missing");
+    }
+    let tree: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("tree.json")).unwrap()).unwrap();
+    assert_eq!(tree["schema"], "csnav.tree/1");
+    assert_eq!(tree["source"]["rows"], 512);
+    assert!(tree["source"]["sop_instance_uid"].is_string());
+    assert!(tree["pixel_spacing_mm"].as_f64().unwrap() > 0.2);
+    let nodes = tree["nodes"].as_array().unwrap();
+    let branches = tree["branches"].as_array().unwrap();
+    assert!(branches.len() >= 3, "{stdout}");
+    assert_eq!(nodes.iter().filter(|n| n["kind"] == "root").count(), 1);
+    let labels: Vec<&str> = branches.iter().map(|b| b["label"].as_str().unwrap()).collect();
+    assert!(labels.contains(&"CS"), "{labels:?}");
+    for b in branches {
+        let points = b["points"].as_array().unwrap();
+        assert_eq!(points.len(), b["radius_px"].as_array().unwrap().len());
+        // Points run from the parent end: the first point is the `from` node.
+        let from = nodes.iter().find(|n| n["id"] == b["from"]).unwrap();
+        assert_eq!(points[0], from["xy"]);
+        assert!(b["length_mm"].as_f64().unwrap() > 0.0);
+        assert_eq!(b["parent"].is_null(), b["takeoff_angle_deg"].is_null());
+    }
+    // A frame chosen by hand that is out of range is an error naming the range.
+    let out = csnav(&["segment", case, "--frame", "99", "--out", out_dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("frame 99 is out of range"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn segment_refuses_an_rgb_image_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = pattern(dir.path(), &[]);
+    let status = Command::new("dcmodify")
+        .args(["-nb", "-m", "(0028,0002)=3", "-m", "(0028,0004)=RGB", &path])
+        .status()
+        .expect("dcmodify (dcmtk, installed by scripts/install-peers.sh)");
+    assert!(status.success());
+    let out = csnav(&["segment", &path, "--out", dir.path().join("seg").to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("Samples per Pixel") && err.contains("monochrome"), "{err}");
+}

@@ -51,8 +51,9 @@ pub fn frame_energy(frame: &FrameView<'_>, max_value: u16) -> Result<f64, Segmen
     let k = small.width as f32 / 512.0;
     let t = suppress_background(&small, 12.0 * k)?;
     // Absolute units (attenuation above the noise), so frames compare with one another.
-    let floor = 3.0 * super::pipeline::noise_sigma(&small);
-    Ok(t.data.iter().map(|t| f64::from((t - floor).max(0.0))).sum())
+    let floor = 3.0 * super::pipeline::noise_sigma(&small) + 1.0 / f32::from(max_value.max(1));
+    // Squared, so deep (contrast-filled) structures outweigh wide shallow ones (ribs).
+    Ok(t.data.iter().map(|t| f64::from((t - floor).max(0.0)).powi(2)).sum())
 }
 
 /// Chooses the best-opacified frame of `cine`.
@@ -65,6 +66,7 @@ pub fn select_frame(cine: &Cine) -> Result<FrameSelection, SegmentError> {
         .enumerate()
         .min_by(|a, b| a.1.total_cmp(b.1))
         .map_or(0, |(i, _)| i);
+    tracing::debug!(?energy, frame, baseline_frame, "contrast curve");
     let filling = energy.len() > 1 && energy[frame] > FILLING_RATIO * energy[baseline_frame] + 1e-9;
     Ok(FrameSelection { frame: frame as u32, baseline_frame: baseline_frame as u32, energy, filling })
 }

@@ -303,6 +303,87 @@ impl SkeletonGraph {
         id
     }
 
+    /// Component id of every live node (`usize::MAX` for dead ones).
+    #[must_use]
+    pub fn components(&self) -> Vec<usize> {
+        let n = self.nodes.len();
+        let mut comp = vec![usize::MAX; n];
+        let mut next = 0;
+        for s in 0..n {
+            if !self.nodes[s].alive || comp[s] != usize::MAX {
+                continue;
+            }
+            comp[s] = next;
+            let mut stack = vec![s];
+            while let Some(u) = stack.pop() {
+                for e in self.incident(u) {
+                    let v = self.edges[e].other(u);
+                    if comp[v] == usize::MAX {
+                        comp[v] = next;
+                        stack.push(v);
+                    }
+                }
+            }
+            next += 1;
+        }
+        comp
+    }
+
+    /// Joins to the component of `root` every other component of at least `min_length_px`
+    /// whose nearest centerline point lies within `max_gap_px` of it, by a straight edge
+    /// between the two nearest points: a vessel interrupted where it crosses a denser
+    /// structure or fades for a few pixels stays in the tree. Returns the number of joins.
+    pub fn bridge_gaps(&mut self, root: usize, max_gap_px: f64, min_length_px: f64) -> usize {
+        let mut joined = 0;
+        loop {
+            let comp = self.components();
+            let main = comp[root];
+            let mut length = std::collections::HashMap::<usize, f64>::new();
+            for e in self.edges.iter().filter(|e| e.alive) {
+                *length.entry(comp[e.a]).or_default() += e.length_px();
+            }
+            // Grid of the main component's points.
+            let cell = max_gap_px.max(1.0);
+            let mut grid: HashMap<(i64, i64), Vec<(usize, usize)>> = HashMap::new();
+            for (i, e) in self.edges.iter().enumerate() {
+                if e.alive && comp[e.a] == main {
+                    for (k, p) in e.points.iter().enumerate() {
+                        grid.entry(((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64))
+                            .or_default()
+                            .push((i, k));
+                    }
+                }
+            }
+            let mut best: Option<(f64, usize, usize, usize, usize)> = None;
+            for (i, e) in self.edges.iter().enumerate() {
+                if !e.alive || comp[e.a] == main || length.get(&comp[e.a]).copied().unwrap_or(0.0) < min_length_px {
+                    continue;
+                }
+                for (k, p) in e.points.iter().enumerate() {
+                    let (cx, cy) = ((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64);
+                    for dx in -1..=1 {
+                        for dy in -1..=1 {
+                            for &(j, m) in grid.get(&(cx + dx, cy + dy)).into_iter().flatten() {
+                                let d = dist2(*p, self.edges[j].points[m]).sqrt();
+                                if d <= max_gap_px && best.is_none_or(|b| d < b.0) {
+                                    best = Some((d, i, k, j, m));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let Some((_, i, k, j, m)) = best else { break };
+            let (p, q) = (self.edges[i].points[k], self.edges[j].points[m]);
+            let a = self.split_at(i, p);
+            let b = self.split_at(j, q);
+            let (pa, pb) = (self.nodes[a].xy, self.nodes[b].xy);
+            self.edges.push(GraphEdge { a: b, b: a, points: vec![pb, pa], alive: true });
+            joined += 1;
+        }
+        joined
+    }
+
     /// Kills every node and edge not connected to `root`.
     pub fn keep_component(&mut self, root: usize) {
         let mut seen = vec![false; self.nodes.len()];

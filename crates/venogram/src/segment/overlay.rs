@@ -7,6 +7,7 @@ use opencv::prelude::*;
 
 use super::SegmentError;
 use super::image::{ImageF32, cv};
+use super::pipeline::RemovedStructure;
 use super::tree::{BranchTree, NodeKind};
 use crate::cine::FrameView;
 use crate::labels::VeinLabel;
@@ -55,7 +56,11 @@ fn bgr(c: [u8; 3]) -> Scalar {
 
 /// The frame (windowed from its 1st to 99th percentile) with the tree, its nodes, the
 /// labels and a legend, plus a research-use banner.
-pub fn draw_overlay(frame: &FrameView<'_>, tree: &BranchTree) -> Result<RgbImage, SegmentError> {
+pub fn draw_overlay(
+    frame: &FrameView<'_>,
+    tree: &BranchTree,
+    removed: &[RemovedStructure],
+) -> Result<RgbImage, SegmentError> {
     let (w, h) = (frame.columns as usize, frame.rows as usize);
     let mut sorted: Vec<u16> = frame.samples.to_vec();
     sorted.sort_unstable();
@@ -72,6 +77,14 @@ pub fn draw_overlay(frame: &FrameView<'_>, tree: &BranchTree) -> Result<RgbImage
     }
     let scale = (w.max(h) as f64 / 512.0).max(0.5);
     let thick = (2.0 * scale).round().max(1.0) as i32;
+    // What was removed as not vein, thin and dark red, under the tree.
+    for r in removed {
+        for pair in r.points.windows(2) {
+            let p = |q: [f64; 2]| Point::new(q[0].round() as i32, q[1].round() as i32);
+            imgproc::line(&mut img, p(pair[0]), p(pair[1]), Scalar::new(0.0, 0.0, 140.0, 0.0), 1, imgproc::LINE_AA, 0)
+                .map_err(cv("overlay"))?;
+        }
+    }
     for b in &tree.branches {
         let colour = bgr(label_colour(b.label));
         for pair in b.points.windows(2) {

@@ -115,6 +115,8 @@ pub struct Segmentation {
     pub tree: BranchTree,
     /// The vessel mask of the tree.
     pub mask: Mask,
+    /// Everything the thresholds kept, before devices and detached pieces were removed.
+    pub candidate_mask: Mask,
     /// Enhancement images (top-hat, vesselness, radius of the best scale).
     pub enhanced: Enhanced,
     /// Structures removed as not vein.
@@ -157,15 +159,28 @@ pub fn segment_run(cine: &Cine, choice: FrameChoice, params: &SegmentParams) -> 
         .and_then(|s| cine.frame(s.baseline_frame));
     let mut result = segment_frame(&frame, max_value, params, baseline.as_ref())?;
     result.frame = index;
-    if let Some(s) = &selection {
-        if choice == FrameChoice::Auto && !s.filling && count > 1 {
-            result.tree = BranchTree::empty(format!(
-                "no contrast filling in the run: the vessel energy of the best frame ({:.3}) is not {:.0}% above that of frame {} ({:.3})",
+    if let Some(s) = selection.as_ref().filter(|_| count > 1) {
+        let base = s.energy[s.baseline_frame as usize];
+        let this = s.energy[index as usize];
+        let reason = if !s.filling {
+            Some(format!(
+                "no contrast filling in the run: the vessel energy of its best frame ({:.3}) is not {:.0}% above that of frame {} ({base:.3})",
                 s.energy[s.frame as usize],
                 100.0 * (super::frame_select::FILLING_RATIO - 1.0),
                 s.baseline_frame,
-                s.energy[s.baseline_frame as usize]
-            ));
+            ))
+        } else if this < super::frame_select::FILLING_RATIO * base {
+            Some(format!(
+                "frame {index} holds no contrast: its vessel energy ({this:.3}) is within {:.0}% of the least-opacified frame {} ({base:.3}); the best frame is {}",
+                100.0 * (super::frame_select::FILLING_RATIO - 1.0),
+                s.baseline_frame,
+                s.frame
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            result.tree = BranchTree::empty(reason);
             result.mask = Mask::empty(result.mask.width, result.mask.height);
         }
     }
@@ -183,7 +198,14 @@ pub(crate) fn noise_sigma(a: &ImageF32) -> f32 {
     }
     let mid = diffs.len() / 2;
     let (_, m, _) = diffs.select_nth_unstable_by(mid, f32::total_cmp);
-    1.4826 * *m / std::f32::consts::SQRT_2
+    let median = *m;
+    if median > 0.0 {
+        return 1.4826 * median / std::f32::consts::SQRT_2;
+    }
+    // Coarsely quantised (8-bit) frames: most differences are 0 and the median says nothing;
+    // the mean absolute difference of a Gaussian is sqrt(2/pi) sigma.
+    let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
+    mean * (std::f32::consts::PI / 2.0).sqrt() / std::f32::consts::SQRT_2
 }
 
 /// Segments one frame. `baseline`, a frame of the same run before the contrast arrived,
@@ -222,6 +244,7 @@ pub fn segment_frame(
         selection: None,
         tree: BranchTree::empty(reason),
         mask: Mask::empty(w, h),
+        candidate_mask: Mask::empty(w, h),
         enhanced,
         removed: Vec::new(),
         timings,
@@ -235,12 +258,27 @@ pub fn segment_frame(
         return Ok(empty("no vessel-like structure in the frame (the vesselness is flat)".into(), enhanced, timings));
     };
     let low = 0.5 * high;
-    let mut mask = hysteresis(v, low, high)?;
-    for (m, t) in mask.data.iter_mut().zip(&tophat.data) {
-        if *t < depth_floor {
-            *m = 0;
-        }
-    }
+    // Contrast density: the top-hat depth over the width of the best scale. Contrast-filled
+    // veins of every calibre are dense; ribs, the diaphragm edge and the guide catheter are
+    // wide for their depth (research note: ribs ~5x, catheter ~5x below the faintest twig).
+    let density = |i: usize| tophat.data[i] / (2.0 * enhanced.radius_px.data[i] + 1.0);
+    let mut strong: Vec<f32> = (0..v.data.len()).filter(|i| v.data[*i] >= high).map(density).collect();
+    let density_floor = if strong.is_empty() {
+        0.0
+    } else {
+        let mid = strong.len() / 2;
+        let (_, m, _) = strong.select_nth_unstable_by(mid, f32::total_cmp);
+        0.35 * *m
+    };
+    let score = ImageF32 {
+        width: w,
+        height: h,
+        data: (0..v.data.len())
+            .map(|i| if tophat.data[i] >= depth_floor && density(i) >= density_floor { v.data[i] } else { 0.0 })
+            .collect(),
+    };
+    let mut mask = hysteresis(&score, low, high)?;
+    remove_small_components(&mut mask, (40.0 * k * k) as usize)?;
     let distance = distance_transform(&mask)?;
     timings.threshold_ms = ms(t0);
 
@@ -310,6 +348,7 @@ pub fn segment_frame(
         out.removed = removed;
         return Ok(out);
     };
+    graph.bridge_gaps(root, 10.0 * k, 25.0 * k);
     graph.keep_component(root);
     let mean_r =
         |e: &GraphEdge| e.points.iter().map(|p| radius_at(*p).max(0.5)).sum::<f64>() / e.points.len().max(1) as f64;
@@ -324,14 +363,38 @@ pub fn segment_frame(
     let apical = params.projection.as_ref().and_then(apical_direction);
     let labels = label_tree(&edges, &roots, mm_per_px, apical);
     let tree = build_tree(&graph, root, &edges, &labels, params.pixel_spacing_mm);
-    let mask = tree_mask(&mask, &tree)?;
+    let tree_only = tree_mask(&mask, &tree)?;
     timings.label_ms = ms(t0);
     timings.total_ms = ms(start);
-    Ok(Segmentation { frame: 0, selection: None, tree, mask, enhanced, removed, timings })
+    Ok(Segmentation {
+        frame: 0,
+        selection: None,
+        tree,
+        mask: tree_only,
+        candidate_mask: mask,
+        enhanced,
+        removed,
+        timings,
+    })
 }
 
 fn d2(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
+}
+
+/// Clears the 8-connected components of `mask` smaller than `min_pixels`.
+fn remove_small_components(mask: &mut Mask, min_pixels: usize) -> Result<(), SegmentError> {
+    let labels = super::threshold::components(mask)?;
+    let mut size = vec![0usize; labels.count + 1];
+    for l in &labels.labels {
+        size[*l as usize] += 1;
+    }
+    for (m, l) in mask.data.iter_mut().zip(&labels.labels) {
+        if *l > 0 && size[*l as usize] < min_pixels {
+            *m = 0;
+        }
+    }
+    Ok(())
 }
 
 /// Euclidean distance of every mask pixel to the nearest background pixel.

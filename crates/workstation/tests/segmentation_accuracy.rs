@@ -5,6 +5,8 @@
 //! 1024); bifurcation F1 >= 0.85 within 5 px; label accuracy >= 0.85 on the named veins; no
 //! catheter or pacing lead in the tree.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test: a failed unwrap is a failed test")]
+
 use simulator::SyntheticPatient;
 use simulator::render::{FrameTruth, RenderSettings, render};
 use simulator::view::ViewAngles;
@@ -26,15 +28,18 @@ fn densify(points: &[[f64; 2]], step: f64) -> Vec<[f64; 2]> {
     out
 }
 
+/// Points in one grid cell.
+type Cell<T> = Vec<([f64; 2], T)>;
+
 /// Nearest-neighbour lookup on a uniform grid.
 struct Grid<T: Copy> {
     cell: f64,
-    cells: std::collections::HashMap<(i64, i64), Vec<([f64; 2], T)>>,
+    cells: std::collections::HashMap<(i64, i64), Cell<T>>,
 }
 
 impl<T: Copy> Grid<T> {
     fn new(cell: f64, items: impl IntoIterator<Item = ([f64; 2], T)>) -> Self {
-        let mut cells: std::collections::HashMap<(i64, i64), Vec<([f64; 2], T)>> = std::collections::HashMap::new();
+        let mut cells: std::collections::HashMap<(i64, i64), Cell<T>> = std::collections::HashMap::new();
         for (p, t) in items {
             cells.entry(((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64)).or_default().push((p, t));
         }

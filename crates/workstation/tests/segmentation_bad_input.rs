@@ -1,6 +1,8 @@
 //! Segmentation of frames that hold no vessel tree: a clear result (an empty tree with its
 //! reason, or an error naming the problem), never a panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test: a failed unwrap is a failed test")]
+
 use simulator::SyntheticPatient;
 use simulator::render::{RenderSettings, render};
 use venogram::cine::{Cine, PhotometricInterpretation, PixelFormat};

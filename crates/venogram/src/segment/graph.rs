@@ -141,19 +141,16 @@ impl SkeletonGraph {
                 visited.insert(cur, true);
                 points.push(xy(cur, w));
                 let next = adjacency[&cur].iter().copied().find(|&q| q != prev && !visited.contains_key(&q));
-                match next {
-                    Some(q) => {
-                        prev = cur;
-                        cur = q;
-                    }
-                    None => {
-                        // Back at a node through the other neighbour, or a closed loop.
-                        let back = adjacency[&cur].iter().copied().find(|q| *q != prev && node_of.contains_key(q));
-                        let end = back.map_or(start_node, |q| node_of[&q]);
-                        points.push(graph.nodes[end].xy);
-                        graph.edges.push(GraphEdge { a: start_node, b: end, points, alive: true });
-                        return;
-                    }
+                if let Some(q) = next {
+                    prev = cur;
+                    cur = q;
+                } else {
+                    // Back at a node through the other neighbour, or a closed loop.
+                    let back = adjacency[&cur].iter().copied().find(|q| *q != prev && node_of.contains_key(q));
+                    let end = back.map_or(start_node, |q| node_of[&q]);
+                    points.push(graph.nodes[end].xy);
+                    graph.edges.push(GraphEdge { a: start_node, b: end, points, alive: true });
+                    return;
                 }
             }
         };
@@ -338,7 +335,7 @@ impl SkeletonGraph {
         loop {
             let comp = self.components();
             let main = comp[root];
-            let mut length = std::collections::HashMap::<usize, f64>::new();
+            let mut length = HashMap::<usize, f64>::new();
             for e in self.edges.iter().filter(|e| e.alive) {
                 *length.entry(comp[e.a]).or_default() += e.length_px();
             }

@@ -92,10 +92,11 @@ pub fn draw_overlay(
             imgproc::line(&mut img, p(pair[0]), p(pair[1]), colour, thick, imgproc::LINE_AA, 0)
                 .map_err(cv("overlay"))?;
         }
-        if let Some(mid) = b.points.get(b.points.len() / 2) {
-            if b.label != VeinLabel::Branch && b.length_px > 40.0 * scale {
-                text(&mut img, b.label.abbreviation(), Point::new(mid[0] as i32 + 6, mid[1] as i32), colour, scale)?;
-            }
+        if let Some(mid) = b.points.get(b.points.len() / 2)
+            && b.label != VeinLabel::Branch
+            && b.length_px > 40.0 * scale
+        {
+            text(&mut img, b.label.abbreviation(), Point::new(mid[0] as i32 + 6, mid[1] as i32), colour, scale)?;
         }
     }
     for n in &tree.nodes {

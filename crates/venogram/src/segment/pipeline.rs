@@ -141,10 +141,10 @@ fn check_size(rows: u32, columns: u32) -> Result<(), SegmentError> {
 pub fn segment_run(cine: &Cine, choice: FrameChoice, params: &SegmentParams) -> Result<Segmentation, SegmentError> {
     check_size(cine.rows(), cine.columns())?;
     let count = cine.frame_count();
-    if let FrameChoice::Index(frame) = choice {
-        if frame >= count {
-            return Err(SegmentError::FrameOutOfRange { frame, count });
-        }
+    if let FrameChoice::Index(frame) = choice
+        && frame >= count
+    {
+        return Err(SegmentError::FrameOutOfRange { frame, count });
     }
     let selection = if count > 1 || choice == FrameChoice::Auto { Some(select_frame(cine)?) } else { None };
     let index = match choice {
@@ -210,6 +210,7 @@ pub(crate) fn noise_sigma(a: &ImageF32) -> f32 {
 
 /// Segments one frame. `baseline`, a frame of the same run before the contrast arrived,
 /// lets devices be recognised by their presence there.
+#[allow(clippy::too_many_lines, reason = "the stages in order, each a call; splitting would only scatter them")]
 pub fn segment_frame(
     frame: &FrameView<'_>,
     max_value: u16,
@@ -218,10 +219,10 @@ pub fn segment_frame(
 ) -> Result<Segmentation, SegmentError> {
     check_size(frame.rows, frame.columns)?;
     let (w, h) = (frame.columns as usize, frame.rows as usize);
-    if let Some([x, y]) = params.seed_xy {
-        if !(x >= -0.5 && y >= -0.5 && x < w as f64 - 0.5 && y < h as f64 - 0.5) {
-            return Err(SegmentError::SeedOutsideImage { x, y, rows: frame.rows, columns: frame.columns });
-        }
+    if let Some([x, y]) = params.seed_xy
+        && !(x >= -0.5 && y >= -0.5 && x < w as f64 - 0.5 && y < h as f64 - 0.5)
+    {
+        return Err(SegmentError::SeedOutsideImage { x, y, rows: frame.rows, columns: frame.columns });
     }
     let start = Instant::now();
     let mut timings = StageTimings::default();

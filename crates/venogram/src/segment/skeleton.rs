@@ -64,10 +64,10 @@ pub fn thin(mask: &Mask) -> Mask {
     let mut remove = Vec::new();
     loop {
         let mut changed = false;
-        for pass in 0..2 {
+        for table in &TABLES {
             remove.clear();
             for &i in &alive {
-                if m[i] != 0 && TABLES[pass][neighbourhood(&m, w, h, i % w, i / w) as usize] {
+                if m[i] != 0 && table[neighbourhood(&m, w, h, i % w, i / w) as usize] {
                     remove.push(i);
                 }
             }

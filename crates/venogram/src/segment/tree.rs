@@ -62,6 +62,7 @@ pub struct TreeBranch {
     pub takeoff_angle_deg: Option<f64>,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref, reason = "serde passes fields by reference")]
 fn serialize_label<S: serde::Serializer>(label: &VeinLabel, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(label.abbreviation())
 }

@@ -1,0 +1,71 @@
+//! Segmentation benchmark: each stage and the whole pipeline on the best-opacified frame of
+//! synthetic venograms at 512x512 and 1024x1024 (release build, all cores). Target: the whole
+//! pipeline under 40 ms on a 1024 frame, so a 15-30 frame/s cine can be followed live.
+//! Run with `cargo bench -p workstation --bench segment`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: a failure is a failed run")]
+
+use std::time::Instant;
+
+use simulator::SyntheticPatient;
+use simulator::render::{RenderSettings, render};
+use venogram::segment::enhance::{Scales, VesselnessMeasure, suppress_background, vesselness};
+use venogram::segment::{SegmentParams, StageTimings, segment_frame, select_frame};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let repeats = 15;
+    println!("csnav segmentation benchmark ({} threads), median of {repeats} runs, ms", rayon::current_num_threads());
+    println!(
+        "{:>6} {:>9} {:>11} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9} {:>12}",
+        "size", "select", "background", "vessel J", "vessel F", "thresh", "graph", "labels", "pipeline", "per cine fr."
+    );
+    for size in [512u32, 1024] {
+        let patient = SyntheticPatient::generate(7);
+        let settings = RenderSettings::typical("LAO30".parse().unwrap(), size, 12, 14);
+        let run = render(&patient, &settings).unwrap();
+        let max = run.cine.format.max_stored_value();
+        let params = SegmentParams { projection: Some(run.projection.clone()), ..SegmentParams::default() };
+        let t = Instant::now();
+        let selection = select_frame(&run.cine).unwrap();
+        let select_ms = t.elapsed().as_secs_f64() * 1000.0 / f64::from(run.cine.frame_count());
+        let frame = run.cine.frame(selection.frame).unwrap();
+        let baseline = run.cine.frame(selection.baseline_frame).unwrap();
+        let mut stages: Vec<StageTimings> = Vec::new();
+        let mut frangi = Vec::new();
+        for _ in 0..repeats {
+            stages.push(segment_frame(&frame, max, &params, Some(&baseline)).unwrap().timings);
+            let a = venogram::segment::ImageF32 {
+                width: size as usize,
+                height: size as usize,
+                data: frame.samples.iter().map(|s| 1.0 - f32::from(*s) / f32::from(max)).collect(),
+            };
+            let scales = Scales::for_matrix(size as usize);
+            let tophat = suppress_background(&a, *scales.radii_px.last().unwrap()).unwrap();
+            let t = Instant::now();
+            vesselness(&tophat, &scales, VesselnessMeasure::Frangi { beta: 0.5 }).unwrap();
+            frangi.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let m = |f: fn(&StageTimings) -> f64| median(stages.iter().map(f).collect());
+        println!(
+            "{:>6} {:>9.1} {:>11.1} {:>10.1} {:>10.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>12}",
+            format!("{size}"),
+            select_ms,
+            m(|t| t.background_ms),
+            m(|t| t.vesselness_ms),
+            median(frangi),
+            m(|t| t.threshold_ms),
+            m(|t| t.graph_ms),
+            m(|t| t.label_ms),
+            m(|t| t.total_ms),
+            format!("{:.1}", m(|t| t.total_ms) + select_ms),
+        );
+    }
+    println!(
+        "select: contrast-curve cost per frame of the run; pipeline: one frame, Jerman, with the baseline frame's device check."
+    );
+}

@@ -22,7 +22,7 @@ use super::image::{ImageF32, cv};
 /// The vesselness measure computed from the Hessian eigenvalues at each scale.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum VesselnessMeasure {
-    /// Frangi et al. 1998 (2D, eq. 15) with `c` half the largest Hessian norm of each scale.
+    /// Frangi et al. 1998 (2D, eq. 15) with `c` half the largest Hessian norm over all scales.
     Frangi {
         /// Blobness sensitivity (0.5 in the paper).
         beta: f32,
@@ -76,7 +76,7 @@ pub struct Enhanced {
     pub tophat: ImageF32,
     /// Vesselness, 0..1 (maximum over scales).
     pub vesselness: ImageF32,
-    /// Vessel radius, pixels, of the scale with the largest vesselness.
+    /// Vessel radius, pixels: that of the scale with the strongest normalised curvature.
     pub radius_px: ImageF32,
 }
 
@@ -194,18 +194,11 @@ fn hessian_eigen(level_image: &ImageF32, sigma_level: f32, pre_sigma: f32) -> Re
     Ok(ScaleEigen { width: w, height: h, cross, along })
 }
 
-/// Applies the vesselness measure to one scale's eigenvalues.
-fn measure(eigen: &ScaleEigen, measure: VesselnessMeasure) -> Vec<f32> {
+/// Applies the vesselness measure to one scale's eigenvalues (`frangi_c`: Frangi's `c`).
+fn measure(eigen: &ScaleEigen, measure: VesselnessMeasure, frangi_c: f32) -> Vec<f32> {
     match measure {
         VesselnessMeasure::Frangi { beta } => {
-            let s_max = eigen
-                .cross
-                .iter()
-                .zip(&eigen.along)
-                .filter(|(c, _)| **c > 0.0)
-                .map(|(c, a)| (c * c + a * a).sqrt())
-                .fold(0.0f32, f32::max);
-            let c = 0.5 * s_max;
+            let c = frangi_c;
             if c <= 0.0 {
                 return vec![0.0; eigen.cross.len()];
             }
@@ -262,6 +255,7 @@ pub fn vesselness(
     let mut radius = ImageF32::zeros(w, h);
     // Pyramid levels, built on demand.
     let mut levels: Vec<ImageF32> = vec![tophat.clone()];
+    let mut per_scale: Vec<(f32, u32, ScaleEigen)> = Vec::with_capacity(scales.radii_px.len());
     for &radius_px in &scales.radii_px {
         let sigma = (radius_px / 3f32.sqrt()).max(0.7);
         // The coarsest level on which this sigma is still at least one of its pixels.
@@ -286,22 +280,37 @@ pub fn vesselness(
             levels.push(ImageF32::from_mat(&dst)?);
         }
         let sigma_level = sigma / 2f32.powi(level as i32);
-        let eigen = hessian_eigen(&levels[level as usize], sigma_level, pyramid_sigma(level))?;
-        let response = measure(&eigen, measure_kind);
-        let response = if level == 0 {
-            response
-        } else {
-            let small = ImageF32 { width: eigen.width, height: eigen.height, data: response };
-            let src = small.as_mat()?;
-            let mut dst = Mat::default();
-            imgproc::resize(&src, &mut dst, Size::new(w as i32, h as i32), 0.0, 0.0, imgproc::INTER_LINEAR)
-                .map_err(cv("enlarge response"))?;
-            ImageF32::from_mat(&dst)?.data
-        };
-        best.data.par_iter_mut().zip(radius.data.par_iter_mut()).zip(response.par_iter()).for_each(|((b, r), v)| {
-            if *v > *b {
-                *b = *v;
-                *r = radius_px;
+        per_scale.push((radius_px, level, hessian_eigen(&levels[level as usize], sigma_level, pyramid_sigma(level))?));
+    }
+    // Frangi's c is one constant for all scales (half the largest Hessian norm), so that the
+    // scales compete on equal terms; Jerman regularises each scale by its own maximum.
+    let frangi_c = 0.5
+        * per_scale
+            .iter()
+            .flat_map(|(_, _, e)| e.cross.iter().zip(&e.along).filter(|(c, _)| **c > 0.0).map(|(c, a)| c.hypot(*a)))
+            .fold(0.0f32, f32::max);
+    // The radius is that of the scale with the strongest sigma^2-normalised cross-section
+    // curvature (Lindeberg's scale selection); the measures saturate and cannot tell.
+    let mut best_cross = ImageF32::zeros(w, h);
+    let enlarge = |data: Vec<f32>, ew: usize, eh: usize| -> Result<Vec<f32>, SegmentError> {
+        if ew == w && eh == h {
+            return Ok(data);
+        }
+        let small = ImageF32 { width: ew, height: eh, data };
+        let src = small.as_mat()?;
+        let mut dst = Mat::default();
+        imgproc::resize(&src, &mut dst, Size::new(w as i32, h as i32), 0.0, 0.0, imgproc::INTER_LINEAR)
+            .map_err(cv("enlarge response"))?;
+        Ok(ImageF32::from_mat(&dst)?.data)
+    };
+    for (radius_px, _, eigen) in &per_scale {
+        let response = enlarge(measure(eigen, measure_kind, frangi_c), eigen.width, eigen.height)?;
+        let cross = enlarge(eigen.cross.clone(), eigen.width, eigen.height)?;
+        best.data.par_iter_mut().zip(response.par_iter()).for_each(|(b, v)| *b = b.max(*v));
+        best_cross.data.par_iter_mut().zip(radius.data.par_iter_mut()).zip(cross.par_iter()).for_each(|((b, r), c)| {
+            if *c > *b {
+                *b = *c;
+                *r = *radius_px;
             }
         });
     }
@@ -359,8 +368,14 @@ mod tests {
         for v in &mut img.data {
             *v = -*v;
         }
-        let e = vesselness(&img, &Scales::for_matrix(96), VesselnessMeasure::default()).unwrap();
-        assert!(e.vesselness.max() < 1e-3);
+        for m in [VesselnessMeasure::Frangi { beta: 0.5 }, VesselnessMeasure::Jerman { tau: 0.75 }] {
+            let e = vesselness(&img, &Scales::for_matrix(96), m).unwrap();
+            // Nothing inside the dark line (Jerman, normalised by its own maximum, may still
+            // find the faint bright shoulders beside it).
+            for x in 46..=50 {
+                assert!(e.vesselness.at(x, 48) < 1e-6, "{m:?} at x={x}: {}", e.vesselness.at(x, 48));
+            }
+        }
     }
 
     #[test]

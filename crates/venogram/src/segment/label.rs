@@ -61,8 +61,8 @@ fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).hypot(a[1] - b[1])
 }
 
-/// Unit direction from the point at arc length `from` back (`reach < 0`) or forward along
-/// a polyline, measured over `reach.abs()` pixels.
+/// Unit direction of a polyline at its start (pointing along it) or at its end (pointing
+/// out of its last point), measured over the first or last `reach_px` pixels of arc length.
 pub(crate) fn direction(points: &[[f64; 2]], at_start: bool, reach_px: f64) -> Option<[f64; 2]> {
     if points.len() < 2 {
         return None;

@@ -363,7 +363,7 @@ pub fn segment_frame(
     let mm_per_px = params.pixel_spacing_mm.unwrap_or(0.18 / k);
     let apical = params.projection.as_ref().and_then(apical_direction);
     let labels = label_tree(&edges, &roots, mm_per_px, apical);
-    let tree = build_tree(&graph, root, &edges, &labels, params.pixel_spacing_mm);
+    let tree = build_tree(&edges, &labels, params.pixel_spacing_mm);
     let tree_only = tree_mask(&mask, &tree)?;
     timings.label_ms = ms(t0);
     timings.total_ms = ms(start);
@@ -494,7 +494,7 @@ fn remove_straight_to_border(
             continue;
         }
         let length = e.length_px();
-        let chord = first[0].hypot(0.0).mul_add(0.0, (last[0] - first[0]).hypot(last[1] - first[1]));
+        let chord = (last[0] - first[0]).hypot(last[1] - first[1]);
         let radii: Vec<f64> = e.points.iter().map(|p| radius_at(*p)).collect();
         let mean = radii.iter().sum::<f64>() / radii.len() as f64;
         let spread = (radii.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / radii.len() as f64).sqrt();
@@ -588,19 +588,15 @@ fn orient(graph: &SkeletonGraph, root: usize, radius_at: &impl Fn([f64; 2]) -> f
 
 /// Assembles the typed tree with ids, node kinds and measurements.
 fn build_tree(
-    graph: &SkeletonGraph,
-    root: usize,
     edges: &[OrientedEdge],
     labels: &[super::super::labels::VeinLabel],
     spacing_mm: Option<f64>,
 ) -> BranchTree {
-    let _ = graph;
     if edges.is_empty() {
         return BranchTree::empty("the vessel tree has no branch long enough to keep");
     }
     let mut nodes: Vec<TreeNode> = Vec::new();
     let root_xy = edges.iter().find(|e| e.parent.is_none()).map_or([0.0, 0.0], |e| e.points[0]);
-    let _ = root;
     nodes.push(TreeNode { id: 0, kind: NodeKind::Root, xy: root_xy });
     let mut to_node = vec![0u32; edges.len()];
     for (i, e) in edges.iter().enumerate() {

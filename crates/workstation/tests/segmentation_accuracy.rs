@@ -204,6 +204,8 @@ fn run_case(c: &Case) -> Figures {
         write_png(&dir.join("candidates.png"), &seg.candidate_mask.data, c.size, png::ColorType::Grayscale);
         let truth_mask = simulator::output::vessel_mask(truth, c.size, c.size);
         write_png(&dir.join("truth.png"), &truth_mask, c.size, png::ColorType::Grayscale);
+        let t = venogram::segment::overlay::draw_overlay(&frame, &truth_tree(truth), &[]).unwrap();
+        write_png(&dir.join("truth_overlay.png"), &t.data, c.size, png::ColorType::Rgb);
     }
     let tol = 2.0 * f64::from(c.size) / 512.0;
     let mut f = evaluate(&seg.tree, &seg.mask.data, truth, c.size, c.size, tol);
@@ -226,6 +228,35 @@ fn run_case(c: &Case) -> Figures {
         seg.timings.total_ms
     );
     f
+}
+
+/// The truth's filled branches as a tree, to draw with the same palette.
+fn truth_tree(truth: &FrameTruth) -> BranchTree {
+    let branches = truth
+        .branches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let points: Vec<[f64; 2]> =
+                b.centerline_px.iter().zip(&b.opacity).filter(|(_, o)| **o > 0.5).map(|(p, _)| *p).collect();
+            venogram::segment::TreeBranch {
+                id: i as u32,
+                parent: None,
+                label: b.label,
+                from: 0,
+                to: 0,
+                radius_px: vec![1.0; points.len()],
+                points,
+                length_px: 0.0,
+                length_mm: None,
+                mean_diameter_mm: None,
+                min_diameter_mm: None,
+                tortuosity: 1.0,
+                takeoff_angle_deg: None,
+            }
+        })
+        .collect();
+    BranchTree { nodes: Vec::new(), branches, empty_reason: None }
 }
 
 fn write_png(path: &std::path::Path, data: &[u8], size: u32, colour: png::ColorType) {

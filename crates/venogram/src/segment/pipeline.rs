@@ -289,6 +289,7 @@ pub fn segment_frame(
     let radius_at = |p: [f64; 2]| f64::from(distance.at_clamped(p[0], p[1])) - 0.5;
     let spur = |p: [f64; 2]| (6.0 * k).max(1.6 * radius_at(p));
     graph.prune_spurs(spur, None);
+    trace_len(&graph, "skeleton+prune");
 
     // Not vein: too faint for its width (catheter, ribs, diaphragm edge).
     let mut removed = Vec::new();
@@ -317,10 +318,13 @@ pub fn segment_frame(
             }
         }
     }
+    trace_len(&graph, "lowcontrast");
     if let Some(base) = baseline {
-        remove_present_before(&mut graph, base, max_value, &tophat, r_max, k, &mut removed)?;
+        remove_present_before(&mut graph, base, max_value, &tophat, noise, r_max, k, &mut removed)?;
     }
+    trace_len(&graph, "present-before");
     remove_straight_to_border(&mut graph, w, h, k, &radius_at, &mut removed);
+    trace_len(&graph, "border");
     for n in 0..graph.nodes.len() {
         if graph.nodes[n].alive && graph.degree(n) == 0 {
             graph.nodes[n].alive = false;
@@ -349,13 +353,17 @@ pub fn segment_frame(
         out.removed = removed;
         return Ok(out);
     };
+    trace_len(&graph, "pre-bridge");
     graph.bridge_gaps(root, 10.0 * k, 25.0 * k);
     graph.keep_component(root);
+    trace_len(&graph, "keep_component");
     let mean_r =
         |e: &GraphEdge| e.points.iter().map(|p| radius_at(*p).max(0.5)).sum::<f64>() / e.points.len().max(1) as f64;
     graph.break_loops(root, |e| 1.0 / mean_r(e));
+    trace_len(&graph, "break_loops");
     graph.prune_spurs(spur, Some(root));
     graph.merge_degree_two(Some(root));
+    trace_len(&graph, "final");
     let (edges, roots) = orient(&graph, root, &radius_at);
     timings.graph_ms = ms(t0);
 
@@ -422,14 +430,20 @@ fn weighted_median(items: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
     None
 }
 
-/// Removes edges that were already there before the contrast arrived: along most of their
-/// length the baseline frame already had at least 60% of the attenuation (top-hat) found
-/// now, looking a few pixels around each point for the heart having moved in between.
+/// Removes edges that were already there before the contrast arrived. Contrast adds
+/// attenuation where a vein is; a lead, wire or catheter attenuates as much before as now.
+/// So a point is *new* when the top-hat now exceeds the baseline's by a few noise sigma
+/// (both smoothed to a pixel's scale, the baseline taken as its maximum over a few pixels
+/// around the point for the heart having moved in between); an edge with 70% of its points
+/// not new is removed. The gain, not the ratio, is tested so that a vein crossing a rib
+/// (rib before, rib plus vein now) stays vein.
+#[allow(clippy::too_many_arguments, reason = "the frame, its baseline and the scales they are compared at")]
 fn remove_present_before(
     graph: &mut SkeletonGraph,
     baseline: &FrameView<'_>,
     max_value: u16,
     tophat: &ImageF32,
+    noise: f32,
     r_max: f32,
     k: f64,
     removed: &mut Vec<RemovedStructure>,
@@ -437,7 +451,23 @@ fn remove_present_before(
     let a = attenuation(baseline, max_value);
     let before = suppress_background(&a, r_max)?;
     let reach = (4.0 * k).round() as i32;
-    let src = before.as_mat()?;
+    let sigma = k;
+    let smooth = |img: &ImageF32, what: &'static str| -> Result<Mat, SegmentError> {
+        let src = img.as_mat()?;
+        let mut dst = Mat::default();
+        imgproc::gaussian_blur(
+            &src,
+            &mut dst,
+            opencv::core::Size::new(0, 0),
+            sigma,
+            sigma,
+            opencv::core::BORDER_REPLICATE,
+        )
+        .map_err(cv(what))?;
+        Ok(dst)
+    };
+    let before_smooth = smooth(&before, "baseline smoothing")?;
+    let now = ImageF32::from_mat(&smooth(tophat, "frame smoothing")?)?;
     let disc = imgproc::get_structuring_element(
         imgproc::MORPH_ELLIPSE,
         opencv::core::Size::new(2 * reach + 1, 2 * reach + 1),
@@ -446,7 +476,7 @@ fn remove_present_before(
     .map_err(cv("motion allowance"))?;
     let mut dilated = Mat::default();
     imgproc::dilate(
-        &src,
+        &before_smooth,
         &mut dilated,
         &disc,
         opencv::core::Point::new(-1, -1),
@@ -456,13 +486,17 @@ fn remove_present_before(
     )
     .map_err(cv("motion allowance"))?;
     let before = ImageF32::from_mat(&dilated)?;
+    let min_gain = 2.5 * noise;
     for e in &mut graph.edges {
         if !e.alive || e.points.is_empty() {
             continue;
         }
-        let on =
-            e.points.iter().filter(|p| before.at_clamped(p[0], p[1]) >= 0.6 * tophat.at_clamped(p[0], p[1])).count();
-        if on as f64 >= 0.7 * e.points.len() as f64 {
+        let old = e
+            .points
+            .iter()
+            .filter(|p| now.at_clamped(p[0], p[1]) - before.at_clamped(p[0], p[1]) < min_gain)
+            .count();
+        if old as f64 >= 0.7 * e.points.len() as f64 {
             e.alive = false;
             removed.push(RemovedStructure { kind: RemovedKind::PresentBeforeContrast, points: e.points.clone() });
         }
@@ -666,4 +700,12 @@ fn tree_mask(mask: &Mask, tree: &BranchTree) -> Result<Mask, SegmentError> {
     let region = region.data_typed::<u8>().map_err(cv("tree mask"))?;
     let data = mask.data.iter().zip(region).map(|(m, r)| if *r != 0 { *m } else { 0 }).collect();
     Ok(Mask { width: mask.width, height: mask.height, data })
+}
+
+/// Logs the centerline length left after a stage (debug level).
+fn trace_len(g: &SkeletonGraph, stage: &str) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let length_px: f64 = g.edges.iter().filter(|e| e.alive).map(GraphEdge::length_px).sum();
+        tracing::debug!(stage, length_px, "centerline left");
+    }
 }

@@ -10,6 +10,8 @@
 use nalgebra::{Point3, Unit, Vector3};
 use serde::Serialize;
 
+use venogram::atlas;
+
 use crate::rng::SimRng;
 
 /// A position on the LV surface.
@@ -92,15 +94,10 @@ impl LvSurface {
     /// A seeded LV of a CRT candidate (dilated: base-to-apex 85-105 mm, radius 28-36 mm)
     /// with the long axis within about 10 degrees of anterior-inferior-leftward.
     pub fn generate(rng: &mut SimRng) -> Self {
-        let nominal = Vector3::new(0.62, -0.55, -0.56);
+        let nominal = Vector3::from(atlas::LONG_AXIS_LPS);
         let jitter = Vector3::new(rng.normal(0.0, 0.08), rng.normal(0.0, 0.08), rng.normal(0.0, 0.08));
         let long_axis = Unit::new_normalize(nominal.normalize() + jitter);
-        let anterior = Vector3::new(0.0, -1.0, 0.0);
-        let anterior_axis = Unit::new_normalize(anterior - long_axis.into_inner() * anterior.dot(&long_axis));
-        let mut lateral = long_axis.cross(&anterior_axis);
-        if lateral.x < 0.0 {
-            lateral = -lateral;
-        }
+        let (anterior_axis, lateral_axis) = atlas::wall_axes(&long_axis);
         let base_to_apex_mm = rng.normal_clamped(95.0, 6.0, 85.0, 105.0);
         let radius_mm = rng.normal_clamped(32.0, 2.5, 28.0, 36.0);
         // The heart sits about the isocentre: the middle of the long axis a few mm off it.
@@ -109,7 +106,7 @@ impl LvSurface {
             base_center_in_patient: middle - long_axis.into_inner() * (0.45 * base_to_apex_mm),
             long_axis,
             anterior_axis,
-            lateral_axis: Unit::new_normalize(lateral),
+            lateral_axis,
             base_to_apex_mm,
             radius_mm,
             groove_narrowing: rng.range(0.15, 0.25),

@@ -7,7 +7,7 @@
 
 use nalgebra::Point3;
 use serde::Serialize;
-use venogram::VeinLabel;
+use venogram::{VeinLabel, atlas};
 
 use crate::heart::{LvSurface, SurfaceCoord};
 use crate::rng::SimRng;
@@ -103,8 +103,8 @@ impl VenousTree {
 
         // The AV-groove trunk, from the ostium (posteroseptal, just past the posterior
         // interventricular groove) around the lateral wall to the anterior groove.
-        let ostium_angle = deg(rng.normal_clamped(222.0, 4.0, 212.0, 232.0));
-        let anterior_groove = deg(rng.normal_clamped(-22.0, 5.0, -35.0, -10.0));
+        let ostium_angle = deg(rng.normal_clamped(atlas::OSTIUM_ANGLE_DEG, 4.0, 212.0, 232.0));
+        let anterior_groove = deg(rng.normal_clamped(atlas::ANTERIOR_GROOVE_ANGLE_DEG, 5.0, -35.0, -10.0));
         let groove_depth = rng.range(-0.035, -0.02);
         let trunk: Vec<SurfaceCoord> = (0..=800)
             .map(|i| {
@@ -117,7 +117,7 @@ impl VenousTree {
             })
             .collect();
         let ostium_radius = rng.normal_clamped(4.7, 0.4, 4.0, 5.4);
-        let cs_length = rng.normal_clamped(32.0, 5.0, 26.0, 38.0);
+        let cs_length = rng.normal_clamped(atlas::CS_LENGTH_MM, 5.0, 26.0, 38.0);
         let gcv_radius = rng.normal_clamped(2.75, 0.3, 2.3, 3.2);
         // Trunk points with a radius by arc length: CS tapers to the GCV calibre at the vein
         // of Marshall, the GCV tapers slightly to the anterior groove.
@@ -163,7 +163,10 @@ impl VenousTree {
         );
 
         // MCV: joins about 7 mm from the ostium, runs down the posterior interventricular groove.
-        let mcv_at = index_at_arc_length(&tree.branches[cs.0 as usize], rng.normal_clamped(7.0, 1.5, 4.0, 10.0));
+        let mcv_at = index_at_arc_length(
+            &tree.branches[cs.0 as usize],
+            rng.normal_clamped(atlas::MCV_FROM_OSTIUM_MM, 1.5, 4.0, 10.0),
+        );
         let mcv_start = lv.coord_of(&tree.branches[cs.0 as usize].centerline_in_patient[mcv_at]);
         let posterior_groove = deg(rng.normal_clamped(202.0, 4.0, 194.0, 210.0));
         let mcv =
@@ -194,19 +197,34 @@ impl VenousTree {
         let deg = f64::to_radians;
         let mut tributaries = Vec::new();
         if rng.chance(0.72) {
-            tributaries.push((VeinLabel::PosterolateralVein, rng.range(130.0, 165.0)));
+            tributaries.push((
+                VeinLabel::PosterolateralVein,
+                rng.range(atlas::PLV_ANGLE_RANGE_DEG.0, atlas::PLV_ANGLE_RANGE_DEG.1),
+            ));
         }
         if rng.chance(0.6) {
-            tributaries.push((VeinLabel::LateralMarginalVein, rng.range(88.0, 120.0)));
+            tributaries.push((
+                VeinLabel::LateralMarginalVein,
+                rng.range(atlas::LMV_ANGLE_RANGE_DEG.0, atlas::LMV_ANGLE_RANGE_DEG.1),
+            ));
         }
         if rng.chance(0.2) {
-            tributaries.push((VeinLabel::LateralMarginalVein, rng.range(65.0, 85.0)));
+            tributaries.push((
+                VeinLabel::LateralMarginalVein,
+                rng.range(atlas::LMV_ANTERIOR_ANGLE_RANGE_DEG.0, atlas::LMV_ANTERIOR_ANGLE_RANGE_DEG.1),
+            ));
         }
         if rng.chance(0.5) {
-            tributaries.push((VeinLabel::AnterolateralVein, rng.range(25.0, 55.0)));
+            tributaries.push((
+                VeinLabel::AnterolateralVein,
+                rng.range(atlas::ALV_ANGLE_RANGE_DEG.0, atlas::ALV_ANGLE_RANGE_DEG.1),
+            ));
         }
         if tributaries.is_empty() {
-            tributaries.push((VeinLabel::LateralMarginalVein, rng.range(88.0, 120.0)));
+            tributaries.push((
+                VeinLabel::LateralMarginalVein,
+                rng.range(atlas::LMV_ANGLE_RANGE_DEG.0, atlas::LMV_ANGLE_RANGE_DEG.1),
+            ));
         }
         let mut added = Vec::new();
         for (label, angle_deg) in tributaries {

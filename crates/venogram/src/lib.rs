@@ -8,6 +8,7 @@
 //! substituted default reported. Presentation (window/level) is a later, separate stage.
 
 pub mod acquisition;
+pub mod atlas;
 pub mod cine;
 pub mod geometry;
 pub mod ingest;

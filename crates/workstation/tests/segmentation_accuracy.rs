@@ -329,14 +329,15 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice and precision bars of the issue, and floors a little under today's other figures
-/// (recall 0.66, bifurcation F1 0.20, labels 0.36, worst lead in a tree 90 px).
+/// (recall 0.79, bifurcation F1 0.23, labels 0.54 (LAO 0.81, RAO 0.27), worst lead in a
+/// tree 108 px).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
     let m = mean_figures();
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
-    assert!(m.recall >= 0.62, "mean centerline recall {:.3} fell under 0.62", m.recall);
-    assert!(m.bifurcation_f1 >= 0.15, "mean bifurcation F1 {:.3} fell under 0.15", m.bifurcation_f1);
-    assert!(m.label_accuracy >= 0.30, "mean label accuracy {:.3} fell under 0.30", m.label_accuracy);
-    assert!(m.device_px <= 120.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
+    assert!(m.recall >= 0.76, "mean centerline recall {:.3} fell under 0.76", m.recall);
+    assert!(m.bifurcation_f1 >= 0.20, "mean bifurcation F1 {:.3} fell under 0.20", m.bifurcation_f1);
+    assert!(m.label_accuracy >= 0.50, "mean label accuracy {:.3} fell under 0.50", m.label_accuracy);
+    assert!(m.device_px <= 130.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
 }

@@ -64,6 +64,9 @@ pub struct SkeletonGraph {
     pub nodes: Vec<GraphNode>,
     /// Edges (likewise).
     pub edges: Vec<GraphEdge>,
+    /// Per node, every edge ever attached to it (dead ones are skipped when read; a
+    /// self-loop appears twice). Kept by [`Self::add_node`] and [`Self::add_edge`].
+    incidence: Vec<Vec<usize>>,
 }
 
 fn xy(i: usize, w: usize) -> [f64; 2] {
@@ -121,7 +124,7 @@ impl SkeletonGraph {
                 let p = xy(*m, w);
                 [acc[0] + p[0] / n, acc[1] + p[1] / n]
             });
-            graph.nodes.push(GraphNode { xy: c, alive: true });
+            graph.add_node(c);
         }
         let mut visited: HashMap<usize, bool> = HashMap::new();
         let trace = |graph: &mut Self,
@@ -135,7 +138,7 @@ impl SkeletonGraph {
             loop {
                 if let Some(&n) = node_of.get(&cur) {
                     points.push(graph.nodes[n].xy);
-                    graph.edges.push(GraphEdge { a: start_node, b: n, points, alive: true });
+                    graph.add_edge(start_node, n, points);
                     return;
                 }
                 visited.insert(cur, true);
@@ -149,7 +152,7 @@ impl SkeletonGraph {
                     let back = adjacency[&cur].iter().copied().find(|q| *q != prev && node_of.contains_key(q));
                     let end = back.map_or(start_node, |q| node_of[&q]);
                     points.push(graph.nodes[end].xy);
-                    graph.edges.push(GraphEdge { a: start_node, b: end, points, alive: true });
+                    graph.add_edge(start_node, end, points);
                     return;
                 }
             }
@@ -169,7 +172,7 @@ impl SkeletonGraph {
                 continue;
             }
             let id = graph.nodes.len();
-            graph.nodes.push(GraphNode { xy: xy(p, w), alive: true });
+            graph.add_node(xy(p, w));
             node_of.insert(p, id);
             if let Some(&q) = adjacency[&p].first() {
                 trace(&mut graph, &mut visited, &mut node_of, id, p, q);
@@ -178,22 +181,28 @@ impl SkeletonGraph {
         graph
     }
 
+    /// Adds a live node at `xy`, returning its index.
+    pub fn add_node(&mut self, xy: [f64; 2]) -> usize {
+        self.nodes.push(GraphNode { xy, alive: true });
+        self.incidence.push(Vec::new());
+        self.nodes.len() - 1
+    }
+
+    /// Adds a live edge from node `a` to node `b` along `points`, returning its index.
+    pub fn add_edge(&mut self, a: usize, b: usize, points: Vec<[f64; 2]>) -> usize {
+        let id = self.edges.len();
+        self.edges.push(GraphEdge { a, b, points, alive: true });
+        self.incidence[a].push(id);
+        self.incidence[b].push(id);
+        id
+    }
+
     /// Live edges at node `n`, a self-loop counted twice.
     #[must_use]
     pub fn incident(&self, n: usize) -> Vec<usize> {
-        let mut out = Vec::new();
-        for (i, e) in self.edges.iter().enumerate() {
-            if !e.alive {
-                continue;
-            }
-            if e.a == n {
-                out.push(i);
-            }
-            if e.b == n {
-                out.push(i);
-            }
-        }
-        out
+        self.incidence
+            .get(n)
+            .map_or_else(Vec::new, |list| list.iter().copied().filter(|e| self.edges[*e].alive).collect())
     }
 
     /// Degree of node `n`.
@@ -229,7 +238,7 @@ impl SkeletonGraph {
                 self.edges[e1].alive = false;
                 self.edges[e2].alive = false;
                 self.nodes[n].alive = false;
-                self.edges.push(GraphEdge { a, b, points: p1, alive: true });
+                self.add_edge(a, b, p1);
                 merged = true;
             }
             if !merged {
@@ -292,11 +301,11 @@ impl SkeletonGraph {
             return self.edges[e].b;
         }
         let id = self.nodes.len();
-        self.nodes.push(GraphNode { xy: pts[k], alive: true });
+        self.add_node(pts[k]);
         let (a, b) = (self.edges[e].a, self.edges[e].b);
         self.edges[e].alive = false;
-        self.edges.push(GraphEdge { a, b: id, points: pts[..=k].to_vec(), alive: true });
-        self.edges.push(GraphEdge { a: id, b, points: pts[k..].to_vec(), alive: true });
+        self.add_edge(a, id, pts[..=k].to_vec());
+        self.add_edge(id, b, pts[k..].to_vec());
         id
     }
 
@@ -375,7 +384,7 @@ impl SkeletonGraph {
             let a = self.split_at(i, p);
             let b = self.split_at(j, q);
             let (pa, pb) = (self.nodes[a].xy, self.nodes[b].xy);
-            self.edges.push(GraphEdge { a: b, b: a, points: vec![pb, pa], alive: true });
+            self.add_edge(b, a, vec![pb, pa]);
             joined += 1;
         }
         joined
@@ -443,10 +452,10 @@ impl SkeletonGraph {
             }
             let mid = pts.len() / 2;
             let (n1, n2) = (self.nodes.len(), self.nodes.len() + 1);
-            self.nodes.push(GraphNode { xy: pts[mid - 1], alive: true });
-            self.nodes.push(GraphNode { xy: pts[mid], alive: true });
-            self.edges.push(GraphEdge { a, b: n1, points: pts[..mid].to_vec(), alive: true });
-            self.edges.push(GraphEdge { a: b, b: n2, points: pts[mid..].iter().rev().copied().collect(), alive: true });
+            self.add_node(pts[mid - 1]);
+            self.add_node(pts[mid]);
+            self.add_edge(a, n1, pts[..mid].to_vec());
+            self.add_edge(b, n2, pts[mid..].iter().rev().copied().collect());
         }
         broken
     }

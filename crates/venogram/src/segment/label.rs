@@ -1,22 +1,25 @@
-//! Stage 5: anatomical labels of an oriented tree, from topology, calibre, arc length from
-//! the ostium and (when the view angles are known) the projected direction of the LV apex.
+//! Stage 5: anatomical labels of an oriented tree, from topology, calibre, and where along
+//! the AV groove each vein leaves.
 //!
-//! The rules encode research-imaging.md 4.5: the trunk is the widest path from the ostium
-//! (CS, then GCV along the AV groove, then the AIV where it turns toward the apex); the MCV
+//! The rules encode research-imaging.md 4.4-4.5: the trunk is the widest path from the
+//! ostium (CS, then GCV along the AV groove, then the AIV down the anterior groove); the MCV
 //! is the first sizeable branch near the ostium; the LV-wall tributaries between MCV and AIV
-//! are ordered posterolateral, lateral (marginal), anterolateral along the trunk; anything
-//! smaller, or a side branch of a tributary, is `branch`.
+//! are posterolateral, lateral (marginal) or anterolateral by the wall they drain; anything
+//! smaller, or a side branch of a tributary, is `branch`. When the view's geometry is known
+//! the trunk is matched to the projected textbook groove ([`super::groove`]), which gives
+//! each point its angle round the LV and its 3D distance from the ostium; without it (or
+//! when the match does not hold) arc length in the image and the projected apex direction
+//! stand in, which foreshortening makes cruder.
 
 use nalgebra::{Point3, Vector3};
 
+use super::groove::{GrooveModel, GrooveSite, ModelSample};
+use crate::atlas;
 use crate::geometry::CArmProjection;
 use crate::labels::VeinLabel;
 
-/// Textbook direction of the LV long axis (base to apex) in patient coordinates (LPS):
-/// leftward, anterior and inferior at roughly 45 degrees to each axis.
-const LONG_AXIS_LPS: [f64; 3] = [0.62, -0.55, -0.56];
-/// Length of the CS from the ostium to the vein of Marshall, mm (about 3 cm).
-const CS_LENGTH_MM: f64 = 30.0;
+/// Length of the CS from the ostium to the vein of Marshall, mm.
+const CS_LENGTH_MM: f64 = atlas::CS_LENGTH_MM;
 /// Distance from the ostium within which the MCV joins, mm.
 const MCV_WITHIN_MM: f64 = 16.0;
 /// A side branch shorter than this (its whole subtree) is a twig, `branch`.
@@ -87,7 +90,7 @@ pub(crate) fn direction(points: &[[f64; 2]], at_start: bool, reach_px: f64) -> O
 /// the long axis survives projection (0 = along the beam, 1 = in the image plane).
 #[must_use]
 pub fn apical_direction(projection: &CArmProjection) -> Option<([f64; 2], f64)> {
-    let axis = Vector3::from(LONG_AXIS_LPS).normalize();
+    let axis = Vector3::from(atlas::LONG_AXIS_LPS).normalize();
     let iso = Point3::origin();
     let a = projection.project(&iso)?;
     let b = projection.project(&(iso + axis * 50.0))?;
@@ -97,15 +100,27 @@ pub fn apical_direction(projection: &CArmProjection) -> Option<([f64; 2], f64)> 
     (n > 1e-6).then(|| ([dx / n, dy / n], (n / (50.0 * pixels_per_mm)).min(1.0)))
 }
 
+/// What the view tells the labeller: the projected LV apex direction and the projected
+/// textbook AV groove (both need the run's geometry).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ViewPrior {
+    /// Image direction of the apex and how much of the long axis survives projection.
+    pub apical: Option<([f64; 2], f64)>,
+    /// The textbook groove and AIV in this view.
+    pub groove: Option<GrooveModel>,
+}
+
+/// The labels of one edge: `(first point index, label)` runs, in order, the first at 0.
+pub(crate) type EdgeLabels = Vec<(usize, VeinLabel)>;
+
+/// How far the groove fit may sit from the trunk (RMS) and still be trusted, mm.
+const GROOVE_FIT_MAX_RMS_MM: f64 = 4.0;
+
 /// Labels every edge of the oriented tree. `roots` are the edges leaving the root node,
-/// `mm_per_px` converts lengths (a nominal value when the spacing is unknown).
-pub(crate) fn label_tree(
-    edges: &[OrientedEdge],
-    roots: &[usize],
-    mm_per_px: f64,
-    apical: Option<([f64; 2], f64)>,
-) -> Vec<VeinLabel> {
-    let mut labels = vec![VeinLabel::Branch; edges.len()];
+/// `mm_per_px` converts lengths (a nominal value when the spacing is unknown). Trunk edges
+/// may carry several labels (CS, then GCV, then AIV); every other edge carries one.
+pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64, view: &ViewPrior) -> Vec<EdgeLabels> {
+    let mut labels: Vec<EdgeLabels> = vec![vec![(0, VeinLabel::Branch)]; edges.len()];
     if edges.is_empty() || roots.is_empty() {
         return labels;
     }
@@ -119,82 +134,189 @@ pub(crate) fn label_tree(
         return labels;
     };
     let trunk = continuation_path(edges, first, &subtree_len);
-    // Arc length along the trunk at the start of each trunk edge, and the trunk's points.
-    let mut trunk_start_px = Vec::with_capacity(trunk.len());
-    let mut s = 0.0;
-    let mut trunk_points: Vec<([f64; 2], f64)> = Vec::new();
-    for &e in &trunk {
-        trunk_start_px.push(s);
-        for (i, p) in edges[e].points.iter().enumerate() {
-            if i > 0 {
-                s += dist(edges[e].points[i - 1], *p);
+    let trunk_points = trunk_points_of(edges, &trunk);
+    let xy: Vec<[f64; 2]> = trunk_points.iter().map(|p| p.xy).collect();
+    let fit = view
+        .groove
+        .as_ref()
+        .and_then(|g| g.fit(&xy))
+        .inspect(|f| {
+            tracing::debug!(rms_px = f.rms_px, scale = f.scale, rotation_deg = f.rotation_deg, "groove fit");
+        })
+        .filter(|f| f.rms_px * mm_per_px <= GROOVE_FIT_MAX_RMS_MM);
+    let places: Vec<GroovePlace> = match &fit {
+        Some(f) => groove_places(&f.sample_of_point),
+        None => planar_places(&trunk_points, mm_per_px, view.apical),
+    };
+
+    // Trunk labels, in runs per edge.
+    for (k, &e) in trunk.iter().enumerate() {
+        let mut runs: EdgeLabels = Vec::new();
+        for (tp, place) in trunk_points.iter().zip(&places).filter(|(tp, _)| tp.edge == e) {
+            // A trunk edge's first point is its parent's last: it takes the parent's label.
+            if tp.index == 0 && k > 0 {
+                continue;
             }
-            trunk_points.push((*p, s));
+            if runs.last().is_none_or(|r| r.1 != place.trunk_label) {
+                runs.push((tp.index, place.trunk_label));
+            }
+        }
+        if let Some(first_run) = runs.first_mut() {
+            first_run.0 = 0;
+        }
+        if !runs.is_empty() {
+            labels[e] = runs;
         }
     }
-    let trunk_len_px = s;
-    // The AIV starts where the trunk heads toward the apex for good (when the view shows it).
-    let aiv_start_px = apical
-        .filter(|(_, visible)| *visible > 0.3)
-        .and_then(|(dir, _)| aiv_start(&trunk_points, dir, CS_LENGTH_MM / mm_per_px))
-        .unwrap_or(f64::INFINITY);
-    let cs_end_px = CS_LENGTH_MM / mm_per_px;
-    for (k, &e) in trunk.iter().enumerate() {
-        let (a, b) = (trunk_start_px[k], trunk_start_px[k] + edges[e].length_px());
-        // Majority label over the edge's arc-length interval.
-        let parts = [
-            (VeinLabel::CoronarySinus, overlap(a, b, 0.0, cs_end_px)),
-            (VeinLabel::GreatCardiacVein, overlap(a, b, cs_end_px, aiv_start_px)),
-            (VeinLabel::AnteriorInterventricularVein, overlap(a, b, aiv_start_px, f64::INFINITY)),
-        ];
-        labels[e] = parts.iter().max_by(|x, y| x.1.total_cmp(&y.1)).map_or(VeinLabel::Branch, |p| p.0);
-    }
+
     // Side branches of the trunk, by where they leave it.
-    let groove_end_px = if aiv_start_px.is_finite() { aiv_start_px } else { 0.85 * trunk_len_px };
-    let mut sides: Vec<(usize, f64)> = Vec::new();
+    let mut sides: Vec<(usize, GroovePlace)> = Vec::new();
     for (k, &e) in trunk.iter().enumerate() {
-        let at = trunk_start_px[k] + edges[e].length_px();
+        let last = trunk_points.iter().rposition(|tp| tp.edge == e).unwrap_or(0);
         for &c in &edges[e].children {
             if Some(&c) != trunk.get(k + 1) {
-                sides.push((c, at));
+                sides.push((c, places[last]));
             }
         }
     }
     for &r in roots {
         if r != first {
-            sides.push((r, 0.0));
+            sides.push((r, places[0]));
         }
     }
+    let start_mm = places.first().map_or(0.0, |p| p.from_ostium_mm);
     let mcv = sides
         .iter()
-        .filter(|(c, at)| *at * mm_per_px <= MCV_WITHIN_MM && subtree_len[*c] * mm_per_px >= 2.0 * NAMED_MIN_LENGTH_MM)
+        .filter(|(c, at)| {
+            at.from_ostium_mm - start_mm <= MCV_WITHIN_MM && subtree_len[*c] * mm_per_px >= 2.0 * NAMED_MIN_LENGTH_MM
+        })
         .max_by(|a, b| subtree_len[a.0].total_cmp(&subtree_len[b.0]))
         .map(|(c, _)| *c);
     for &(c, at) in &sides {
         let label = if Some(c) == mcv {
             VeinLabel::MiddleCardiacVein
-        } else if subtree_len[c] * mm_per_px < NAMED_MIN_LENGTH_MM || at >= groove_end_px || at * mm_per_px < 3.0 {
+        } else if subtree_len[c] * mm_per_px < NAMED_MIN_LENGTH_MM {
             VeinLabel::Branch
         } else {
-            let f = at / groove_end_px;
-            if f < 0.4 {
-                VeinLabel::PosterolateralVein
-            } else if f < 0.72 {
-                VeinLabel::LateralMarginalVein
-            } else {
-                VeinLabel::AnterolateralVein
-            }
+            at.tributary
         };
         // The label runs down the vein's continuation; its side twigs are `branch`.
         for e in continuation_path(edges, c, &subtree_len) {
-            labels[e] = label;
+            labels[e] = vec![(0, label)];
         }
     }
     labels
 }
 
-fn overlap(a: f64, b: f64, lo: f64, hi: f64) -> f64 {
-    (b.min(hi) - a.max(lo)).max(0.0)
+/// The points of a path of edges with their edge, index and arc length.
+fn trunk_points_of(edges: &[OrientedEdge], path: &[usize]) -> Vec<TrunkPoint> {
+    let mut out: Vec<TrunkPoint> = Vec::new();
+    let mut s = 0.0;
+    for &e in path {
+        for (i, p) in edges[e].points.iter().enumerate() {
+            if i > 0 {
+                s += dist(edges[e].points[i - 1], *p);
+            }
+            out.push(TrunkPoint { edge: e, index: i, xy: *p, arc_px: s });
+        }
+    }
+    out
+}
+
+/// A point of the trunk.
+#[derive(Debug, Clone, Copy)]
+struct TrunkPoint {
+    edge: usize,
+    index: usize,
+    xy: [f64; 2],
+    arc_px: f64,
+}
+
+/// What a trunk point is and what a vein leaving there would be called.
+#[derive(Debug, Clone, Copy)]
+struct GroovePlace {
+    /// The trunk's own label there.
+    trunk_label: VeinLabel,
+    /// The label of a named tributary leaving there.
+    tributary: VeinLabel,
+    /// Distance from the ostium, mm (3D along the groove with a fit, else in the image).
+    from_ostium_mm: f64,
+}
+
+/// Places from the groove fit: CS up to the textbook CS length, GCV round the ring, AIV
+/// below the anterior groove; tributaries named by the angle they leave at.
+fn groove_places(samples: &[ModelSample]) -> Vec<GroovePlace> {
+    samples
+        .iter()
+        .map(|s| match s.site {
+            GrooveSite::Ring { angle_deg } => GroovePlace {
+                trunk_label: if s.arc_mm <= atlas::CS_LENGTH_MM {
+                    VeinLabel::CoronarySinus
+                } else {
+                    VeinLabel::GreatCardiacVein
+                },
+                tributary: tributary_at(angle_deg),
+                from_ostium_mm: s.arc_mm,
+            },
+            GrooveSite::Aiv => GroovePlace {
+                trunk_label: VeinLabel::AnteriorInterventricularVein,
+                tributary: VeinLabel::Branch,
+                from_ostium_mm: s.arc_mm,
+            },
+        })
+        .collect()
+}
+
+/// The tributary leaving the groove at `angle_deg` around the long axis.
+fn tributary_at(angle_deg: f64) -> VeinLabel {
+    if angle_deg > atlas::PLV_ANGLE_RANGE_DEG.1 + 20.0 {
+        // Between the ostium and the posterolateral wall: MCV territory or a small vein.
+        VeinLabel::Branch
+    } else if angle_deg > atlas::PLV_LMV_BOUNDARY_DEG {
+        VeinLabel::PosterolateralVein
+    } else if angle_deg > atlas::LMV_ALV_BOUNDARY_DEG {
+        VeinLabel::LateralMarginalVein
+    } else {
+        VeinLabel::AnterolateralVein
+    }
+}
+
+/// Places without geometry (or with a fit that does not hold): arc length in the image, the
+/// AIV from where the trunk heads toward the projected apex for good, tributaries by the
+/// fraction of the groove they leave at.
+fn planar_places(trunk: &[TrunkPoint], mm_per_px: f64, apical: Option<([f64; 2], f64)>) -> Vec<GroovePlace> {
+    let with_arc: Vec<([f64; 2], f64)> = trunk.iter().map(|p| (p.xy, p.arc_px)).collect();
+    let trunk_len_px = trunk.last().map_or(0.0, |p| p.arc_px);
+    let cs_end_px = CS_LENGTH_MM / mm_per_px;
+    let aiv_start_px = apical
+        .filter(|(_, visible)| *visible > 0.3)
+        .and_then(|(dir, _)| aiv_start(&with_arc, dir, cs_end_px))
+        .unwrap_or(f64::INFINITY);
+    let groove_end_px = if aiv_start_px.is_finite() { aiv_start_px } else { 0.85 * trunk_len_px };
+    trunk
+        .iter()
+        .map(|p| {
+            let s = p.arc_px;
+            let trunk_label = if s <= cs_end_px {
+                VeinLabel::CoronarySinus
+            } else if s < aiv_start_px {
+                VeinLabel::GreatCardiacVein
+            } else {
+                VeinLabel::AnteriorInterventricularVein
+            };
+            let f = s / groove_end_px.max(1e-9);
+            let tributary = if s >= groove_end_px || s * mm_per_px < 3.0 {
+                VeinLabel::Branch
+            } else if f < 0.4 {
+                VeinLabel::PosterolateralVein
+            } else if f < 0.72 {
+                VeinLabel::LateralMarginalVein
+            } else {
+                VeinLabel::AnterolateralVein
+            };
+            GroovePlace { trunk_label, tributary, from_ostium_mm: s * mm_per_px }
+        })
+        .collect()
 }
 
 fn subtree_lengths(edges: &[OrientedEdge]) -> Vec<f64> {

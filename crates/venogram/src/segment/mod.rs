@@ -14,6 +14,7 @@
 pub mod enhance;
 pub mod frame_select;
 pub mod graph;
+mod groove;
 pub mod image;
 mod label;
 pub mod overlay;

@@ -104,6 +104,7 @@ pub fn draw_overlay(
             NodeKind::Root => (Scalar::new(0.0, 0.0, 255.0, 0.0), 6.0),
             NodeKind::Bifurcation => (Scalar::new(255.0, 255.0, 255.0, 0.0), 3.0),
             NodeKind::End => (Scalar::new(128.0, 128.0, 128.0, 0.0), 2.0),
+            NodeKind::Transition => (Scalar::new(200.0, 200.0, 200.0, 0.0), 1.5),
         };
         let c = Point::new(n.xy[0].round() as i32, n.xy[1].round() as i32);
         imgproc::circle(&mut img, c, (r * scale).round() as i32, colour, -1, imgproc::LINE_AA, 0)

@@ -10,8 +10,9 @@ use super::SegmentError;
 use super::enhance::{Enhanced, Scales, VesselnessMeasure, suppress_background, vesselness};
 use super::frame_select::{FrameSelection, attenuation, select_frame};
 use super::graph::{GraphEdge, SkeletonGraph, polyline_length};
+use super::groove::GrooveModel;
 use super::image::{ImageF32, Mask, cv};
-use super::label::{OrientedEdge, apical_direction, direction, label_tree};
+use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
 use super::skeleton::thin;
 use super::threshold::{hysteresis, otsu};
 use super::tree::{BranchTree, NodeKind, TreeBranch, TreeNode};
@@ -369,8 +370,11 @@ pub fn segment_frame(
 
     let t0 = Instant::now();
     let mm_per_px = params.pixel_spacing_mm.unwrap_or(0.18 / k);
-    let apical = params.projection.as_ref().and_then(apical_direction);
-    let labels = label_tree(&edges, &roots, mm_per_px, apical);
+    let view = ViewPrior {
+        apical: params.projection.as_ref().and_then(apical_direction),
+        groove: params.projection.as_ref().and_then(GrooveModel::project),
+    };
+    let labels = label_tree(&edges, &roots, mm_per_px, &view);
     let tree = build_tree(&edges, &labels, params.pixel_spacing_mm);
     let tree_only = tree_mask(&mask, &tree)?;
     timings.label_ms = ms(t0);
@@ -491,11 +495,8 @@ fn remove_present_before(
         if !e.alive || e.points.is_empty() {
             continue;
         }
-        let old = e
-            .points
-            .iter()
-            .filter(|p| now.at_clamped(p[0], p[1]) - before.at_clamped(p[0], p[1]) < min_gain)
-            .count();
+        let old =
+            e.points.iter().filter(|p| now.at_clamped(p[0], p[1]) - before.at_clamped(p[0], p[1]) < min_gain).count();
         if old as f64 >= 0.7 * e.points.len() as f64 {
             e.alive = false;
             removed.push(RemovedStructure { kind: RemovedKind::PresentBeforeContrast, points: e.points.clone() });
@@ -620,61 +621,102 @@ fn orient(graph: &SkeletonGraph, root: usize, radius_at: &impl Fn([f64; 2]) -> f
     (edges, roots)
 }
 
-/// Assembles the typed tree with ids, node kinds and measurements.
-fn build_tree(
-    edges: &[OrientedEdge],
-    labels: &[super::super::labels::VeinLabel],
-    spacing_mm: Option<f64>,
-) -> BranchTree {
+/// Assembles the typed tree with ids, node kinds and measurements. An edge with several
+/// label runs becomes one branch per run, joined at transition nodes.
+fn build_tree(edges: &[OrientedEdge], labels: &[EdgeLabels], spacing_mm: Option<f64>) -> BranchTree {
     if edges.is_empty() {
         return BranchTree::empty("the vessel tree has no branch long enough to keep");
     }
     let mut nodes: Vec<TreeNode> = Vec::new();
     let root_xy = edges.iter().find(|e| e.parent.is_none()).map_or([0.0, 0.0], |e| e.points[0]);
     nodes.push(TreeNode { id: 0, kind: NodeKind::Root, xy: root_xy });
-    let mut to_node = vec![0u32; edges.len()];
+    // Edges are in breadth-first order: parents come first.
+    let mut last_branch_of_edge = vec![0u32; edges.len()];
+    let mut to_node_of_edge = vec![0u32; edges.len()];
+    let mut branches: Vec<TreeBranch> = Vec::new();
     for (i, e) in edges.iter().enumerate() {
-        let id = nodes.len() as u32;
-        let kind = if e.children.is_empty() { NodeKind::End } else { NodeKind::Bifurcation };
-        nodes.push(TreeNode { id, kind, xy: *e.points.last().unwrap_or(&[0.0, 0.0]) });
-        to_node[i] = id;
-    }
-    let branches = edges
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let from = e.parent.map_or(0, |p| to_node[p]);
-            let length_px = polyline_length(&e.points);
-            let chord = match (e.points.first(), e.points.last()) {
-                (Some(a), Some(b)) => (b[0] - a[0]).hypot(b[1] - a[1]),
-                _ => 0.0,
+        let mut runs: Vec<(usize, super::super::labels::VeinLabel)> =
+            labels[i].iter().copied().filter(|(start, _)| *start + 1 < e.points.len()).collect();
+        if runs.is_empty() {
+            runs.push((0, labels[i].first().map_or(super::super::labels::VeinLabel::Branch, |r| r.1)));
+        }
+        runs[0].0 = 0;
+        let mut parent = e.parent.map(|p| last_branch_of_edge[p]);
+        let mut from = e.parent.map_or(0, |p| to_node_of_edge[p]);
+        for (r, &(start, label)) in runs.iter().enumerate() {
+            let end = runs.get(r + 1).map_or(e.points.len() - 1, |next| next.0);
+            let last_run = r + 1 == runs.len();
+            let kind = match (last_run, e.children.is_empty()) {
+                (false, _) => NodeKind::Transition,
+                (true, true) => NodeKind::End,
+                (true, false) => NodeKind::Bifurcation,
             };
-            let mean_r = e.radius_px.iter().sum::<f64>() / e.radius_px.len().max(1) as f64;
-            let min_r = e.radius_px.iter().copied().fold(f64::INFINITY, f64::min);
-            let takeoff_angle_deg = e.parent.and_then(|p| {
-                let reach = (3.0 * mean_r).max(10.0);
-                let a = direction(&edges[p].points, false, reach)?;
-                let b = direction(&e.points, true, reach)?;
-                Some((a[0] * b[0] + a[1] * b[1]).clamp(-1.0, 1.0).acos().to_degrees())
-            });
-            TreeBranch {
-                id: i as u32,
-                parent: e.parent.map(|p| p as u32),
-                label: labels[i],
+            let to = nodes.len() as u32;
+            nodes.push(TreeNode { id: to, kind, xy: e.points[end] });
+            let id = branches.len() as u32;
+            branches.push(measure_branch(
+                id,
+                parent,
+                label,
                 from,
-                to: to_node[i],
-                points: e.points.clone(),
-                radius_px: e.radius_px.clone(),
-                length_px,
-                length_mm: spacing_mm.map(|s| length_px * s),
-                mean_diameter_mm: spacing_mm.map(|s| 2.0 * mean_r * s),
-                min_diameter_mm: spacing_mm.map(|s| 2.0 * min_r * s),
-                tortuosity: if chord > 1e-9 { (length_px / chord).max(1.0) } else { 1.0 },
-                takeoff_angle_deg,
-            }
-        })
-        .collect();
+                to,
+                &e.points[start..=end],
+                &e.radius_px[start..=end],
+                spacing_mm,
+            ));
+            parent = Some(id);
+            from = to;
+        }
+        last_branch_of_edge[i] = parent.unwrap_or(0);
+        to_node_of_edge[i] = from;
+    }
+    // Takeoff angles against the parent branch's distal direction.
+    for i in 0..branches.len() {
+        let Some(p) = branches[i].parent else { continue };
+        let mean_r = branches[i].radius_px.iter().sum::<f64>() / branches[i].radius_px.len().max(1) as f64;
+        let reach = (3.0 * mean_r).max(10.0);
+        let angle = direction(&branches[p as usize].points, false, reach)
+            .zip(direction(&branches[i].points, true, reach))
+            .map(|(a, b)| (a[0] * b[0] + a[1] * b[1]).clamp(-1.0, 1.0).acos().to_degrees());
+        branches[i].takeoff_angle_deg = angle;
+    }
     BranchTree { nodes, branches, empty_reason: None }
+}
+
+/// One branch with its measurements (the takeoff angle is filled in by the caller).
+#[allow(clippy::too_many_arguments, reason = "the fields of a branch, named at the one call")]
+fn measure_branch(
+    id: u32,
+    parent: Option<u32>,
+    label: super::super::labels::VeinLabel,
+    from: u32,
+    to: u32,
+    points: &[[f64; 2]],
+    radius_px: &[f64],
+    spacing_mm: Option<f64>,
+) -> TreeBranch {
+    let length_px = polyline_length(points);
+    let chord = match (points.first(), points.last()) {
+        (Some(a), Some(b)) => (b[0] - a[0]).hypot(b[1] - a[1]),
+        _ => 0.0,
+    };
+    let mean_r = radius_px.iter().sum::<f64>() / radius_px.len().max(1) as f64;
+    let min_r = radius_px.iter().copied().fold(f64::INFINITY, f64::min);
+    TreeBranch {
+        id,
+        parent,
+        label,
+        from,
+        to,
+        points: points.to_vec(),
+        radius_px: radius_px.to_vec(),
+        length_px,
+        length_mm: spacing_mm.map(|s| length_px * s),
+        mean_diameter_mm: spacing_mm.map(|s| 2.0 * mean_r * s),
+        min_diameter_mm: spacing_mm.map(|s| 2.0 * min_r * s),
+        tortuosity: if chord > 1e-9 { (length_px / chord).max(1.0) } else { 1.0 },
+        takeoff_angle_deg: None,
+    }
 }
 
 /// The vessel mask restricted to the tree: mask pixels within reach of a kept centerline.

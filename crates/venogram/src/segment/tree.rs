@@ -16,6 +16,9 @@ pub enum NodeKind {
     Bifurcation,
     /// A distal end.
     End,
+    /// Where one named segment of the trunk becomes the next (CS to GCV at the vein of
+    /// Marshall, GCV to AIV at the anterior groove): a landmark, not a branching.
+    Transition,
 }
 
 /// A node of the tree.

@@ -148,6 +148,8 @@ pub enum FrameArg {
     Auto,
     /// A 0-based frame index.
     Index(u32),
+    /// Every frame (per-frame mode).
+    All,
 }
 
 impl std::str::FromStr for FrameArg {
@@ -157,7 +159,12 @@ impl std::str::FromStr for FrameArg {
         if s.eq_ignore_ascii_case("auto") {
             return Ok(Self::Auto);
         }
-        s.parse::<u32>().map(Self::Index).map_err(|_| format!("'{s}' is neither 'auto' nor a 0-based frame number"))
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(Self::All);
+        }
+        s.parse::<u32>()
+            .map(Self::Index)
+            .map_err(|_| format!("'{s}' is neither 'auto', 'all' nor a 0-based frame number"))
     }
 }
 
@@ -176,7 +183,8 @@ pub struct SegmentArgs {
     /// The XA run (DICOM).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Frame to segment: a 0-based number, or `auto` for the best-opacified frame.
+    /// Frame to segment: a 0-based number, `auto` for the best-opacified frame, or `all` for
+    /// every frame (per-frame mode: DIR/frames/NNNN/ per frame and DIR/cine.json).
     #[arg(long, default_value = "auto", value_name = "N|auto")]
     pub frame: FrameArg,
     /// The CS ostium, pixels X,Y (column, row), when the automatic choice is wrong.

@@ -26,6 +26,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
     let choice = match args.frame {
         FrameArg::Auto => FrameChoice::Auto,
         FrameArg::Index(i) => FrameChoice::Index(i),
+        FrameArg::All => return run_cine(args, &run, &params),
     };
     let result =
         segment_run(cine, choice, &params).with_context(|| format!("cannot segment {}", args.file.display()))?;
@@ -103,6 +104,97 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
         t.total_ms, t.background_ms, t.vesselness_ms, t.threshold_ms, t.graph_ms, t.label_ms
     );
     println!("wrote     {}/{{tree.json,mask.png,vesselness.png,overlay.png}}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One frame's line in `cine.json`.
+#[derive(serde::Serialize)]
+struct CineFrame {
+    frame: u32,
+    branches: usize,
+    empty_reason: Option<String>,
+    time_ms: f64,
+    tree: String,
+}
+
+/// `cine.json`: the per-frame mode's index.
+#[derive(serde::Serialize)]
+struct CineDocument<'a> {
+    schema: &'static str,
+    file: String,
+    sop_instance_uid: Option<&'a str>,
+    best_frame: u32,
+    baseline_frame: u32,
+    frames: Vec<CineFrame>,
+}
+
+/// Per-frame mode: every frame's tree, mask and overlay under DIR/frames/NNNN/, and
+/// DIR/cine.json listing them.
+fn run_cine(args: &SegmentArgs, run: &venogram::XaRun, params: &SegmentParams) -> anyhow::Result<ExitCode> {
+    let cine = &run.cine;
+    let started = std::time::Instant::now();
+    let results = venogram::segment::segment_cine(cine, params)
+        .with_context(|| format!("cannot segment {}", args.file.display()))?;
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (w, h) = (cine.columns(), cine.rows());
+    let mut frames = Vec::new();
+    for result in &results {
+        let rel = format!("frames/{:04}", result.frame);
+        let dir = args.out.join(&rel);
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let source = TreeSource {
+            file: args.file.display().to_string(),
+            sop_instance_uid: run.acquisition.identity.sop_instance_uid.clone(),
+            frame: result.frame,
+            rows: h,
+            columns: w,
+        };
+        let doc = TreeDocument::new(&result.tree, &source, params.pixel_spacing_mm);
+        write(&dir.join("tree.json"), &serde_json::to_vec_pretty(&doc).context("cannot encode tree.json")?)?;
+        write_png(&dir.join("mask.png"), &result.mask.data, w, h, png::ColorType::Grayscale)?;
+        let frame = cine.frame(result.frame).context("segmented frame vanished")?;
+        let overlay = draw_overlay(&frame, &result.tree, &result.removed)?;
+        write_png(&dir.join("overlay.png"), &overlay.data, w, h, png::ColorType::Rgb)?;
+        frames.push(CineFrame {
+            frame: result.frame,
+            branches: result.tree.branches.len(),
+            empty_reason: result.tree.empty_reason.clone(),
+            time_ms: result.timings.total_ms,
+            tree: format!("{rel}/tree.json"),
+        });
+    }
+    let selection = results.iter().find_map(|r| r.selection.as_ref());
+    let doc = CineDocument {
+        schema: "csnav.cine/1",
+        file: args.file.display().to_string(),
+        sop_instance_uid: run.acquisition.identity.sop_instance_uid.as_deref(),
+        best_frame: selection.map_or(0, |s| s.frame),
+        baseline_frame: selection.map_or(0, |s| s.baseline_frame),
+        frames,
+    };
+    write(&args.out.join("cine.json"), &serde_json::to_vec_pretty(&doc).context("cannot encode cine.json")?)?;
+    println!("csnav segment: research software, not for clinical use");
+    println!("file      {}", args.file.display());
+    println!(
+        "frames    {} segmented in {wall_ms:.0} ms ({:.1} ms per frame, all cores)",
+        results.len(),
+        wall_ms / results.len().max(1) as f64
+    );
+    println!("{:>5} {:>9} {:>9}  note", "frame", "branches", "time ms");
+    for f in &doc.frames {
+        println!(
+            "{:>5} {:>9} {:>9.1}  {}",
+            f.frame,
+            f.branches,
+            f.time_ms,
+            match (&f.empty_reason, f.frame == doc.best_frame) {
+                (Some(reason), _) => reason.as_str(),
+                (None, true) => "best-opacified",
+                (None, false) => "",
+            }
+        );
+    }
+    println!("wrote     {}/cine.json and frames/NNNN/{{tree.json,mask.png,overlay.png}}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -187,6 +187,31 @@ fn segment_writes_the_tree_json_and_pictures_of_the_bundled_case() {
 }
 
 #[test]
+fn segment_all_frames_follows_the_whole_cine() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/cases/synthetic-seed7/rao30.dcm");
+    let out_dir = dir.path().join("cine");
+    let out = csnav(&["segment", case, "--frame", "all", "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("cine.json")).unwrap()).unwrap();
+    assert_eq!(doc["schema"], "csnav.cine/1");
+    let frames = doc["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 24, "one entry per frame of the run");
+    let best = doc["best_frame"].as_u64().unwrap() as usize;
+    assert!(frames[best]["branches"].as_u64().unwrap() >= 3, "{frames:?}");
+    assert!(frames[best]["empty_reason"].is_null());
+    // Before the contrast arrives there is no tree, and the reason says so.
+    let baseline = doc["baseline_frame"].as_u64().unwrap() as usize;
+    assert!(frames[baseline]["empty_reason"].as_str().unwrap().contains("holds no contrast"), "{frames:?}");
+    for f in frames {
+        let tree = out_dir.join(f["tree"].as_str().unwrap());
+        let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&tree).unwrap()).unwrap();
+        assert_eq!(t["source"]["frame"], f["frame"]);
+        assert!(tree.with_file_name("overlay.png").is_file() && tree.with_file_name("mask.png").is_file());
+    }
+}
+
+#[test]
 fn segment_refuses_an_rgb_image_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let path = pattern(dir.path(), &[]);

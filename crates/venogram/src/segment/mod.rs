@@ -28,7 +28,8 @@ pub use frame_select::{FrameSelection, select_frame};
 pub use image::{ImageF32, Mask};
 pub use label::apical_direction;
 pub use pipeline::{
-    FrameChoice, RemovedKind, RemovedStructure, SegmentParams, Segmentation, StageTimings, segment_frame, segment_run,
+    FrameChoice, RemovedKind, RemovedStructure, SegmentParams, Segmentation, StageTimings, segment_cine, segment_frame,
+    segment_run,
 };
 pub use tree::{BranchTree, NodeKind, TreeBranch, TreeDocument, TreeNode, TreeSource};
 

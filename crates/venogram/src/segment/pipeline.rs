@@ -160,33 +160,64 @@ pub fn segment_run(cine: &Cine, choice: FrameChoice, params: &SegmentParams) -> 
         .and_then(|s| cine.frame(s.baseline_frame));
     let mut result = segment_frame(&frame, max_value, params, baseline.as_ref())?;
     result.frame = index;
-    if let Some(s) = selection.as_ref().filter(|_| count > 1) {
-        let base = s.energy[s.baseline_frame as usize];
-        let this = s.energy[index as usize];
-        let reason = if !s.filling {
-            Some(format!(
-                "no contrast filling in the run: the vessel energy of its best frame ({:.3}) is not {:.0}% above that of frame {} ({base:.3})",
-                s.energy[s.frame as usize],
-                100.0 * (super::frame_select::FILLING_RATIO - 1.0),
-                s.baseline_frame,
-            ))
-        } else if this < super::frame_select::FILLING_RATIO * base {
-            Some(format!(
-                "frame {index} holds no contrast: its vessel energy ({this:.3}) is within {:.0}% of the least-opacified frame {} ({base:.3}); the best frame is {}",
-                100.0 * (super::frame_select::FILLING_RATIO - 1.0),
-                s.baseline_frame,
-                s.frame
-            ))
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            result.tree = BranchTree::empty(reason);
-            result.mask = Mask::empty(result.mask.width, result.mask.height);
-        }
+    if let Some(reason) = selection.as_ref().filter(|_| count > 1).and_then(|s| no_contrast_reason(s, index)) {
+        result.tree = BranchTree::empty(reason);
+        result.mask = Mask::empty(result.mask.width, result.mask.height);
     }
     result.selection = selection;
     Ok(result)
+}
+
+/// Segments every frame of a run (the per-frame mode, to follow a whole cine). The contrast
+/// curve is computed once; its baseline frame serves every frame's device check; frames
+/// without contrast get an empty tree with the reason. Frames run in parallel (rayon).
+pub fn segment_cine(cine: &Cine, params: &SegmentParams) -> Result<Vec<Segmentation>, SegmentError> {
+    use rayon::prelude::*;
+    check_size(cine.rows(), cine.columns())?;
+    let selection = select_frame(cine)?;
+    let max_value = cine.format.max_stored_value();
+    let count = cine.frame_count();
+    let baseline = cine.frame(selection.baseline_frame).filter(|_| selection.filling);
+    (0..count)
+        .into_par_iter()
+        .map(|index| {
+            let frame = cine.frame(index).ok_or(SegmentError::FrameOutOfRange { frame: index, count })?;
+            let base = baseline.as_ref().filter(|_| index != selection.baseline_frame);
+            let mut result = segment_frame(&frame, max_value, params, base)?;
+            result.frame = index;
+            if let Some(reason) = no_contrast_reason(&selection, index).filter(|_| count > 1) {
+                result.tree = BranchTree::empty(reason);
+                result.mask = Mask::empty(result.mask.width, result.mask.height);
+            }
+            result.selection = (index == selection.frame).then(|| selection.clone());
+            Ok(result)
+        })
+        .collect()
+}
+
+/// Why frame `index` has no tree, from the run's contrast curve: the run never fills, or
+/// this frame is within the filling ratio of the least-opacified one. `None` when it holds
+/// contrast.
+fn no_contrast_reason(s: &FrameSelection, index: u32) -> Option<String> {
+    let base = s.energy[s.baseline_frame as usize];
+    let this = s.energy[index as usize];
+    if !s.filling {
+        Some(format!(
+            "no contrast filling in the run: the vessel energy of its best frame ({:.3}) is not {:.0}% above that of frame {} ({base:.3})",
+            s.energy[s.frame as usize],
+            100.0 * (super::frame_select::FILLING_RATIO - 1.0),
+            s.baseline_frame,
+        ))
+    } else if this < super::frame_select::FILLING_RATIO * base {
+        Some(format!(
+            "frame {index} holds no contrast: its vessel energy ({this:.3}) is within {:.0}% of the least-opacified frame {} ({base:.3}); the best frame is {}",
+            100.0 * (super::frame_select::FILLING_RATIO - 1.0),
+            s.baseline_frame,
+            s.frame
+        ))
+    } else {
+        None
+    }
 }
 
 /// Noise of an image: 1.4826 x the median absolute difference between horizontally

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use venogram::ResolvedGeometry;
 use venogram::segment::overlay::{draw_overlay, to_gray8};
-use venogram::segment::{FrameChoice, SegmentParams, TreeDocument, TreeSource, VesselnessMeasure, segment_run};
+use venogram::segment::{
+    FrameChoice, SegmentParams, Segmentation, TreeDocument, TreeSource, VesselnessMeasure, segment_run,
+};
 
 use crate::cli::{FrameArg, MeasureArg, SegmentArgs};
 
@@ -30,19 +32,8 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
     };
     let result =
         segment_run(cine, choice, &params).with_context(|| format!("cannot segment {}", args.file.display()))?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let source = TreeSource {
-        file: args.file.display().to_string(),
-        sop_instance_uid: run.acquisition.identity.sop_instance_uid.clone(),
-        frame: result.frame,
-        rows: cine.rows(),
-        columns: cine.columns(),
-    };
-    let doc = TreeDocument::new(&result.tree, &source, params.pixel_spacing_mm);
-    let json = serde_json::to_vec_pretty(&doc).context("cannot encode tree.json")?;
-    write(&args.out.join("tree.json"), &json)?;
+    write_frame(&args.out, args, &run, &result, &params)?;
     let (w, h) = (cine.columns(), cine.rows());
-    write_png(&args.out.join("mask.png"), &result.mask.data, w, h, png::ColorType::Grayscale)?;
     write_png(
         &args.out.join("vesselness.png"),
         &to_gray8(&result.enhanced.vesselness),
@@ -50,9 +41,6 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
         h,
         png::ColorType::Grayscale,
     )?;
-    let frame = cine.frame(result.frame).context("segmented frame vanished")?;
-    let overlay = draw_overlay(&frame, &result.tree, &result.removed)?;
-    write_png(&args.out.join("overlay.png"), &overlay.data, w, h, png::ColorType::Rgb)?;
 
     println!("csnav segment: research software, not for clinical use");
     println!("file      {}", args.file.display());
@@ -136,25 +124,10 @@ fn run_cine(args: &SegmentArgs, run: &venogram::XaRun, params: &SegmentParams) -
     let results = venogram::segment::segment_cine(cine, params)
         .with_context(|| format!("cannot segment {}", args.file.display()))?;
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let (w, h) = (cine.columns(), cine.rows());
     let mut frames = Vec::new();
     for result in &results {
         let rel = format!("frames/{:04}", result.frame);
-        let dir = args.out.join(&rel);
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let source = TreeSource {
-            file: args.file.display().to_string(),
-            sop_instance_uid: run.acquisition.identity.sop_instance_uid.clone(),
-            frame: result.frame,
-            rows: h,
-            columns: w,
-        };
-        let doc = TreeDocument::new(&result.tree, &source, params.pixel_spacing_mm);
-        write(&dir.join("tree.json"), &serde_json::to_vec_pretty(&doc).context("cannot encode tree.json")?)?;
-        write_png(&dir.join("mask.png"), &result.mask.data, w, h, png::ColorType::Grayscale)?;
-        let frame = cine.frame(result.frame).context("segmented frame vanished")?;
-        let overlay = draw_overlay(&frame, &result.tree, &result.removed)?;
-        write_png(&dir.join("overlay.png"), &overlay.data, w, h, png::ColorType::Rgb)?;
+        write_frame(&args.out.join(&rel), args, run, result, params)?;
         frames.push(CineFrame {
             frame: result.frame,
             branches: result.tree.branches.len(),
@@ -196,6 +169,32 @@ fn run_cine(args: &SegmentArgs, run: &venogram::XaRun, params: &SegmentParams) -
     }
     println!("wrote     {}/cine.json and frames/NNNN/{{tree.json,mask.png,overlay.png}}", args.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes one frame's `tree.json`, `mask.png` and `overlay.png` into `dir` (created).
+fn write_frame(
+    dir: &Path,
+    args: &SegmentArgs,
+    run: &venogram::XaRun,
+    result: &Segmentation,
+    params: &SegmentParams,
+) -> anyhow::Result<()> {
+    let cine = &run.cine;
+    let (w, h) = (cine.columns(), cine.rows());
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let source = TreeSource {
+        file: args.file.display().to_string(),
+        sop_instance_uid: run.acquisition.identity.sop_instance_uid.clone(),
+        frame: result.frame,
+        rows: h,
+        columns: w,
+    };
+    let doc = TreeDocument::new(&result.tree, &source, params.pixel_spacing_mm);
+    write(&dir.join("tree.json"), &serde_json::to_vec_pretty(&doc).context("cannot encode tree.json")?)?;
+    write_png(&dir.join("mask.png"), &result.mask.data, w, h, png::ColorType::Grayscale)?;
+    let frame = cine.frame(result.frame).context("segmented frame vanished")?;
+    let overlay = draw_overlay(&frame, &result.tree, &result.removed)?;
+    write_png(&dir.join("overlay.png"), &overlay.data, w, h, png::ColorType::Rgb)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

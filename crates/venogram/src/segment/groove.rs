@@ -12,6 +12,7 @@
 
 use nalgebra::{Matrix2, Matrix4, Vector2, Vector4};
 
+use super::graph::polyline_length;
 use crate::atlas::{self, TextbookHeart};
 use crate::geometry::CArmProjection;
 
@@ -111,7 +112,7 @@ impl GrooveModel {
             return None;
         }
         let trunk_v: Vec<Vector2<f64>> = trunk.iter().map(|p| Vector2::new(p[0], p[1])).collect();
-        let step_px = (polyline_len(&trunk_v) / MAX_TRUNK_SAMPLES as f64).max(1.5);
+        let step_px = (polyline_length(trunk) / MAX_TRUNK_SAMPLES as f64).max(1.5);
         let (t, _) = resample(&trunk_v, step_px);
         let m: Vec<Vector2<f64>> = self.samples.iter().map(|s| Vector2::new(s.xy[0], s.xy[1])).collect();
         // Unit normals of the model curve (central differences).
@@ -239,10 +240,6 @@ impl GrooveModel {
 /// The result of one match: `(trunk point, model sample)` pairs.
 struct Matched {
     pairs: Vec<(usize, usize)>,
-}
-
-fn polyline_len(p: &[Vector2<f64>]) -> f64 {
-    p.windows(2).map(|w| (w[1] - w[0]).norm()).sum()
 }
 
 /// Points every `step` along a polyline, each with the index of the nearest input vertex.

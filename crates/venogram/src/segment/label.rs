@@ -18,8 +18,6 @@ use crate::atlas;
 use crate::geometry::CArmProjection;
 use crate::labels::VeinLabel;
 
-/// Length of the CS from the ostium to the vein of Marshall, mm.
-const CS_LENGTH_MM: f64 = atlas::CS_LENGTH_MM;
 /// Distance from the ostium within which the MCV joins, mm.
 const MCV_WITHIN_MM: f64 = 16.0;
 /// A side branch shorter than this (its whole subtree) is a twig, `branch`.
@@ -287,7 +285,7 @@ fn tributary_at(angle_deg: f64) -> VeinLabel {
 fn planar_places(trunk: &[TrunkPoint], mm_per_px: f64, apical: Option<([f64; 2], f64)>) -> Vec<GroovePlace> {
     let with_arc: Vec<([f64; 2], f64)> = trunk.iter().map(|p| (p.xy, p.arc_px)).collect();
     let trunk_len_px = trunk.last().map_or(0.0, |p| p.arc_px);
-    let cs_end_px = CS_LENGTH_MM / mm_per_px;
+    let cs_end_px = atlas::CS_LENGTH_MM / mm_per_px;
     let aiv_start_px = apical
         .filter(|(_, visible)| *visible > 0.3)
         .and_then(|(dir, _)| aiv_start(&with_arc, dir, cs_end_px))

@@ -152,18 +152,13 @@ pub fn segment_run(cine: &Cine, choice: FrameChoice, params: &SegmentParams) -> 
         FrameChoice::Index(i) => i,
         FrameChoice::Auto => selection.as_ref().map_or(0, |s| s.frame),
     };
-    let frame = cine.frame(index).ok_or(SegmentError::FrameOutOfRange { frame: index, count })?;
-    let max_value = cine.format.max_stored_value();
-    let baseline = selection
+    let reference = selection
         .as_ref()
         .filter(|s| s.filling && s.baseline_frame != index)
-        .and_then(|s| cine.frame(s.baseline_frame));
-    let mut result = segment_frame(&frame, max_value, params, baseline.as_ref())?;
-    result.frame = index;
-    if let Some(reason) = selection.as_ref().filter(|_| count > 1).and_then(|s| no_contrast_reason(s, index)) {
-        result.tree = BranchTree::empty(reason);
-        result.mask = Mask::empty(result.mask.width, result.mask.height);
-    }
+        .and_then(|s| cine.frame(s.baseline_frame))
+        .map(|b| BaselineReference::new(&b, cine.format.max_stored_value(), params))
+        .transpose()?;
+    let mut result = segment_in_run(cine, index, selection.as_ref(), reference.as_ref(), params)?;
     result.selection = selection;
     Ok(result)
 }
@@ -175,24 +170,41 @@ pub fn segment_cine(cine: &Cine, params: &SegmentParams) -> Result<Vec<Segmentat
     use rayon::prelude::*;
     check_size(cine.rows(), cine.columns())?;
     let selection = select_frame(cine)?;
-    let max_value = cine.format.max_stored_value();
-    let count = cine.frame_count();
-    let baseline = cine.frame(selection.baseline_frame).filter(|_| selection.filling);
-    (0..count)
+    let reference = cine
+        .frame(selection.baseline_frame)
+        .filter(|_| selection.filling)
+        .map(|b| BaselineReference::new(&b, cine.format.max_stored_value(), params))
+        .transpose()?;
+    (0..cine.frame_count())
         .into_par_iter()
         .map(|index| {
-            let frame = cine.frame(index).ok_or(SegmentError::FrameOutOfRange { frame: index, count })?;
-            let base = baseline.as_ref().filter(|_| index != selection.baseline_frame);
-            let mut result = segment_frame(&frame, max_value, params, base)?;
-            result.frame = index;
-            if let Some(reason) = no_contrast_reason(&selection, index).filter(|_| count > 1) {
-                result.tree = BranchTree::empty(reason);
-                result.mask = Mask::empty(result.mask.width, result.mask.height);
-            }
+            let own = reference.as_ref().filter(|_| index != selection.baseline_frame);
+            let mut result = segment_in_run(cine, index, Some(&selection), own, params)?;
             result.selection = (index == selection.frame).then(|| selection.clone());
             Ok(result)
         })
         .collect()
+}
+
+/// Segments frame `index` of a run against the run's baseline `reference`; when the run
+/// has several frames and `selection` says this one holds no contrast, the tree is empty
+/// with the reason.
+fn segment_in_run(
+    cine: &Cine,
+    index: u32,
+    selection: Option<&FrameSelection>,
+    reference: Option<&BaselineReference>,
+    params: &SegmentParams,
+) -> Result<Segmentation, SegmentError> {
+    let count = cine.frame_count();
+    let frame = cine.frame(index).ok_or(SegmentError::FrameOutOfRange { frame: index, count })?;
+    let mut result = segment_prepared(&frame, cine.format.max_stored_value(), params, reference)?;
+    result.frame = index;
+    if let Some(reason) = selection.filter(|_| count > 1).and_then(|s| no_contrast_reason(s, index)) {
+        result.tree = BranchTree::empty(reason);
+        result.mask = Mask::empty(result.mask.width, result.mask.height);
+    }
+    Ok(result)
 }
 
 /// Why frame `index` has no tree, from the run's contrast curve: the run never fills, or
@@ -242,12 +254,31 @@ pub(crate) fn noise_sigma(a: &ImageF32) -> f32 {
 
 /// Segments one frame. `baseline`, a frame of the same run before the contrast arrived,
 /// lets devices be recognised by their presence there.
-#[allow(clippy::too_many_lines, reason = "the stages in order, each a call; splitting would only scatter them")]
 pub fn segment_frame(
     frame: &FrameView<'_>,
     max_value: u16,
     params: &SegmentParams,
     baseline: Option<&FrameView<'_>>,
+) -> Result<Segmentation, SegmentError> {
+    check_size(frame.rows, frame.columns)?;
+    let reference = baseline.map(|b| BaselineReference::new(b, max_value, params)).transpose()?;
+    segment_prepared(frame, max_value, params, reference.as_ref())
+}
+
+/// Scales of the vesselness, the widest radius (px) and the matrix factor `k` (1 at 512).
+fn frame_scales(params: &SegmentParams, w: usize, h: usize) -> (Scales, f32, f64) {
+    let scales = params.scales.clone().unwrap_or_else(|| Scales::for_matrix(w));
+    let r_max = scales.radii_px.last().copied().unwrap_or(12.0);
+    (scales, r_max, w.max(h) as f64 / 512.0)
+}
+
+/// [`segment_frame`] with the baseline frame already reduced to its reference.
+#[allow(clippy::too_many_lines, reason = "the stages in order, each a call; splitting would only scatter them")]
+fn segment_prepared(
+    frame: &FrameView<'_>,
+    max_value: u16,
+    params: &SegmentParams,
+    baseline: Option<&BaselineReference>,
 ) -> Result<Segmentation, SegmentError> {
     check_size(frame.rows, frame.columns)?;
     let (w, h) = (frame.columns as usize, frame.rows as usize);
@@ -258,9 +289,7 @@ pub fn segment_frame(
     }
     let start = Instant::now();
     let mut timings = StageTimings::default();
-    let scales = params.scales.clone().unwrap_or_else(|| Scales::for_matrix(w));
-    let r_max = scales.radii_px.last().copied().unwrap_or(12.0);
-    let k = w.max(h) as f64 / 512.0;
+    let (scales, r_max, k) = frame_scales(params, w, h);
 
     let t0 = Instant::now();
     let a = attenuation(frame, max_value);
@@ -351,8 +380,8 @@ pub fn segment_frame(
         }
     }
     trace_len(&graph, "lowcontrast");
-    if let Some(base) = baseline {
-        remove_present_before(&mut graph, base, max_value, &tophat, noise, r_max, k, &mut removed)?;
+    if let Some(baseline) = baseline {
+        remove_present_before(&mut graph, baseline, &tophat, noise, k, &mut removed)?;
     }
     trace_len(&graph, "present-before");
     remove_straight_to_border(&mut graph, w, h, k, &radius_at, &mut removed);
@@ -465,62 +494,67 @@ fn weighted_median(items: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
     None
 }
 
+/// What the frame before the contrast looked like, reduced once per run for
+/// [`remove_present_before`]: its top-hat smoothed to a pixel's scale and dilated by a few
+/// pixels for the heart having moved in between (the largest value nearby).
+#[derive(Debug, Clone)]
+struct BaselineReference {
+    attenuation_max: ImageF32,
+}
+
+impl BaselineReference {
+    fn new(baseline: &FrameView<'_>, max_value: u16, params: &SegmentParams) -> Result<Self, SegmentError> {
+        let (w, h) = (baseline.columns as usize, baseline.rows as usize);
+        let (_, r_max, k) = frame_scales(params, w, h);
+        let before = suppress_background(&attenuation(baseline, max_value), r_max)?;
+        let reach = (4.0 * k).round() as i32;
+        let smoothed = smooth_pixel_scale(&before, k, "baseline smoothing")?;
+        let disc = imgproc::get_structuring_element(
+            imgproc::MORPH_ELLIPSE,
+            opencv::core::Size::new(2 * reach + 1, 2 * reach + 1),
+            opencv::core::Point::new(-1, -1),
+        )
+        .map_err(cv("motion allowance"))?;
+        let mut dilated = Mat::default();
+        imgproc::dilate(
+            &smoothed,
+            &mut dilated,
+            &disc,
+            opencv::core::Point::new(-1, -1),
+            1,
+            opencv::core::BORDER_REPLICATE,
+            imgproc::morphology_default_border_value().map_err(cv("motion allowance"))?,
+        )
+        .map_err(cv("motion allowance"))?;
+        Ok(Self { attenuation_max: ImageF32::from_mat(&dilated)? })
+    }
+}
+
+/// `img` smoothed by a Gaussian of `sigma` pixels.
+fn smooth_pixel_scale(img: &ImageF32, sigma: f64, what: &'static str) -> Result<Mat, SegmentError> {
+    let src = img.as_mat()?;
+    let mut dst = Mat::default();
+    imgproc::gaussian_blur(&src, &mut dst, opencv::core::Size::new(0, 0), sigma, sigma, opencv::core::BORDER_REPLICATE)
+        .map_err(cv(what))?;
+    Ok(dst)
+}
+
 /// Removes edges that were already there before the contrast arrived. Contrast adds
 /// attenuation where a vein is; a lead, wire or catheter attenuates as much before as now.
-/// So a point is *new* when the top-hat now exceeds the baseline's by a few noise sigma
-/// (both smoothed to a pixel's scale, the baseline taken as its maximum over a few pixels
-/// around the point for the heart having moved in between); an edge with 70% of its points
-/// not new is removed. The gain, not the ratio, is tested so that a vein crossing a rib
-/// (rib before, rib plus vein now) stays vein.
-#[allow(clippy::too_many_arguments, reason = "the frame, its baseline and the scales they are compared at")]
+/// So a point is *new* when the top-hat now (smoothed to a pixel's scale) exceeds the
+/// baseline's [`BaselineReference`] by a few noise sigma; an edge with 70% of its points not
+/// new is removed. The gain, not the ratio, is tested so that a vein crossing a rib (rib
+/// before, rib plus vein now) stays vein.
 fn remove_present_before(
     graph: &mut SkeletonGraph,
-    baseline: &FrameView<'_>,
-    max_value: u16,
+    reference: &BaselineReference,
     tophat: &ImageF32,
     noise: f32,
-    r_max: f32,
     k: f64,
     removed: &mut Vec<RemovedStructure>,
 ) -> Result<(), SegmentError> {
-    let a = attenuation(baseline, max_value);
-    let before = suppress_background(&a, r_max)?;
-    let reach = (4.0 * k).round() as i32;
-    let sigma = k;
-    let smooth = |img: &ImageF32, what: &'static str| -> Result<Mat, SegmentError> {
-        let src = img.as_mat()?;
-        let mut dst = Mat::default();
-        imgproc::gaussian_blur(
-            &src,
-            &mut dst,
-            opencv::core::Size::new(0, 0),
-            sigma,
-            sigma,
-            opencv::core::BORDER_REPLICATE,
-        )
-        .map_err(cv(what))?;
-        Ok(dst)
-    };
-    let before_smooth = smooth(&before, "baseline smoothing")?;
-    let now = ImageF32::from_mat(&smooth(tophat, "frame smoothing")?)?;
-    let disc = imgproc::get_structuring_element(
-        imgproc::MORPH_ELLIPSE,
-        opencv::core::Size::new(2 * reach + 1, 2 * reach + 1),
-        opencv::core::Point::new(-1, -1),
-    )
-    .map_err(cv("motion allowance"))?;
-    let mut dilated = Mat::default();
-    imgproc::dilate(
-        &before_smooth,
-        &mut dilated,
-        &disc,
-        opencv::core::Point::new(-1, -1),
-        1,
-        opencv::core::BORDER_REPLICATE,
-        imgproc::morphology_default_border_value().map_err(cv("motion allowance"))?,
-    )
-    .map_err(cv("motion allowance"))?;
-    let before = ImageF32::from_mat(&dilated)?;
+    let now = ImageF32::from_mat(&smooth_pixel_scale(tophat, k, "frame smoothing")?)?;
+    let before = &reference.attenuation_max;
     let min_gain = 2.5 * noise;
     for e in &mut graph.edges {
         if !e.alive || e.points.is_empty() {

@@ -451,8 +451,12 @@ impl Chest {
         if let Some(cs) = patient.tree.branches.first() {
             let tip = cs.centerline_in_patient.get(7).copied().unwrap_or(ostium);
             moving_tubes.push(
-                Tube::uniform(polyline(&[[o.x, o.y, o.z], [tip.x, tip.y, tip.z]]), 4.6, 0.1)
-                    .device(DeviceKind::Balloon),
+                Tube::uniform(
+                    polyline(&[[o.x, o.y, o.z], [tip.x, tip.y, tip.z]]),
+                    venogram::atlas::OCCLUSION_BALLOON_RADIUS_MM,
+                    0.1,
+                )
+                .device(DeviceKind::Balloon),
             );
         }
         // Existing RA and RV leads (an upgrade to CRT), from a left pectoral device.

@@ -28,6 +28,9 @@ pub const ANTERIOR_GROOVE_ANGLE_DEG: f64 = -22.0;
 pub const CS_LENGTH_MM: f64 = 32.0;
 /// Distance from the ostium at which the MCV joins, mm.
 pub const MCV_FROM_OSTIUM_MM: f64 = 7.0;
+/// Radius of the inflated occlusion balloon in the proximal CS, mm (the device, not the
+/// anatomy: a 9-10 mm balloon occludes a CS of the calibres above).
+pub const OCCLUSION_BALLOON_RADIUS_MM: f64 = 4.6;
 /// Where along the groove the posterolateral vein leaves, degrees around the long axis.
 pub const PLV_ANGLE_RANGE_DEG: (f64, f64) = (130.0, 165.0);
 /// Where the lateral marginal vein leaves (the common, mid-lateral position), degrees.

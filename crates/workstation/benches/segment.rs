@@ -47,7 +47,7 @@ fn main() {
             let scales = Scales::for_matrix(size as usize);
             let tophat = suppress_background(&a, *scales.radii_px.last().unwrap()).unwrap();
             let t = Instant::now();
-            vesselness(&tophat, &scales, VesselnessMeasure::Frangi { beta: 0.5 }).unwrap();
+            vesselness(tophat, &scales, VesselnessMeasure::Frangi { beta: 0.5 }).unwrap();
             frangi.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         let m = |f: fn(&StageTimings) -> f64| median(stages.iter().map(f).collect());

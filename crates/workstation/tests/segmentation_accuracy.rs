@@ -153,6 +153,16 @@ fn evaluate(tree: &BranchTree, mask: &[u8], truth: &FrameTruth, w: u32, h: u32, 
             tp += 1;
         }
     }
+    if std::env::var_os("CSNAV_SEGMENT_DEBUG").is_some() {
+        for t in &truth_bif {
+            let d = found_bif.iter().map(|f| (f[0] - t[0]).hypot(f[1] - t[1])).fold(f64::INFINITY, f64::min);
+            println!("  truth bif ({:.0},{:.0}) nearest found {d:.1}", t[0], t[1]);
+        }
+        for f in &found_bif {
+            let d = truth_bif.iter().map(|t| (f[0] - t[0]).hypot(f[1] - t[1])).fold(f64::INFINITY, f64::min);
+            println!("  found bif ({:.0},{:.0}) nearest truth {d:.1}", f[0], f[1]);
+        }
+    }
     let (p, r) = (tp as f64 / found_bif.len().max(1) as f64, tp as f64 / truth_bif.len().max(1) as f64);
     let bifurcation_f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
 
@@ -199,6 +209,8 @@ fn run_case(c: &Case) -> Figures {
         std::fs::create_dir_all(&dir).unwrap();
         let frame = run.cine.frame(seg.frame).unwrap();
         let o = venogram::segment::overlay::draw_overlay(&frame, &seg.tree, &seg.removed).unwrap();
+        let plain = venogram::segment::overlay::draw_overlay(&frame, &BranchTree::default(), &[]).unwrap();
+        write_png(&dir.join("frame.png"), &plain.data, c.size, png::ColorType::Rgb);
         write_png(&dir.join("overlay.png"), &o.data, c.size, png::ColorType::Rgb);
         write_png(&dir.join("mask.png"), &seg.mask.data, c.size, png::ColorType::Grayscale);
         write_png(&dir.join("candidates.png"), &seg.candidate_mask.data, c.size, png::ColorType::Grayscale);
@@ -206,6 +218,14 @@ fn run_case(c: &Case) -> Figures {
         write_png(&dir.join("truth.png"), &truth_mask, c.size, png::ColorType::Grayscale);
         let t = venogram::segment::overlay::draw_overlay(&frame, &truth_tree(truth), &[]).unwrap();
         write_png(&dir.join("truth_overlay.png"), &t.data, c.size, png::ColorType::Rgb);
+    }
+    if std::env::var_os("CSNAV_SEGMENT_DEBUG").is_some() {
+        let truth_balloon = truth.devices.iter().find(|d| d.kind == simulator::render::DeviceKind::Balloon);
+        println!(
+            "  balloon found {:?} truth {:?}",
+            seg.balloon.map(|b| (b.center_xy, b.radius_px, b.strength)),
+            truth_balloon.map(|d| (&d.centerline_px, &d.radius_px))
+        );
     }
     let tol = 2.0 * f64::from(c.size) / 512.0;
     let mut f = evaluate(&seg.tree, &seg.mask.data, truth, c.size, c.size, tol);
@@ -329,7 +349,7 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice and precision bars of the issue, and floors a little under today's other figures
-/// (recall 0.79, bifurcation F1 0.23, labels 0.54 (LAO 0.81, RAO 0.27), worst lead in a
+/// (recall 0.78, bifurcation F1 0.20, labels 0.63 (LAO 0.87, RAO 0.40), worst lead in a
 /// tree 108 px).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
@@ -338,6 +358,48 @@ fn segmentation_holds_its_current_accuracy() {
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
     assert!(m.recall >= 0.76, "mean centerline recall {:.3} fell under 0.76", m.recall);
     assert!(m.bifurcation_f1 >= 0.20, "mean bifurcation F1 {:.3} fell under 0.20", m.bifurcation_f1);
-    assert!(m.label_accuracy >= 0.50, "mean label accuracy {:.3} fell under 0.50", m.label_accuracy);
+    assert!(m.label_accuracy >= 0.60, "mean label accuracy {:.3} fell under 0.60", m.label_accuracy);
     assert!(m.device_px <= 130.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
+}
+
+/// Distance from `p` to a polyline, pixels.
+fn distance_to_polyline(p: [f64; 2], line: &[[f64; 2]]) -> f64 {
+    line.windows(2)
+        .map(|w| {
+            let (a, b) = (w[0], w[1]);
+            let d = [b[0] - a[0], b[1] - a[1]];
+            let len2 = (d[0] * d[0] + d[1] * d[1]).max(1e-12);
+            let t = (((p[0] - a[0]) * d[0] + (p[1] - a[1]) * d[1]) / len2).clamp(0.0, 1.0);
+            (p[0] - a[0] - t * d[0]).hypot(p[1] - a[1] - t * d[1])
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The occlusion balloon, which roots the tree, is found in the frame before the contrast
+/// in every case, inside the balloon the simulator drew.
+#[test]
+fn the_balloon_is_found_before_the_contrast_in_every_case() {
+    for c in cases() {
+        let patient = SyntheticPatient::generate(c.seed);
+        let settings = RenderSettings::typical(c.view.parse().expect("view"), c.size, c.bits, 14);
+        let run = render(&patient, &settings).expect("render");
+        let spacing = settings.pixel_spacing_mm() / run.projection.magnification_at_isocenter();
+        let max = f32::from(run.cine.format.max_stored_value());
+        let frame = run.cine.frame(0).unwrap();
+        let a = venogram::segment::ImageF32 {
+            width: c.size as usize,
+            height: c.size as usize,
+            data: frame.samples.iter().map(|s| 1.0 - f32::from(*s) / max).collect(),
+        };
+        let truth = run.truth[0].devices.iter().find(|d| d.kind == simulator::render::DeviceKind::Balloon).unwrap();
+        let range = venogram::segment::balloon::radius_range_px(spacing, true);
+        let found = venogram::segment::balloon::find_balloon(&a, range, None).unwrap();
+        let found = found.unwrap_or_else(|| panic!("seed {} {} {}: no balloon found", c.seed, c.view, c.size));
+        let off = distance_to_polyline(found.center_xy, &truth.centerline_px);
+        println!(
+            "seed {:>3} {:<6} {:>4}px: balloon at ({:.0}, {:.0}), {off:.1} px from the truth axis (radius {:.1} px)",
+            c.seed, c.view, c.size, found.center_xy[0], found.center_xy[1], truth.radius_px
+        );
+        assert!(off <= truth.radius_px, "seed {} {} {}: balloon {off:.1} px off its axis", c.seed, c.view, c.size);
+    }
 }

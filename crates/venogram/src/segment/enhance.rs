@@ -128,12 +128,15 @@ pub fn suppress_background(attenuation: &ImageF32, max_radius_px: f32) -> Result
     Ok(ImageF32 { width: attenuation.width, height: attenuation.height, data })
 }
 
+/// The smallest sigma, in a pyramid level's own pixels, a scale is computed with: below it the
+/// three-point second differences no longer approximate the Gaussian derivatives.
+const MIN_LEVEL_SIGMA_PX: f32 = 1.0;
+
 /// Eigenvalues of the sigma^2-normalised Hessian at one scale, on the pyramid level the scale
 /// was computed on: `cross` is the eigenvalue of largest magnitude with its sign flipped (a
-/// bright ridge has `cross > 0`), `along` the other one (sign flipped the same way).
+/// bright ridge has `cross > 0`), `along` the other one (sign flipped the same way; only
+/// Frangi's measure reads it, so it is left empty for Jerman's).
 struct ScaleEigen {
-    width: usize,
-    height: usize,
     cross: Vec<f32>,
     along: Vec<f32>,
 }
@@ -148,173 +151,281 @@ fn pyramid_sigma(level: u32) -> f32 {
     variance_fine.sqrt() / 2f32.powi(level as i32)
 }
 
+/// The two eigenvalues (sign flipped, largest magnitude first) of the symmetric 2x2 matrix
+/// `[[dxx, dxy], [dxy, dyy]]`, branch-free so the row loops vectorise.
+#[inline]
+fn eigen_pair(dxx: f32, dyy: f32, dxy: f32) -> (f32, f32) {
+    let half_trace = 0.5 * (dxx + dyy);
+    let root = (0.25 * (dxx - dyy) * (dxx - dyy) + dxy * dxy).sqrt();
+    // The eigenvalue of larger magnitude has the sign of the trace.
+    let big = half_trace + root.copysign(half_trace);
+    let small = half_trace - root.copysign(half_trace);
+    (-big, -small)
+}
+
 /// The Hessian eigenvalues of `level_image` at scale `sigma_level` (in the level's pixels).
 ///
 /// Gaussian smoothing is OpenCV's (separable, vectorised); the second differences, the 2x2
 /// eigen-decomposition and the normalisation are fused into one parallel pass by hand, which
-/// saves three full-image derivative passes and their buffers.
-fn hessian_eigen(level_image: &ImageF32, sigma_level: f32, pre_sigma: f32) -> Result<ScaleEigen, SegmentError> {
+/// saves three full-image derivative passes and their buffers. Rows are walked as slices
+/// (borders replicated) so the inner loop has no bounds checks and vectorises.
+fn hessian_eigen(
+    level_image: &ImageF32,
+    sigma_level: f32,
+    pre_sigma: f32,
+    want_along: bool,
+) -> Result<ScaleEigen, SegmentError> {
     let (w, h) = (level_image.width, level_image.height);
     let extra = (sigma_level * sigma_level - pre_sigma * pre_sigma).max(0.0).sqrt();
-    let smoothed = if extra > 0.05 {
+    let blurred;
+    let g: &[f32] = if extra > 0.05 {
         let src = level_image.as_mat()?;
         let mut dst = Mat::default();
         imgproc::gaussian_blur(&src, &mut dst, Size::new(0, 0), f64::from(extra), f64::from(extra), BORDER_REFLECT)
             .map_err(cv("Gaussian smoothing"))?;
-        ImageF32::from_mat(&dst)?
+        blurred = ImageF32::from_mat(&dst)?;
+        &blurred.data
     } else {
-        level_image.clone()
+        &level_image.data
     };
     let norm = sigma_level * sigma_level;
-    let g = &smoothed.data;
     let mut cross = vec![0.0f32; w * h];
-    let mut along = vec![0.0f32; w * h];
+    let mut along = if want_along { vec![0.0f32; w * h] } else { Vec::new() };
     if w < 3 || h < 3 {
-        return Ok(ScaleEigen { width: w, height: h, cross, along });
+        return Ok(ScaleEigen { cross, along });
     }
-    cross.par_chunks_mut(w).zip(along.par_chunks_mut(w)).enumerate().for_each(|(y, (cross_row, along_row))| {
-        let ym = y.saturating_sub(1);
-        let yp = (y + 1).min(h - 1);
-        for x in 0..w {
-            let xm = x.saturating_sub(1);
-            let xp = (x + 1).min(w - 1);
-            let c = g[y * w + x];
-            let dxx = g[y * w + xp] - 2.0 * c + g[y * w + xm];
-            let dyy = g[yp * w + x] - 2.0 * c + g[ym * w + x];
-            let dxy = 0.25 * (g[yp * w + xp] - g[yp * w + xm] - g[ym * w + xp] + g[ym * w + xm]);
-            let (dxx, dyy, dxy) = (dxx * norm, dyy * norm, dxy * norm);
-            let half_trace = 0.5 * (dxx + dyy);
-            let root = (0.25 * (dxx - dyy) * (dxx - dyy) + dxy * dxy).sqrt();
-            let (l1, l2) = (half_trace + root, half_trace - root);
-            let (big, small) = if l1.abs() >= l2.abs() { (l1, l2) } else { (l2, l1) };
-            cross_row[x] = -big;
-            along_row[x] = -small;
+    let row = |y: usize| &g[y * w..(y + 1) * w];
+    let eigen_row = |y: usize, cross_row: &mut [f32], mut along_row: Option<&mut [f32]>| {
+        let (up, mid, down) = (row(y.saturating_sub(1)), row(y), row((y + 1).min(h - 1)));
+        let mut put = |x: usize, dxx: f32, dyy: f32, dxy: f32| {
+            let (c, a) = eigen_pair(dxx * norm, dyy * norm, dxy * norm);
+            cross_row[x] = c;
+            if let Some(r) = along_row.as_deref_mut() {
+                r[x] = a;
+            }
+        };
+        // Interior columns.
+        for x in 1..w - 1 {
+            let c = mid[x];
+            let dxx = mid[x + 1] - 2.0 * c + mid[x - 1];
+            let dyy = down[x] - 2.0 * c + up[x];
+            let dxy = 0.25 * (down[x + 1] - down[x - 1] - up[x + 1] + up[x - 1]);
+            put(x, dxx, dyy, dxy);
         }
-    });
-    Ok(ScaleEigen { width: w, height: h, cross, along })
+        // Border columns, replicated.
+        for (x, xm, xp) in [(0, 0, 1), (w - 1, w - 2, w - 1)] {
+            let c = mid[x];
+            let dxx = mid[xp] - 2.0 * c + mid[xm];
+            let dyy = down[x] - 2.0 * c + up[x];
+            let dxy = 0.25 * (down[xp] - down[xm] - up[xp] + up[xm]);
+            put(x, dxx, dyy, dxy);
+        }
+    };
+    if want_along {
+        cross
+            .par_chunks_mut(w)
+            .zip(along.par_chunks_mut(w))
+            .enumerate()
+            .for_each(|(y, (c, a))| eigen_row(y, c, Some(a)));
+    } else {
+        cross.par_chunks_mut(w).enumerate().for_each(|(y, c)| eigen_row(y, c, None));
+    }
+    Ok(ScaleEigen { cross, along })
 }
 
-/// Applies the vesselness measure to one scale's eigenvalues (`frangi_c`: Frangi's `c`).
-fn measure(eigen: &ScaleEigen, measure: VesselnessMeasure, frangi_c: f32) -> Vec<f32> {
-    match measure {
-        VesselnessMeasure::Frangi { beta } => {
-            let c = frangi_c;
-            if c <= 0.0 {
-                return vec![0.0; eigen.cross.len()];
-            }
-            eigen
-                .cross
-                .par_iter()
-                .zip(eigen.along.par_iter())
-                .map(|(&l2, &l1)| {
-                    if l2 <= 0.0 {
-                        return 0.0;
+/// Largest value of a slice (0 when empty or all negative), in chunks the compiler vectorises.
+fn max_of(values: &[f32]) -> f32 {
+    values
+        .par_chunks(16_384)
+        .map(|chunk| chunk.iter().fold(0.0f32, |m, v| if *v > m { *v } else { m }))
+        .reduce(|| 0.0, f32::max)
+}
+
+/// Frangi's 2D vesselness of one pixel (bright ridge: `cross > 0`).
+#[inline]
+fn frangi(cross: f32, along: f32, beta: f32, c: f32) -> f32 {
+    if cross <= 0.0 {
+        return 0.0;
+    }
+    let rb2 = (along / cross) * (along / cross);
+    let s2 = along * along + cross * cross;
+    (-rb2 / (2.0 * beta * beta)).exp() * (1.0 - (-s2 / (2.0 * c * c)).exp())
+}
+
+/// Jerman's 2D vesselness of one pixel, `floor` being tau times the scale's largest `cross`.
+/// In 2D the regularised eigenvalue is built from the cross-section eigenvalue itself
+/// (vesselness2D.m: Lambda3 = Lambda2).
+#[inline]
+fn jerman(cross: f32, floor: f32) -> f32 {
+    if cross <= 1e-6 {
+        return 0.0;
+    }
+    let rho = cross.max(floor);
+    if cross >= 0.5 * rho {
+        1.0
+    } else {
+        27.0 * cross * cross * (rho - cross) / ((cross + rho) * (cross + rho) * (cross + rho))
+    }
+}
+
+/// The running result of the scale competition on one pyramid level: the best measure, the
+/// strongest normalised cross-section curvature and the radius of the scale that gave it.
+struct Best {
+    width: usize,
+    height: usize,
+    vesselness: Vec<f32>,
+    cross: Vec<f32>,
+    radius_px: Vec<f32>,
+}
+
+impl Best {
+    fn zeros(width: usize, height: usize) -> Self {
+        let n = width * height;
+        Self { width, height, vesselness: vec![0.0; n], cross: vec![0.0; n], radius_px: vec![0.0; n] }
+    }
+
+    /// Enlarged (bilinear; the radius nearest) to a finer level of `width` x `height`.
+    fn enlarged(self, width: usize, height: usize) -> Result<Self, SegmentError> {
+        let grow = |data: Vec<f32>, interpolation: i32| -> Result<Vec<f32>, SegmentError> {
+            let small = ImageF32 { width: self.width, height: self.height, data };
+            let mut dst = Mat::default();
+            let size = Size::new(width as i32, height as i32);
+            imgproc::resize(&small.as_mat()?, &mut dst, size, 0.0, 0.0, interpolation)
+                .map_err(cv("enlarge response"))?;
+            Ok(ImageF32::from_mat(&dst)?.data)
+        };
+        // The radius is one of the scales' radii, not a blend of two.
+        Ok(Self {
+            width,
+            height,
+            vesselness: grow(self.vesselness, imgproc::INTER_LINEAR)?,
+            cross: grow(self.cross, imgproc::INTER_LINEAR)?,
+            radius_px: grow(self.radius_px, imgproc::INTER_NEAREST)?,
+        })
+    }
+
+    /// Lets one scale compete: per pixel, the larger measure wins the vesselness, the larger
+    /// normalised curvature wins the radius (Lindeberg's scale selection: the measures
+    /// saturate and cannot tell calibres apart).
+    fn compete(&mut self, eigen: &ScaleEigen, radius_px: f32, response: impl Fn(usize, f32) -> f32 + Sync) {
+        let w = self.width;
+        self.vesselness
+            .par_chunks_mut(w)
+            .zip(self.cross.par_chunks_mut(w))
+            .zip(self.radius_px.par_chunks_mut(w))
+            .zip(eigen.cross.par_chunks(w))
+            .enumerate()
+            .for_each(|(y, (((best, best_cross), radius), cross))| {
+                for x in 0..cross.len() {
+                    let c = cross[x];
+                    best[x] = best[x].max(response(y * w + x, c));
+                    if c > best_cross[x] {
+                        best_cross[x] = c;
+                        radius[x] = radius_px;
                     }
-                    let rb2 = (l1 / l2) * (l1 / l2);
-                    let s2 = l1 * l1 + l2 * l2;
-                    (-rb2 / (2.0 * beta * beta)).exp() * (1.0 - (-s2 / (2.0 * c * c)).exp())
-                })
-                .collect()
-        }
-        VesselnessMeasure::Jerman { tau } => {
-            // In 2D the regularised eigenvalue is built from the cross-section eigenvalue
-            // itself (vesselness2D.m: Lambda3 = Lambda2).
-            let max = eigen.cross.iter().copied().fold(0.0f32, f32::max);
-            let floor = tau * max;
-            if floor <= 0.0 {
-                return vec![0.0; eigen.cross.len()];
-            }
-            eigen
-                .cross
-                .par_iter()
-                .map(|&l2| {
-                    if l2 <= 1e-6 {
-                        return 0.0;
-                    }
-                    let rho = l2.max(floor);
-                    if l2 >= 0.5 * rho {
-                        1.0
-                    } else {
-                        27.0 * l2 * l2 * (rho - l2) / ((l2 + rho) * (l2 + rho) * (l2 + rho))
-                    }
-                })
-                .collect()
-        }
+                }
+            });
     }
 }
 
 /// Multi-scale vesselness of a background-suppressed image (bright vessels): the maximum over
 /// scales of `measure`, with the radius of the winning scale.
+///
+/// Each scale is computed on the coarsest pyramid level where its sigma is still about a
+/// pixel; the scales of a level compete there, and the level's result is enlarged once to the
+/// next finer level and competes with its scales, so the full-resolution passes are those of
+/// the finest scales plus one enlargement.
 pub fn vesselness(
-    tophat: &ImageF32,
+    tophat: ImageF32,
     scales: &Scales,
     measure_kind: VesselnessMeasure,
 ) -> Result<Enhanced, SegmentError> {
-    let (w, h) = (tophat.width, tophat.height);
-    let mut best = ImageF32::zeros(w, h);
-    let mut radius = ImageF32::zeros(w, h);
-    // Pyramid levels, built on demand.
-    let mut levels: Vec<ImageF32> = vec![tophat.clone()];
-    let mut per_scale: Vec<(f32, u32, ScaleEigen)> = Vec::with_capacity(scales.radii_px.len());
-    for &radius_px in &scales.radii_px {
-        let sigma = (radius_px / 3f32.sqrt()).max(0.7);
-        // The coarsest level on which this sigma is still at least one of its pixels.
-        let mut level = 0u32;
-        while sigma / 2f32.powi(level as i32 + 1) >= 1.0
-            && levels[level as usize].width >= 32
-            && levels[level as usize].height >= 32
-        {
+    // Pyramid level of each scale: the coarsest on which its sigma is at least
+    // MIN_LEVEL_SIGMA_PX of that level's pixels (and the level is at least 32 px across).
+    let sigmas: Vec<(f32, f32)> = scales.radii_px.iter().map(|&r| (r, (r / 3f32.sqrt()).max(0.7))).collect();
+    let mut levels: Vec<ImageF32> = vec![tophat];
+    let mut level_of = Vec::with_capacity(sigmas.len());
+    for &(_, sigma) in &sigmas {
+        let mut level = 0usize;
+        loop {
+            let (lw, lh) = (levels[level].width, levels[level].height);
+            if sigma / 2f32.powi(level as i32 + 1) < MIN_LEVEL_SIGMA_PX || lw < 32 || lh < 32 {
+                break;
+            }
+            if levels.len() == level + 1 {
+                let finer = &levels[level];
+                let mut dst = Mat::default();
+                imgproc::pyr_down(
+                    &finer.as_mat()?,
+                    &mut dst,
+                    Size::new(lw.div_ceil(2) as i32, lh.div_ceil(2) as i32),
+                    opencv::core::BORDER_DEFAULT,
+                )
+                .map_err(cv("pyramid"))?;
+                levels.push(ImageF32::from_mat(&dst)?);
+            }
             level += 1;
         }
-        while levels.len() <= level as usize {
-            let Some(finer) = levels.last() else { break };
-            let src = finer.as_mat()?;
-            let mut dst = Mat::default();
-            imgproc::pyr_down(
-                &src,
-                &mut dst,
-                Size::new(finer.width.div_ceil(2) as i32, finer.height.div_ceil(2) as i32),
-                opencv::core::BORDER_DEFAULT,
-            )
-            .map_err(cv("pyramid"))?;
-            levels.push(ImageF32::from_mat(&dst)?);
-        }
-        let sigma_level = sigma / 2f32.powi(level as i32);
-        per_scale.push((radius_px, level, hessian_eigen(&levels[level as usize], sigma_level, pyramid_sigma(level))?));
+        level_of.push(level);
     }
+    let want_along = matches!(measure_kind, VesselnessMeasure::Frangi { .. });
+    let per_scale: Vec<ScaleEigen> = sigmas
+        .iter()
+        .zip(&level_of)
+        .map(|(&(_, sigma), &level)| {
+            let sigma_level = sigma / 2f32.powi(level as i32);
+            hessian_eigen(&levels[level], sigma_level, pyramid_sigma(level as u32), want_along)
+        })
+        .collect::<Result<_, _>>()?;
     // Frangi's c is one constant for all scales (half the largest Hessian norm), so that the
     // scales compete on equal terms; Jerman regularises each scale by its own maximum.
-    let frangi_c = 0.5
-        * per_scale
+    let frangi_c = if want_along {
+        0.5 * per_scale
             .iter()
-            .flat_map(|(_, _, e)| e.cross.iter().zip(&e.along).filter(|(c, _)| **c > 0.0).map(|(c, a)| c.hypot(*a)))
-            .fold(0.0f32, f32::max);
-    // The radius is that of the scale with the strongest sigma^2-normalised cross-section
-    // curvature (Lindeberg's scale selection); the measures saturate and cannot tell.
-    let mut best_cross = ImageF32::zeros(w, h);
-    let enlarge = |data: Vec<f32>, ew: usize, eh: usize| -> Result<Vec<f32>, SegmentError> {
-        if ew == w && eh == h {
-            return Ok(data);
-        }
-        let small = ImageF32 { width: ew, height: eh, data };
-        let src = small.as_mat()?;
-        let mut dst = Mat::default();
-        imgproc::resize(&src, &mut dst, Size::new(w as i32, h as i32), 0.0, 0.0, imgproc::INTER_LINEAR)
-            .map_err(cv("enlarge response"))?;
-        Ok(ImageF32::from_mat(&dst)?.data)
+            .flat_map(|e| e.cross.iter().zip(&e.along).filter(|(c, _)| **c > 0.0).map(|(c, a)| c.hypot(*a)))
+            .fold(0.0f32, f32::max)
+    } else {
+        0.0
     };
-    for (radius_px, _, eigen) in &per_scale {
-        let response = enlarge(measure(eigen, measure_kind, frangi_c), eigen.width, eigen.height)?;
-        let cross = enlarge(eigen.cross.clone(), eigen.width, eigen.height)?;
-        best.data.par_iter_mut().zip(response.par_iter()).for_each(|(b, v)| *b = b.max(*v));
-        best_cross.data.par_iter_mut().zip(radius.data.par_iter_mut()).zip(cross.par_iter()).for_each(|((b, r), c)| {
-            if *c > *b {
-                *b = *c;
-                *r = *radius_px;
+    let coarsest = level_of.iter().copied().max().unwrap_or(0);
+    let mut best: Option<Best> = None;
+    for level in (0..=coarsest).rev() {
+        let (lw, lh) = (levels[level].width, levels[level].height);
+        let mut here = match best.take() {
+            Some(b) => b.enlarged(lw, lh)?,
+            None => Best::zeros(lw, lh),
+        };
+        for ((&(radius_px, _), eigen), _) in sigmas.iter().zip(&per_scale).zip(&level_of).filter(|(_, l)| **l == level)
+        {
+            if frangi_c <= 0.0 && want_along {
+                here.compete(eigen, radius_px, |_, _| 0.0);
+                continue;
             }
-        });
+            match measure_kind {
+                VesselnessMeasure::Frangi { beta } => {
+                    here.compete(eigen, radius_px, |i, c| frangi(c, eigen.along[i], beta, frangi_c));
+                }
+                VesselnessMeasure::Jerman { tau } => {
+                    let floor = tau * max_of(&eigen.cross);
+                    if floor <= 0.0 {
+                        here.compete(eigen, radius_px, |_, _| 0.0);
+                    } else {
+                        here.compete(eigen, radius_px, |_, c| jerman(c, floor));
+                    }
+                }
+            }
+        }
+        best = Some(here);
     }
-    Ok(Enhanced { tophat: tophat.clone(), vesselness: best, radius_px: radius })
+    let mut levels = levels.into_iter();
+    let tophat = levels.next().ok_or(SegmentError::OpenCv { step: "pyramid", message: "no base level".into() })?;
+    let (w, h) = (tophat.width, tophat.height);
+    let best = best.unwrap_or_else(|| Best::zeros(w, h));
+    Ok(Enhanced {
+        vesselness: ImageF32 { width: w, height: h, data: best.vesselness },
+        radius_px: ImageF32 { width: w, height: h, data: best.radius_px },
+        tophat,
+    })
 }
 
 #[cfg(test)]
@@ -350,7 +461,7 @@ mod tests {
         for radius in [2.0f32, 4.0, 8.0] {
             let img = cylinder(128, 96, radius);
             for m in [VesselnessMeasure::Frangi { beta: 0.5 }, VesselnessMeasure::Jerman { tau: 0.75 }] {
-                let e = vesselness(&img, &Scales::geometric(1.0, 12.0, 8), m).unwrap();
+                let e = vesselness(img.clone(), &Scales::geometric(1.0, 12.0, 8), m).unwrap();
                 let row = 48;
                 let axis = e.vesselness.at(64, row);
                 assert!(axis > 0.5, "{m:?} r={radius}: axis response {axis}");
@@ -369,7 +480,7 @@ mod tests {
             *v = -*v;
         }
         for m in [VesselnessMeasure::Frangi { beta: 0.5 }, VesselnessMeasure::Jerman { tau: 0.75 }] {
-            let e = vesselness(&img, &Scales::for_matrix(96), m).unwrap();
+            let e = vesselness(img.clone(), &Scales::for_matrix(96), m).unwrap();
             // Nothing inside the dark line (Jerman, normalised by its own maximum, may still
             // find the faint bright shoulders beside it).
             for x in 46..=50 {

@@ -11,6 +11,7 @@
 //!    the CS ostium;
 //! 5. labels and measurements, giving a [`tree::BranchTree`].
 
+pub mod balloon;
 pub mod enhance;
 pub mod frame_select;
 pub mod graph;

@@ -7,6 +7,7 @@ use opencv::imgproc;
 use opencv::prelude::*;
 
 use super::SegmentError;
+use super::balloon::{Balloon, find_balloon, radius_range_px};
 use super::enhance::{Enhanced, Scales, VesselnessMeasure, suppress_background, vesselness};
 use super::frame_select::{FrameSelection, attenuation, select_frame};
 use super::graph::{GraphEdge, SkeletonGraph, polyline_length};
@@ -122,6 +123,8 @@ pub struct Segmentation {
     pub enhanced: Enhanced,
     /// Structures removed as not vein.
     pub removed: Vec<RemovedStructure>,
+    /// The occlusion balloon the tree was rooted at, when found (not searched with a seed).
+    pub balloon: Option<Balloon>,
     /// Time per stage.
     pub timings: StageTimings,
 }
@@ -295,9 +298,21 @@ fn segment_prepared(
     let a = attenuation(frame, max_value);
     let tophat = suppress_background(&a, r_max)?;
     timings.background_ms = ms(t0);
+    let mm_per_px = params.pixel_spacing_mm.unwrap_or(0.18 / k);
+    let balloon = if params.seed_xy.is_some() {
+        None
+    } else {
+        let range = radius_range_px(mm_per_px, params.pixel_spacing_mm.is_some());
+        match baseline.and_then(|b| b.balloon) {
+            // The heart moves between the frames: follow the balloon from where it was.
+            Some(before) => find_balloon(&a, range, Some((before.center_xy, before.radius_px)))?.or(Some(before)),
+            None => find_balloon(&a, range, None)?,
+        }
+    };
 
     let t0 = Instant::now();
-    let enhanced = vesselness(&tophat, &scales, params.measure)?;
+    let enhanced = vesselness(tophat, &scales, params.measure)?;
+    let tophat = &enhanced.tophat;
     timings.vesselness_ms = ms(t0);
 
     let t0 = Instant::now();
@@ -309,6 +324,7 @@ fn segment_prepared(
         candidate_mask: Mask::empty(w, h),
         enhanced,
         removed: Vec::new(),
+        balloon,
         timings,
     };
     let noise = noise_sigma(&a);
@@ -381,7 +397,7 @@ fn segment_prepared(
     }
     trace_len(&graph, "lowcontrast");
     if let Some(baseline) = baseline {
-        remove_present_before(&mut graph, baseline, &tophat, noise, k, &mut removed)?;
+        remove_present_before(&mut graph, baseline, tophat, noise, k, &mut removed)?;
     }
     trace_len(&graph, "present-before");
     remove_straight_to_border(&mut graph, w, h, k, &radius_at, &mut removed);
@@ -404,7 +420,7 @@ fn segment_prepared(
             .flat_map(|(i, e)| e.points.iter().map(move |p| (i, *p)))
             .min_by(|x, y| d2(x.1, seed).total_cmp(&d2(y.1, seed)))
             .map(|(e, p)| graph.split_at(e, p)),
-        None => auto_root(&graph, &radius_at),
+        None => auto_root(&mut graph, &radius_at, balloon.as_ref()),
     };
     let Some(root) = root else {
         timings.graph_ms = ms(t0);
@@ -429,7 +445,6 @@ fn segment_prepared(
     timings.graph_ms = ms(t0);
 
     let t0 = Instant::now();
-    let mm_per_px = params.pixel_spacing_mm.unwrap_or(0.18 / k);
     let view = ViewPrior {
         apical: params.projection.as_ref().and_then(apical_direction),
         groove: params.projection.as_ref().and_then(GrooveModel::project),
@@ -447,6 +462,7 @@ fn segment_prepared(
         candidate_mask: mask,
         enhanced,
         removed,
+        balloon,
         timings,
     })
 }
@@ -500,13 +516,18 @@ fn weighted_median(items: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
 #[derive(Debug, Clone)]
 struct BaselineReference {
     attenuation_max: ImageF32,
+    /// The occlusion balloon, found before the contrast could compete with it.
+    balloon: Option<Balloon>,
 }
 
 impl BaselineReference {
     fn new(baseline: &FrameView<'_>, max_value: u16, params: &SegmentParams) -> Result<Self, SegmentError> {
         let (w, h) = (baseline.columns as usize, baseline.rows as usize);
         let (_, r_max, k) = frame_scales(params, w, h);
-        let before = suppress_background(&attenuation(baseline, max_value), r_max)?;
+        let a = attenuation(baseline, max_value);
+        let mm_per_px = params.pixel_spacing_mm.unwrap_or(0.18 / k);
+        let balloon = find_balloon(&a, radius_range_px(mm_per_px, params.pixel_spacing_mm.is_some()), None)?;
+        let before = suppress_background(&a, r_max)?;
         let reach = (4.0 * k).round() as i32;
         let smoothed = smooth_pixel_scale(&before, k, "baseline smoothing")?;
         let disc = imgproc::get_structuring_element(
@@ -526,7 +547,7 @@ impl BaselineReference {
             imgproc::morphology_default_border_value().map_err(cv("motion allowance"))?,
         )
         .map_err(cv("motion allowance"))?;
-        Ok(Self { attenuation_max: ImageF32::from_mat(&dilated)? })
+        Ok(Self { attenuation_max: ImageF32::from_mat(&dilated)?, balloon })
     }
 }
 
@@ -608,7 +629,11 @@ fn remove_straight_to_border(
 
 /// The CS ostium, found without a seed: the free end whose edge is widest near it, on the
 /// structure with the most vessel (length x calibre).
-fn auto_root(graph: &SkeletonGraph, radius_at: &impl Fn([f64; 2]) -> f64) -> Option<usize> {
+fn auto_root(
+    graph: &mut SkeletonGraph,
+    radius_at: &impl Fn([f64; 2]) -> f64,
+    balloon: Option<&Balloon>,
+) -> Option<usize> {
     // Component weight per node.
     let n = graph.nodes.len();
     let mut component = vec![usize::MAX; n];
@@ -638,6 +663,25 @@ fn auto_root(graph: &SkeletonGraph, radius_at: &impl Fn([f64; 2]) -> f64) -> Opt
         weights.push(weight);
     }
     let best = weights.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)?;
+    if let Some(balloon) = balloon {
+        // The tree point nearest the balloon, on a structure of some size.
+        let sizeable = |c: usize| weights[c] >= 0.2 * weights[best];
+        let nearest = graph
+            .edges
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.alive && component[e.a] != usize::MAX && sizeable(component[e.a]))
+            .flat_map(|(i, e)| e.points.iter().map(move |p| (i, *p)))
+            .min_by(|x, y| d2(x.1, balloon.center_xy).total_cmp(&d2(y.1, balloon.center_xy)));
+        if let Some((edge, point)) = nearest
+            && d2(point, balloon.center_xy).sqrt() <= 3.0 * balloon.radius_px
+        {
+            // Contrast fills the CS from the balloon's tip on, and the MCV joins about there:
+            // the root is the tree point nearest the balloon, with the CS and the MCV (when
+            // it joins that close) as its children.
+            return Some(graph.split_at(edge, point));
+        }
+    }
     let ends: Vec<usize> =
         (0..n).filter(|&u| graph.nodes[u].alive && component[u] == best && graph.degree(u) == 1).collect();
     let score = |u: usize| {

@@ -18,6 +18,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    // As the csnav binary does: keep freed frame buffers (see venogram::segment::memory).
+    let retained = venogram::segment::memory::retain_freed_buffers();
     let repeats = 15;
     println!("csnav segmentation benchmark ({} threads), median of {repeats} runs, ms", rayon::current_num_threads());
     println!(
@@ -68,4 +70,5 @@ fn main() {
     println!(
         "select: contrast-curve cost per frame of the run; pipeline: one frame, Jerman, with the baseline frame's device check."
     );
+    println!("allocator keeps freed frame buffers: {retained}");
 }

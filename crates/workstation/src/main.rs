@@ -13,6 +13,10 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
+    // Frame-sized buffers are reused from frame to frame rather than faulted in again.
+    if !venogram::segment::memory::retain_freed_buffers() {
+        tracing::debug!("allocator tuning unavailable; frame buffers are returned to the kernel");
+    }
     let result = match cli.command {
         cli::Command::Info(args) => info::run(&args),
         cli::Command::TestPattern(args) => test_pattern::run(&args),

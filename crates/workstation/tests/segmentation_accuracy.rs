@@ -349,7 +349,7 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice and precision bars of the issue, and floors a little under today's other figures
-/// (recall 0.78, bifurcation F1 0.20, labels 0.63 (LAO 0.87, RAO 0.40), worst lead in a
+/// (recall 0.79, bifurcation F1 0.24, labels 0.69 (LAO 0.88, RAO 0.52), worst lead in a
 /// tree 108 px).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
@@ -357,8 +357,8 @@ fn segmentation_holds_its_current_accuracy() {
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
     assert!(m.recall >= 0.76, "mean centerline recall {:.3} fell under 0.76", m.recall);
-    assert!(m.bifurcation_f1 >= 0.20, "mean bifurcation F1 {:.3} fell under 0.20", m.bifurcation_f1);
-    assert!(m.label_accuracy >= 0.60, "mean label accuracy {:.3} fell under 0.60", m.label_accuracy);
+    assert!(m.bifurcation_f1 >= 0.22, "mean bifurcation F1 {:.3} fell under 0.22", m.bifurcation_f1);
+    assert!(m.label_accuracy >= 0.65, "mean label accuracy {:.3} fell under 0.65", m.label_accuracy);
     assert!(m.device_px <= 130.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
 }
 

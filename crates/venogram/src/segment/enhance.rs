@@ -130,7 +130,7 @@ pub fn suppress_background(attenuation: &ImageF32, max_radius_px: f32) -> Result
 
 /// The smallest sigma, in a pyramid level's own pixels, a scale is computed with: below it the
 /// three-point second differences no longer approximate the Gaussian derivatives.
-const MIN_LEVEL_SIGMA_PX: f32 = 1.0;
+const MIN_LEVEL_SIGMA_PX: f32 = 0.9;
 
 /// Eigenvalues of the sigma^2-normalised Hessian at one scale, on the pyramid level the scale
 /// was computed on: `cross` is the eigenvalue of largest magnitude with its sign flipped (a
@@ -241,30 +241,27 @@ fn max_of(values: &[f32]) -> f32 {
         .reduce(|| 0.0, f32::max)
 }
 
-/// Frangi's 2D vesselness of one pixel (bright ridge: `cross > 0`).
-#[inline]
-fn frangi(cross: f32, along: f32, beta: f32, c: f32) -> f32 {
-    if cross <= 0.0 {
-        return 0.0;
+/// Frangi's 2D vesselness of a row (bright ridge: `cross > 0`).
+fn frangi_row(cross: &[f32], along: &[f32], beta: f32, c: f32, out: &mut [f32]) {
+    for ((o, &l2), &l1) in out.iter_mut().zip(cross).zip(along) {
+        let rb2 = (l1 / l2) * (l1 / l2);
+        let s2 = l1 * l1 + l2 * l2;
+        let v = (-rb2 / (2.0 * beta * beta)).exp() * (1.0 - (-s2 / (2.0 * c * c)).exp());
+        *o = if l2 > 0.0 { v } else { 0.0 };
     }
-    let rb2 = (along / cross) * (along / cross);
-    let s2 = along * along + cross * cross;
-    (-rb2 / (2.0 * beta * beta)).exp() * (1.0 - (-s2 / (2.0 * c * c)).exp())
 }
 
-/// Jerman's 2D vesselness of one pixel, `floor` being tau times the scale's largest `cross`.
-/// In 2D the regularised eigenvalue is built from the cross-section eigenvalue itself
-/// (vesselness2D.m: Lambda3 = Lambda2).
-#[inline]
-fn jerman(cross: f32, floor: f32) -> f32 {
-    if cross <= 1e-6 {
-        return 0.0;
-    }
-    let rho = cross.max(floor);
-    if cross >= 0.5 * rho {
-        1.0
-    } else {
-        27.0 * cross * cross * (rho - cross) / ((cross + rho) * (cross + rho) * (cross + rho))
+/// Jerman's 2D vesselness of a row, `floor` being tau times the scale's largest `cross`
+/// (> 0). In 2D the regularised eigenvalue is built from the cross-section eigenvalue itself
+/// (vesselness2D.m: Lambda3 = Lambda2). Branch-free: every lane computes the ratio and
+/// selects.
+fn jerman_row(cross: &[f32], floor: f32, out: &mut [f32]) {
+    for (o, &c) in out.iter_mut().zip(cross) {
+        let rho = c.max(floor);
+        let sum = c + rho;
+        let ratio = 27.0 * c * c * (rho - c) / (sum * sum * sum);
+        let v = if c >= 0.5 * rho { 1.0 } else { ratio };
+        *o = if c > 1e-6 { v } else { 0.0 };
     }
 }
 
@@ -306,25 +303,34 @@ impl Best {
 
     /// Lets one scale compete: per pixel, the larger measure wins the vesselness, the larger
     /// normalised curvature wins the radius (Lindeberg's scale selection: the measures
-    /// saturate and cannot tell calibres apart).
-    fn compete(&mut self, eigen: &ScaleEigen, radius_px: f32, response: impl Fn(usize, f32) -> f32 + Sync) {
+    /// saturate and cannot tell calibres apart). `response` maps a slice of the scale's
+    /// `cross` (and `along`, empty for Jerman) to the measure, in place of a per-pixel call,
+    /// so the loops stay branch-free and vectorise.
+    fn compete(&mut self, eigen: &ScaleEigen, radius_px: f32, response: impl Fn(&[f32], &[f32], &mut [f32]) + Sync) {
         let w = self.width;
+        let along_rows: Vec<&[f32]> =
+            if eigen.along.is_empty() { vec![&[][..]; self.height] } else { eigen.along.chunks(w).collect() };
         self.vesselness
             .par_chunks_mut(w)
             .zip(self.cross.par_chunks_mut(w))
             .zip(self.radius_px.par_chunks_mut(w))
             .zip(eigen.cross.par_chunks(w))
-            .enumerate()
-            .for_each(|(y, (((best, best_cross), radius), cross))| {
-                for x in 0..cross.len() {
-                    let c = cross[x];
-                    best[x] = best[x].max(response(y * w + x, c));
-                    if c > best_cross[x] {
-                        best_cross[x] = c;
-                        radius[x] = radius_px;
+            .zip(along_rows.par_iter())
+            .for_each_init(
+                || vec![0.0f32; w],
+                |scratch, ((((best, best_cross), radius), cross), along)| {
+                    let out = &mut scratch[..cross.len()];
+                    response(cross, along, out);
+                    for (b, v) in best.iter_mut().zip(out.iter()) {
+                        *b = b.max(*v);
                     }
-                }
-            });
+                    for ((bc, r), c) in best_cross.iter_mut().zip(radius.iter_mut()).zip(cross) {
+                        let wins = *c > *bc;
+                        *bc = if wins { *c } else { *bc };
+                        *r = if wins { radius_px } else { *r };
+                    }
+                },
+            );
     }
 }
 
@@ -397,22 +403,19 @@ pub fn vesselness(
         };
         for ((&(radius_px, _), eigen), _) in sigmas.iter().zip(&per_scale).zip(&level_of).filter(|(_, l)| **l == level)
         {
-            if frangi_c <= 0.0 && want_along {
-                here.compete(eigen, radius_px, |_, _| 0.0);
-                continue;
-            }
             match measure_kind {
-                VesselnessMeasure::Frangi { beta } => {
-                    here.compete(eigen, radius_px, |i, c| frangi(c, eigen.along[i], beta, frangi_c));
+                VesselnessMeasure::Frangi { beta } if frangi_c > 0.0 => {
+                    here.compete(eigen, radius_px, |c, a, out| frangi_row(c, a, beta, frangi_c, out));
                 }
                 VesselnessMeasure::Jerman { tau } => {
                     let floor = tau * max_of(&eigen.cross);
-                    if floor <= 0.0 {
-                        here.compete(eigen, radius_px, |_, _| 0.0);
+                    if floor > 0.0 {
+                        here.compete(eigen, radius_px, |c, _, out| jerman_row(c, floor, out));
                     } else {
-                        here.compete(eigen, radius_px, |_, c| jerman(c, floor));
+                        here.compete(eigen, radius_px, |_, _, out| out.fill(0.0));
                     }
                 }
+                VesselnessMeasure::Frangi { .. } => here.compete(eigen, radius_px, |_, _, out| out.fill(0.0)),
             }
         }
         best = Some(here);

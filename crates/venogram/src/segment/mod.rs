@@ -18,6 +18,7 @@ pub mod graph;
 mod groove;
 pub mod image;
 mod label;
+pub mod memory;
 pub mod overlay;
 mod pipeline;
 pub mod skeleton;

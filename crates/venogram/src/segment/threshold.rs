@@ -3,6 +3,7 @@
 use opencv::core::{CV_32S, Mat};
 use opencv::imgproc;
 use opencv::prelude::*;
+use rayon::prelude::*;
 
 use super::SegmentError;
 use super::image::{ImageF32, Mask, cv};
@@ -21,6 +22,40 @@ pub fn otsu(values: impl Iterator<Item = f32>, lo: f32, hi: f32) -> Option<f32> 
             hist[((v - lo) * scale) as usize] += 1;
         }
     }
+    otsu_of_histogram(&hist, lo, hi)
+}
+
+/// [`otsu`] of an image's samples, the histogram built in parallel chunks.
+#[must_use]
+pub fn otsu_par(values: &[f32], lo: f32, hi: f32) -> Option<f32> {
+    if hi <= lo {
+        return None;
+    }
+    let scale = 255.0 / (hi - lo);
+    let hist = values
+        .par_chunks(65_536)
+        .map(|chunk| {
+            let mut h = [0u64; 256];
+            for &v in chunk {
+                if (lo..=hi).contains(&v) {
+                    h[((v - lo) * scale) as usize] += 1;
+                }
+            }
+            h
+        })
+        .reduce(
+            || [0u64; 256],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    otsu_of_histogram(&hist, lo, hi)
+}
+
+/// Otsu's threshold of a 256-bin histogram spanning `lo..=hi`.
+fn otsu_of_histogram(hist: &[u64; 256], lo: f32, hi: f32) -> Option<f32> {
+    let scale = 255.0 / (hi - lo);
     let total: u64 = hist.iter().sum();
     if hist.iter().filter(|c| **c > 0).count() < 2 {
         return None;
@@ -45,21 +80,24 @@ pub fn otsu(values: impl Iterator<Item = f32>, lo: f32, hi: f32) -> Option<f32> 
 }
 
 /// Hysteresis: the 8-connected regions of `image >= low` that contain at least one pixel
-/// `>= high`.
-pub fn hysteresis(image: &ImageF32, low: f32, high: f32) -> Result<Mask, SegmentError> {
+/// `>= high` and at least `min_pixels` pixels (one labelling serves both tests).
+pub fn hysteresis(image: &ImageF32, low: f32, high: f32, min_pixels: usize) -> Result<Mask, SegmentError> {
     let (w, h) = (image.width, image.height);
     let mut weak = Mask::empty(w, h);
     for (m, v) in weak.data.iter_mut().zip(&image.data) {
         *m = if *v >= low { 255 } else { 0 };
     }
     let labels = components(&weak)?;
-    let mut keep = vec![false; labels.count + 1];
+    let mut strong = vec![false; labels.count + 1];
+    let mut size = vec![0usize; labels.count + 1];
     for (l, v) in labels.labels.iter().zip(&image.data) {
+        size[*l as usize] += 1;
         if *v >= high {
-            keep[*l as usize] = true;
+            strong[*l as usize] = true;
         }
     }
-    keep[0] = false;
+    let keep: Vec<bool> =
+        strong.iter().zip(&size).enumerate().map(|(l, (s, n))| l > 0 && *s && *n >= min_pixels).collect();
     let mut out = Mask::empty(w, h);
     for (o, l) in out.data.iter_mut().zip(&labels.labels) {
         *o = if keep[*l as usize] { 255 } else { 0 };
@@ -95,6 +133,10 @@ mod tests {
         let t = otsu(values, 0.0, 1.0).unwrap();
         assert!(t > 0.1 && t < 0.8, "{t}");
         assert!(otsu([0.5f32; 10].into_iter(), 0.0, 1.0).is_none());
+        let samples: Vec<f32> = (0..200_000)
+            .map(|i| if i % 10 < 7 { 0.1 + (i % 7) as f32 * 0.001 } else { 0.8 + (i % 5) as f32 * 0.001 })
+            .collect();
+        assert_eq!(otsu_par(&samples, 0.0, 1.0), otsu(samples.iter().copied(), 0.0, 1.0));
     }
 
     #[test]
@@ -107,8 +149,10 @@ mod tests {
         for x in 6..10 {
             img.data[20 + x] = 0.4;
         }
-        let m = hysteresis(&img, 0.3, 0.8).unwrap();
+        let m = hysteresis(&img, 0.3, 0.8, 1).unwrap();
         assert_eq!(m.count(), 4);
         assert!(m.get(0, 0) && !m.get(7, 2));
+        // Too small to keep, strong pixel or not.
+        assert_eq!(hysteresis(&img, 0.3, 0.8, 5).unwrap().count(), 0);
     }
 }

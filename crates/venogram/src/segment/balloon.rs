@@ -51,6 +51,39 @@ pub fn find_balloon(
     radius_px: (f64, f64),
     near: Option<([f64; 2], f64)>,
 ) -> Result<Option<Balloon>, SegmentError> {
+    let r_hi = radius_px.1.max(radius_px.0.max(2.0));
+    // A search near a point needs only the window the filters reach from there.
+    if let Some((c, reach)) = near {
+        let margin = reach + 4.0 * r_hi;
+        let clip = |v: f64, n: usize| (v.max(0.0) as usize).min(n);
+        let (x0, x1) = (clip(c[0] - margin, attenuation.width), clip(c[0] + margin + 1.0, attenuation.width));
+        let (y0, y1) = (clip(c[1] - margin, attenuation.height), clip(c[1] + margin + 1.0, attenuation.height));
+        if x1 <= x0 || y1 <= y0 {
+            return Ok(None);
+        }
+        if x1 - x0 < attenuation.width || y1 - y0 < attenuation.height {
+            let (cw, ch) = (x1 - x0, y1 - y0);
+            let mut data = Vec::with_capacity(cw * ch);
+            for y in y0..y1 {
+                data.extend_from_slice(&attenuation.data[y * attenuation.width + x0..y * attenuation.width + x1]);
+            }
+            let crop = ImageF32 { width: cw, height: ch, data };
+            let local = [c[0] - x0 as f64, c[1] - y0 as f64];
+            let found = search(&crop, radius_px, Some((local, reach)))?;
+            return Ok(
+                found.map(|b| Balloon { center_xy: [b.center_xy[0] + x0 as f64, b.center_xy[1] + y0 as f64], ..b })
+            );
+        }
+    }
+    search(attenuation, radius_px, near)
+}
+
+/// [`find_balloon`] over the whole of `attenuation`.
+fn search(
+    attenuation: &ImageF32,
+    radius_px: (f64, f64),
+    near: Option<([f64; 2], f64)>,
+) -> Result<Option<Balloon>, SegmentError> {
     let (r_lo, r_hi) = (radius_px.0.max(2.0), radius_px.1.max(radius_px.0.max(2.0)));
     let count = 4;
     let mut best: Option<Balloon> = None;
@@ -167,6 +200,15 @@ mod tests {
         let img = scene(256, 256, [170.0, 180.0], 13.0);
         let far = find_balloon(&img, (8.0, 21.0), Some(([40.0, 200.0], 20.0))).unwrap();
         assert!(far.is_none_or(|b| (b.center_xy[0] - 40.0).hypot(b.center_xy[1] - 200.0) <= 20.0));
+    }
+
+    #[test]
+    fn a_search_near_the_balloon_finds_it_where_the_whole_frame_does() {
+        let img = scene(256, 256, [170.0, 180.0], 13.0);
+        let whole = find_balloon(&img, (8.0, 21.0), None).unwrap().unwrap();
+        let near = find_balloon(&img, (8.0, 21.0), Some(([165.0, 176.0], 13.0))).unwrap().unwrap();
+        let d = (whole.center_xy[0] - near.center_xy[0]).hypot(whole.center_xy[1] - near.center_xy[1]);
+        assert!(d <= 2.0, "whole {:?}, near {:?}", whole.center_xy, near.center_xy);
     }
 
     #[test]

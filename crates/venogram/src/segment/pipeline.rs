@@ -16,7 +16,7 @@ use super::groove::GrooveModel;
 use super::image::{ImageF32, Mask, cv};
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
 use super::skeleton::thin;
-use super::threshold::{hysteresis, otsu_par};
+use super::threshold::{BELOW, STRONG, WEAK, hysteresis_classes, otsu_par};
 use super::tree::{BranchTree, NodeKind, TreeBranch, TreeNode};
 use crate::cine::{Cine, FrameView};
 use crate::geometry::{CArmProjection, ResolvedGeometry};
@@ -388,17 +388,26 @@ fn segment_prepared(
     // Contrast density: the top-hat depth over the width of the best scale. Contrast-filled
     // veins of every calibre are dense; ribs, the diaphragm edge and the guide catheter are
     // wide for their depth (research note: ribs ~5x, catheter ~5x below the faintest twig).
-    let density = |i: usize| tophat.data[i] / (2.0 * enhanced.radius_px.data[i] + 1.0);
     let density_floor = 0.35 * median_density(v, &enhanced.radius_px, tophat, high);
-    let score = ImageF32 {
-        width: w,
-        height: h,
-        data: (0..v.data.len())
-            .into_par_iter()
-            .map(|i| if tophat.data[i] >= depth_floor && density(i) >= density_floor { v.data[i] } else { 0.0 })
-            .collect(),
-    };
-    let mask = hysteresis(&score, low, high, (40.0 * k * k) as usize)?;
+    // Vesselness classed for hysteresis, with the depth and density gates in the same pass.
+    let classes: Vec<u8> = v
+        .data
+        .par_iter()
+        .zip(tophat.data.par_iter())
+        .zip(enhanced.radius_px.data.par_iter())
+        .map(|((&v, &depth), &radius)| {
+            if depth < depth_floor || depth / (2.0 * radius + 1.0) < density_floor {
+                BELOW
+            } else if v >= high {
+                STRONG
+            } else if v >= low {
+                WEAK
+            } else {
+                BELOW
+            }
+        })
+        .collect();
+    let mask = hysteresis_classes(&classes, w, h, (40.0 * k * k) as usize)?;
     let distance = distance_transform(&mask)?;
     timings.threshold_ms = ms(t0);
 
@@ -651,12 +660,13 @@ fn remove_present_before(
         if !e.alive || e.points.is_empty() {
             continue;
         }
-        let old = e
-            .points
-            .iter()
+        // Every other point: neighbouring skeleton pixels see nearly the same window.
+        let tested = e.points.iter().step_by(2);
+        let count = tested.clone().count();
+        let old = tested
             .filter(|p| kernel.smoothed_at(tophat, p[0], p[1]) - before.at_clamped(p[0], p[1]) < min_gain)
             .count();
-        if old as f64 >= 0.7 * e.points.len() as f64 {
+        if old as f64 >= 0.7 * count as f64 {
             e.alive = false;
             removed.push(RemovedStructure { kind: RemovedKind::PresentBeforeContrast, points: e.points.clone() });
         }

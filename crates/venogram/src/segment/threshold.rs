@@ -79,29 +79,57 @@ fn otsu_of_histogram(hist: &[u64; 256], lo: f32, hi: f32) -> Option<f32> {
     Some(lo + (best_t as f32 + 1.0) / scale)
 }
 
+/// Class of a pixel for [`hysteresis_classes`]: below the low threshold.
+pub const BELOW: u8 = 0;
+/// Class of a pixel for [`hysteresis_classes`]: at or above the low threshold only.
+pub const WEAK: u8 = 1;
+/// Class of a pixel for [`hysteresis_classes`]: at or above the high threshold.
+pub const STRONG: u8 = 2;
+
 /// Hysteresis: the 8-connected regions of `image >= low` that contain at least one pixel
 /// `>= high` and at least `min_pixels` pixels (one labelling serves both tests).
 pub fn hysteresis(image: &ImageF32, low: f32, high: f32, min_pixels: usize) -> Result<Mask, SegmentError> {
-    let (w, h) = (image.width, image.height);
-    let mut weak = Mask::empty(w, h);
-    for (m, v) in weak.data.iter_mut().zip(&image.data) {
-        *m = if *v >= low { 255 } else { 0 };
-    }
+    let classes: Vec<u8> = image
+        .data
+        .par_iter()
+        .map(|v| {
+            if *v >= high {
+                STRONG
+            } else if *v >= low {
+                WEAK
+            } else {
+                BELOW
+            }
+        })
+        .collect();
+    hysteresis_classes(&classes, image.width, image.height, min_pixels)
+}
+
+/// [`hysteresis`] of pixels already classed ([`BELOW`], [`WEAK`], [`STRONG`]), so a caller
+/// can fold its own gates into the one pass that classes them.
+pub fn hysteresis_classes(
+    classes: &[u8],
+    width: usize,
+    height: usize,
+    min_pixels: usize,
+) -> Result<Mask, SegmentError> {
+    let weak = Mask { width, height, data: classes.par_iter().map(|c| if *c == BELOW { 0 } else { 255 }).collect() };
     let labels = components(&weak)?;
     let mut strong = vec![false; labels.count + 1];
     let mut size = vec![0usize; labels.count + 1];
-    for (l, v) in labels.labels.iter().zip(&image.data) {
+    for (l, c) in labels.labels.iter().zip(classes) {
         size[*l as usize] += 1;
-        if *v >= high {
+        if *c == STRONG {
             strong[*l as usize] = true;
         }
     }
     let keep: Vec<bool> =
         strong.iter().zip(&size).enumerate().map(|(l, (s, n))| l > 0 && *s && *n >= min_pixels).collect();
-    let mut out = Mask::empty(w, h);
-    for (o, l) in out.data.iter_mut().zip(&labels.labels) {
-        *o = if keep[*l as usize] { 255 } else { 0 };
-    }
+    let mut out = weak;
+    out.data
+        .par_iter_mut()
+        .zip(labels.labels.par_iter())
+        .for_each(|(o, l)| *o = if keep[*l as usize] { 255 } else { 0 });
     Ok(out)
 }
 

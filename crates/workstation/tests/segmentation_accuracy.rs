@@ -191,12 +191,18 @@ struct Case {
     size: u32,
 }
 
-fn run_case(c: &Case) -> Figures {
+/// The case's synthetic run and its pixel spacing at the isocentre, mm.
+fn render_case(c: &Case) -> (simulator::render::RenderedRun, f64) {
     let patient = SyntheticPatient::generate(c.seed);
     let view: ViewAngles = c.view.parse().expect("view");
     let settings = RenderSettings::typical(view, c.size, c.bits, 14);
     let run = render(&patient, &settings).expect("render");
     let spacing = settings.pixel_spacing_mm() / run.projection.magnification_at_isocenter();
+    (run, spacing)
+}
+
+fn run_case(c: &Case) -> Figures {
+    let (run, spacing) = render_case(c);
     let params = SegmentParams {
         pixel_spacing_mm: Some(spacing),
         projection: Some(run.projection.clone()),
@@ -380,10 +386,7 @@ fn distance_to_polyline(p: [f64; 2], line: &[[f64; 2]]) -> f64 {
 #[test]
 fn the_balloon_is_found_before_the_contrast_in_every_case() {
     for c in cases() {
-        let patient = SyntheticPatient::generate(c.seed);
-        let settings = RenderSettings::typical(c.view.parse().expect("view"), c.size, c.bits, 14);
-        let run = render(&patient, &settings).expect("render");
-        let spacing = settings.pixel_spacing_mm() / run.projection.magnification_at_isocenter();
+        let (run, spacing) = render_case(&c);
         let max = f32::from(run.cine.format.max_stored_value());
         let frame = run.cine.frame(0).unwrap();
         let a = venogram::segment::ImageF32 {

@@ -11,11 +11,9 @@
 //! Each scale is computed on the pyramid level where its sigma is about two pixels, so the
 //! search costs a few hundred microseconds even on a 1024 frame.
 
-use opencv::core::{BORDER_REFLECT, Mat, Size};
-use opencv::imgproc;
-
 use super::SegmentError;
-use super::image::{ImageF32, cv};
+use super::enhance::pyramid_sigma;
+use super::image::ImageF32;
 use crate::atlas::OCCLUSION_BALLOON_RADIUS_MM;
 
 /// A balloon found in a frame.
@@ -103,15 +101,11 @@ fn search(
             level_image = Some((level, image));
             continue;
         }
-        // pyrDown leaves a smoothing of sigma^2 = sum 4^k fine pixels, i.e. about 1/sqrt(3)
-        // of a level pixel; the rest is added here.
-        let pre = if level == 0 { 0.0 } else { (f64::from((1u32 << (2 * level)) - 1) / 3.0).sqrt() / scale };
+        // pyrDown has already smoothed the level; the rest is added here.
+        let pre = f64::from(pyramid_sigma(level));
         let sigma_level = sigma / scale;
         let extra = (sigma_level * sigma_level - pre * pre).max(0.0).sqrt();
-        let mut smoothed = Mat::default();
-        imgproc::gaussian_blur(&image.as_mat()?, &mut smoothed, Size::new(0, 0), extra, extra, BORDER_REFLECT)
-            .map_err(cv("balloon smoothing"))?;
-        let g = ImageF32::from_mat(&smoothed)?;
+        let g = image.gaussian(extra, "balloon smoothing")?;
         let norm = (sigma_level * sigma_level) as f32;
         let (w, h) = (g.width, g.height);
         // Stay a radius away from the border, where reflection makes blobs of edges.
@@ -144,21 +138,13 @@ fn search(
     Ok(best)
 }
 
-/// `image` reduced `steps` times by `pyrDown`.
+/// `image` reduced `steps` times by `pyrDown` (not below 16 px a side).
 fn reduce(mut image: ImageF32, steps: u32) -> Result<ImageF32, SegmentError> {
     for _ in 0..steps {
         if image.width < 16 || image.height < 16 {
             break;
         }
-        let mut dst = Mat::default();
-        imgproc::pyr_down(
-            &image.as_mat()?,
-            &mut dst,
-            Size::new(image.width.div_ceil(2) as i32, image.height.div_ceil(2) as i32),
-            opencv::core::BORDER_DEFAULT,
-        )
-        .map_err(cv("balloon pyramid"))?;
-        image = ImageF32::from_mat(&dst)?;
+        image = image.pyr_down()?;
     }
     Ok(image)
 }

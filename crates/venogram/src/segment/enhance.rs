@@ -143,7 +143,7 @@ struct ScaleEigen {
 
 /// Pre-smoothing (sigma, in the level's own pixels) that `pyrDown` leaves at level `level`:
 /// each `pyrDown` applies the 5-tap binomial kernel (sigma 1 pixel of the finer level).
-fn pyramid_sigma(level: u32) -> f32 {
+pub(super) fn pyramid_sigma(level: u32) -> f32 {
     if level == 0 {
         return 0.0;
     }
@@ -179,11 +179,7 @@ fn hessian_eigen(
     let extra = (sigma_level * sigma_level - pre_sigma * pre_sigma).max(0.0).sqrt();
     let blurred;
     let g: &[f32] = if extra > 0.05 {
-        let src = level_image.as_mat()?;
-        let mut dst = Mat::default();
-        imgproc::gaussian_blur(&src, &mut dst, Size::new(0, 0), f64::from(extra), f64::from(extra), BORDER_REFLECT)
-            .map_err(cv("Gaussian smoothing"))?;
-        blurred = ImageF32::from_mat(&dst)?;
+        blurred = level_image.gaussian(f64::from(extra), "Gaussian smoothing")?;
         &blurred.data
     } else {
         &level_image.data
@@ -359,16 +355,8 @@ pub fn vesselness(
                 break;
             }
             if levels.len() == level + 1 {
-                let finer = &levels[level];
-                let mut dst = Mat::default();
-                imgproc::pyr_down(
-                    &finer.as_mat()?,
-                    &mut dst,
-                    Size::new(lw.div_ceil(2) as i32, lh.div_ceil(2) as i32),
-                    opencv::core::BORDER_DEFAULT,
-                )
-                .map_err(cv("pyramid"))?;
-                levels.push(ImageF32::from_mat(&dst)?);
+                let coarser = levels[level].pyr_down()?;
+                levels.push(coarser);
             }
             level += 1;
         }

@@ -47,6 +47,26 @@ impl ImageF32 {
         Ok(Self { width: mat.cols() as usize, height: mat.rows() as usize, data })
     }
 
+    /// The image reduced to half size (rounded up) by OpenCV's `pyrDown` (5-tap binomial
+    /// smoothing, sigma one pixel of this image, then every other sample).
+    pub(crate) fn pyr_down(&self) -> Result<Self, SegmentError> {
+        let mut dst = Mat::default();
+        let size = opencv::core::Size::new(self.width.div_ceil(2) as i32, self.height.div_ceil(2) as i32);
+        opencv::imgproc::pyr_down(&self.as_mat()?, &mut dst, size, opencv::core::BORDER_DEFAULT)
+            .map_err(cv("pyramid"))?;
+        Self::from_mat(&dst)
+    }
+
+    /// The image smoothed by a Gaussian of `sigma` pixels, borders reflected (OpenCV's
+    /// separable, vectorised filter); `step` names the caller's step in errors.
+    pub(crate) fn gaussian(&self, sigma: f64, step: &'static str) -> Result<Self, SegmentError> {
+        let mut dst = Mat::default();
+        let size = opencv::core::Size::new(0, 0);
+        opencv::imgproc::gaussian_blur(&self.as_mat()?, &mut dst, size, sigma, sigma, opencv::core::BORDER_REFLECT)
+            .map_err(cv(step))?;
+        Self::from_mat(&dst)
+    }
+
     /// Largest sample (0 for an empty image).
     #[must_use]
     pub fn max(&self) -> f32 {

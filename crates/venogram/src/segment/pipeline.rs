@@ -16,7 +16,7 @@ use super::groove::GrooveModel;
 use super::image::{ImageF32, Mask, cv};
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
 use super::skeleton::thin;
-use super::threshold::{BELOW, STRONG, WEAK, hysteresis_classes, otsu_par};
+use super::threshold::{BELOW, STRONG, WEAK, histogram_par, hysteresis_classes, otsu_par};
 use super::tree::{BranchTree, NodeKind, TreeBranch, TreeNode};
 use crate::cine::{Cine, FrameView};
 use crate::geometry::{CArmProjection, ResolvedGeometry};
@@ -269,27 +269,9 @@ fn median_density(v: &ImageF32, radius_px: &ImageF32, tophat: &ImageF32, high: f
     const BINS: usize = 1024;
     const LOG_MIN: f32 = -24.0;
     let bin = |d: f32| ((((d.max(1e-12)).log2() - LOG_MIN) * 32.0).max(0.0) as usize).min(BINS - 1);
-    let hist = v
-        .data
-        .par_chunks(65_536)
-        .zip(radius_px.data.par_chunks(65_536))
-        .zip(tophat.data.par_chunks(65_536))
-        .map(|((v, r), t)| {
-            let mut h = vec![0u64; BINS];
-            for i in 0..v.len() {
-                if v[i] >= high {
-                    h[bin(t[i] / (2.0 * r[i] + 1.0))] += 1;
-                }
-            }
-            h
-        })
-        .reduce(
-            || vec![0u64; BINS],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
+    let hist = histogram_par(v.data.len(), BINS, |i| {
+        (v.data[i] >= high).then(|| bin(tophat.data[i] / (2.0 * radius_px.data[i] + 1.0)))
+    });
     let total: u64 = hist.iter().sum();
     if total == 0 {
         return 0.0;
@@ -324,6 +306,17 @@ fn frame_scales(params: &SegmentParams, w: usize, h: usize) -> (Scales, f32, f64
     (scales, r_max, w.max(h) as f64 / 512.0)
 }
 
+/// Pixel spacing at the isocentre, mm: the run's, or a nominal 0.18 mm at 512 for a frame of
+/// matrix factor `k`.
+fn mm_per_px(params: &SegmentParams, k: f64) -> f64 {
+    params.pixel_spacing_mm.unwrap_or(0.18 / k)
+}
+
+/// Balloon radii to search, pixels (a wider range when the spacing is only nominal).
+fn balloon_radii_px(params: &SegmentParams, k: f64) -> (f64, f64) {
+    radius_range_px(mm_per_px(params, k), params.pixel_spacing_mm.is_some())
+}
+
 /// [`segment_frame`] with the baseline frame already reduced to its reference.
 #[allow(clippy::too_many_lines, reason = "the stages in order, each a call; splitting would only scatter them")]
 fn segment_prepared(
@@ -347,11 +340,11 @@ fn segment_prepared(
     let a = attenuation(frame, max_value);
     let tophat = suppress_background(&a, r_max)?;
     timings.background_ms = ms(t0);
-    let mm_per_px = params.pixel_spacing_mm.unwrap_or(0.18 / k);
+    let mm_per_px = mm_per_px(params, k);
     let balloon = if params.seed_xy.is_some() {
         None
     } else {
-        let range = radius_range_px(mm_per_px, params.pixel_spacing_mm.is_some());
+        let range = balloon_radii_px(params, k);
         match baseline.and_then(|b| b.balloon) {
             // The heart moves between the frames: follow the balloon from where it was.
             Some(before) => find_balloon(&a, range, Some((before.center_xy, before.radius_px)))?.or(Some(before)),
@@ -463,14 +456,7 @@ fn segment_prepared(
 
     // Root: the seed, or the wide free end of the largest structure.
     let root = match params.seed_xy {
-        Some(seed) => graph
-            .edges
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.alive)
-            .flat_map(|(i, e)| e.points.iter().map(move |p| (i, *p)))
-            .min_by(|x, y| d2(x.1, seed).total_cmp(&d2(y.1, seed)))
-            .map(|(e, p)| graph.split_at(e, p)),
+        Some(seed) => nearest_edge_point(&graph, seed, |_| true).map(|(e, p)| graph.split_at(e, p)),
         None => auto_root(&mut graph, &radius_at, balloon.as_ref()),
     };
     let Some(root) = root else {
@@ -518,6 +504,21 @@ fn segment_prepared(
     })
 }
 
+/// The point of a live edge accepted by `keep` nearest `target`: `(edge, point)`.
+fn nearest_edge_point(
+    graph: &SkeletonGraph,
+    target: [f64; 2],
+    keep: impl Fn(&GraphEdge) -> bool,
+) -> Option<(usize, [f64; 2])> {
+    graph
+        .edges
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.alive && keep(e))
+        .flat_map(|(i, e)| e.points.iter().map(move |p| (i, *p)))
+        .min_by(|x, y| d2(x.1, target).total_cmp(&d2(y.1, target)))
+}
+
 fn d2(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
 }
@@ -563,8 +564,7 @@ impl BaselineReference {
         let (w, h) = (baseline.columns as usize, baseline.rows as usize);
         let (_, r_max, k) = frame_scales(params, w, h);
         let a = attenuation(baseline, max_value);
-        let mm_per_px = params.pixel_spacing_mm.unwrap_or(0.18 / k);
-        let balloon = find_balloon(&a, radius_range_px(mm_per_px, params.pixel_spacing_mm.is_some()), None)?;
+        let balloon = find_balloon(&a, balloon_radii_px(params, k), None)?;
         let before = suppress_background(&a, r_max)?;
         let reach = (4.0 * k).round() as i32;
         let smoothed = smooth_pixel_scale(&before, k, "baseline smoothing")?;
@@ -709,8 +709,10 @@ fn remove_straight_to_border(
     }
 }
 
-/// The CS ostium, found without a seed: the free end whose edge is widest near it, on the
-/// structure with the most vessel (length x calibre).
+/// The CS ostium, found without a seed: the tree point nearest the occlusion balloon when
+/// one was found (on a structure with at least a fifth of the most vessel, within three
+/// balloon radii); otherwise the free end whose edge is widest near it, on the structure
+/// with the most vessel (length x calibre).
 fn auto_root(
     graph: &mut SkeletonGraph,
     radius_at: &impl Fn([f64; 2]) -> f64,
@@ -748,13 +750,8 @@ fn auto_root(
     if let Some(balloon) = balloon {
         // The tree point nearest the balloon, on a structure of some size.
         let sizeable = |c: usize| weights[c] >= 0.2 * weights[best];
-        let nearest = graph
-            .edges
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.alive && component[e.a] != usize::MAX && sizeable(component[e.a]))
-            .flat_map(|(i, e)| e.points.iter().map(move |p| (i, *p)))
-            .min_by(|x, y| d2(x.1, balloon.center_xy).total_cmp(&d2(y.1, balloon.center_xy)));
+        let nearest =
+            nearest_edge_point(graph, balloon.center_xy, |e| component[e.a] != usize::MAX && sizeable(component[e.a]));
         if let Some((edge, point)) = nearest
             && d2(point, balloon.center_xy).sqrt() <= 3.0 * balloon.radius_px
         {

@@ -32,25 +32,36 @@ pub fn otsu_par(values: &[f32], lo: f32, hi: f32) -> Option<f32> {
         return None;
     }
     let scale = 255.0 / (hi - lo);
-    let hist = values
-        .par_chunks(65_536)
-        .map(|chunk| {
-            let mut h = [0u64; 256];
-            for &v in chunk {
-                if (lo..=hi).contains(&v) {
-                    h[((v - lo) * scale) as usize] += 1;
+    let counts = histogram_par(values.len(), 256, |i| {
+        (lo..=hi).contains(&values[i]).then(|| ((values[i] - lo) * scale) as usize)
+    });
+    let mut hist = [0u64; 256];
+    hist.copy_from_slice(&counts);
+    otsu_of_histogram(&hist, lo, hi)
+}
+
+/// A histogram of `bins` bins over the indices `0..len`, `bin_of` giving each index's bin
+/// (or `None` to leave it out), counted in parallel chunks and summed.
+pub(crate) fn histogram_par(len: usize, bins: usize, bin_of: impl Fn(usize) -> Option<usize> + Sync) -> Vec<u64> {
+    const CHUNK: usize = 65_536;
+    (0..len.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let mut h = vec![0u64; bins];
+            for i in c * CHUNK..((c + 1) * CHUNK).min(len) {
+                if let Some(b) = bin_of(i) {
+                    h[b] += 1;
                 }
             }
             h
         })
         .reduce(
-            || [0u64; 256],
+            || vec![0u64; bins],
             |mut a, b| {
                 a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
                 a
             },
-        );
-    otsu_of_histogram(&hist, lo, hi)
+        )
 }
 
 /// Otsu's threshold of a 256-bin histogram spanning `lo..=hi`.

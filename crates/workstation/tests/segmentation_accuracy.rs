@@ -94,19 +94,58 @@ fn truth_points(truth: &FrameTruth, w: f64, h: f64) -> Vec<([f64; 2], VeinLabel)
 }
 
 /// Bifurcations visible in the frame: a child leaving a parent that goes on, both filled.
+///
+/// A bifurcation is placed where the image shows it. Usually that is the takeoff; but when
+/// the child runs inside the parent's projected lumen (the two veins lie along the beam),
+/// no junction is visible until the child's axis leaves the parent's shadow, so the truth
+/// point moves there, and a child that never leaves it is no visible bifurcation at all.
 fn truth_bifurcations(truth: &FrameTruth) -> Vec<[f64; 2]> {
     let mut out = Vec::new();
     for child in &truth.branches {
         let Some(takeoff) = child.takeoff else { continue };
         let Some(parent) = truth.branches.iter().find(|b| b.id == takeoff.parent.0) else { continue };
-        let continues = takeoff.index + 1 < parent.centerline_px.len();
-        let filled = parent.opacity.get(takeoff.index).is_some_and(|o| *o > 0.5)
-            && child.opacity.iter().take(6).all(|o| *o > 0.5);
-        if continues && filled {
-            out.push(child.centerline_px[0]);
+        let child_filled = |c: &simulator::render::BranchTruth| c.opacity.iter().take(6).all(|o| *o > 0.5);
+        // The parent goes on past the takeoff, or a filled sibling leaves at the same point
+        // (a vein that divides at its end).
+        let continues = takeoff.index + 1 < parent.centerline_px.len()
+            || truth.branches.iter().any(|s| {
+                s.id != child.id
+                    && s.takeoff.is_some_and(|t| t.parent == takeoff.parent && t.index == takeoff.index)
+                    && child_filled(s)
+            });
+        let filled = parent.opacity.get(takeoff.index).is_some_and(|o| *o > 0.5) && child_filled(child);
+        if !(continues && filled) {
+            continue;
+        }
+        // Where the child's axis leaves the parent's lumen, and how far along the child.
+        let mut along = 0.0;
+        let mut exit = None;
+        for (j, p) in child.centerline_px.iter().enumerate() {
+            if j > 0 {
+                let q = child.centerline_px[j - 1];
+                along += (p[0] - q[0]).hypot(p[1] - q[1]);
+            }
+            let (d, r) = distance_and_radius(*p, &parent.centerline_px, &parent.radius_px);
+            if d > r {
+                exit = Some((*p, along, r));
+                break;
+            }
+        }
+        let Some((exit_xy, along, parent_r)) = exit else { continue };
+        // An ordinary takeoff leaves the lumen within about two parent radii.
+        let at = if along <= 2.0 * parent_r + 3.0 { child.centerline_px[0] } else { exit_xy };
+        // Siblings leaving at one point are one bifurcation.
+        if !out.iter().any(|o: &[f64; 2]| (o[0] - at[0]).hypot(o[1] - at[1]) < 1.0) {
+            out.push(at);
         }
     }
     out
+}
+
+/// Distance from `p` to a polyline and the polyline's radius at the nearest point.
+fn distance_and_radius(p: [f64; 2], line: &[[f64; 2]], radius: &[f64]) -> (f64, f64) {
+    let (d, i, t) = nearest_on_polyline(p, line);
+    (d, radius[i] + t * (radius[(i + 1).min(radius.len() - 1)] - radius[i]))
 }
 
 fn evaluate(tree: &BranchTree, mask: &[u8], truth: &FrameTruth, w: u32, h: u32, tol: f64) -> Figures {
@@ -154,14 +193,7 @@ fn evaluate(tree: &BranchTree, mask: &[u8], truth: &FrameTruth, w: u32, h: u32, 
         }
     }
     if std::env::var_os("CSNAV_SEGMENT_DEBUG").is_some() {
-        for t in &truth_bif {
-            let d = found_bif.iter().map(|f| (f[0] - t[0]).hypot(f[1] - t[1])).fold(f64::INFINITY, f64::min);
-            println!("  truth bif ({:.0},{:.0}) nearest found {d:.1}", t[0], t[1]);
-        }
-        for f in &found_bif {
-            let d = truth_bif.iter().map(|t| (f[0] - t[0]).hypot(f[1] - t[1])).fold(f64::INFINITY, f64::min);
-            println!("  found bif ({:.0},{:.0}) nearest truth {d:.1}", f[0], f[1]);
-        }
+        explain_bifurcations(truth, &truth_bif, &found_bif, f64::from(w) / 512.0, &found_grid, tol);
     }
     let (p, r) = (tp as f64 / found_bif.len().max(1) as f64, tp as f64 / truth_bif.len().max(1) as f64);
     let bifurcation_f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
@@ -182,6 +214,81 @@ fn evaluate(tree: &BranchTree, mask: &[u8], truth: &FrameTruth, w: u32, h: u32, 
             })
             .count() as f64;
     Figures { dice, precision, recall, bifurcation_f1, label_accuracy, device_px }
+}
+
+/// Debug (`CSNAV_SEGMENT_DEBUG`): why each bifurcation is unmatched: a found junction 5-12
+/// px off, a child that was not segmented, a child segmented but joined elsewhere (or
+/// running along its parent); found junctions inside one vein (spurs), where veins overlap
+/// in projection (crossings), or off every vein.
+fn explain_bifurcations(
+    truth: &FrameTruth,
+    truth_bif: &[[f64; 2]],
+    found_bif: &[[f64; 2]],
+    k: f64,
+    found_grid: &Grid<VeinLabel>,
+    tol: f64,
+) {
+    let near = |a: [f64; 2], set: &[[f64; 2]]| {
+        set.iter().map(|b| (a[0] - b[0]).hypot(a[1] - b[1])).fold(f64::INFINITY, f64::min)
+    };
+    let mut fn_counts = std::collections::BTreeMap::<&str, usize>::new();
+    for t in truth_bif {
+        let d = near(*t, found_bif);
+        let what = if d <= 5.0 * k {
+            "matched"
+        } else if d <= 12.0 * k {
+            "FN offset 5-12"
+        } else {
+            // Is the child (the branch starting nearest this point) segmented a little past it?
+            let child = truth
+                .branches
+                .iter()
+                .filter(|b| b.takeoff.is_some())
+                .min_by(|a, b| near(*t, &a.centerline_px).total_cmp(&near(*t, &b.centerline_px)));
+            let seen = child.is_some_and(|c| {
+                let beyond: Vec<_> = c
+                    .centerline_px
+                    .iter()
+                    .filter(|p| {
+                        let e = (p[0] - t[0]).hypot(p[1] - t[1]);
+                        e > 6.0 * k && e < 16.0 * k
+                    })
+                    .collect();
+                !beyond.is_empty()
+                    && beyond.iter().filter(|p| found_grid.nearest(***p, tol).is_some()).count() * 2 > beyond.len()
+            });
+            if seen { "FN child seen, no junction near" } else { "FN child not segmented" }
+        };
+        *fn_counts.entry(what).or_default() += 1;
+        println!("    {what} at ({:.0},{:.0}) d {d:.1}", t[0], t[1]);
+    }
+    for f in found_bif {
+        let d = near(*f, truth_bif);
+        let what = if d <= 5.0 * k {
+            continue;
+        } else if d <= 12.0 * k {
+            "FP offset 5-12"
+        } else {
+            let on: Vec<u32> = truth
+                .branches
+                .iter()
+                .filter(|b| b.opacity.iter().any(|o| *o > 0.5))
+                .filter(|b| {
+                    let (dd, r) = distance_and_radius(*f, &b.centerline_px, &b.radius_px);
+                    dd <= r + 2.0 * k
+                })
+                .map(|b| b.id)
+                .collect();
+            match on.len() {
+                0 => "FP off every vein",
+                1 => "FP inside one vein",
+                _ => "FP where veins overlap",
+            }
+        };
+        *fn_counts.entry(what).or_default() += 1;
+        println!("    {what} at ({:.0},{:.0})", f[0], f[1]);
+    }
+    println!("  bifurcations: {fn_counts:?}");
 }
 
 struct Case {
@@ -355,7 +462,7 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice and precision bars of the issue, and floors a little under today's other figures
-/// (recall 0.79, bifurcation F1 0.24, labels 0.69 (LAO 0.88, RAO 0.52), worst lead in a
+/// (recall 0.78, bifurcation F1 0.28, labels 0.69 (LAO 0.88, RAO 0.52), worst lead in a
 /// tree 108 px).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
@@ -363,22 +470,30 @@ fn segmentation_holds_its_current_accuracy() {
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
     assert!(m.recall >= 0.76, "mean centerline recall {:.3} fell under 0.76", m.recall);
-    assert!(m.bifurcation_f1 >= 0.22, "mean bifurcation F1 {:.3} fell under 0.22", m.bifurcation_f1);
+    assert!(m.bifurcation_f1 >= 0.26, "mean bifurcation F1 {:.3} fell under 0.26", m.bifurcation_f1);
     assert!(m.label_accuracy >= 0.65, "mean label accuracy {:.3} fell under 0.65", m.label_accuracy);
     assert!(m.device_px <= 130.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
 }
 
 /// Distance from `p` to a polyline, pixels.
 fn distance_to_polyline(p: [f64; 2], line: &[[f64; 2]]) -> f64 {
-    line.windows(2)
-        .map(|w| {
-            let (a, b) = (w[0], w[1]);
-            let d = [b[0] - a[0], b[1] - a[1]];
-            let len2 = (d[0] * d[0] + d[1] * d[1]).max(1e-12);
-            let t = (((p[0] - a[0]) * d[0] + (p[1] - a[1]) * d[1]) / len2).clamp(0.0, 1.0);
-            (p[0] - a[0] - t * d[0]).hypot(p[1] - a[1] - t * d[1])
-        })
-        .fold(f64::INFINITY, f64::min)
+    nearest_on_polyline(p, line).0
+}
+
+/// Distance from `p` to a polyline, the nearest segment's index and the fraction along it.
+fn nearest_on_polyline(p: [f64; 2], line: &[[f64; 2]]) -> (f64, usize, f64) {
+    let mut best = (f64::INFINITY, 0, 0.0);
+    for (i, w) in line.windows(2).enumerate() {
+        let (a, b) = (w[0], w[1]);
+        let d = [b[0] - a[0], b[1] - a[1]];
+        let len2 = (d[0] * d[0] + d[1] * d[1]).max(1e-12);
+        let t = (((p[0] - a[0]) * d[0] + (p[1] - a[1]) * d[1]) / len2).clamp(0.0, 1.0);
+        let dist = (p[0] - a[0] - t * d[0]).hypot(p[1] - a[1] - t * d[1]);
+        if dist < best.0 {
+            best = (dist, i, t);
+        }
+    }
+    best
 }
 
 /// The occlusion balloon, which roots the tree, is found in the frame before the contrast

@@ -295,6 +295,109 @@ impl SkeletonGraph {
         }
     }
 
+    /// Removes terminal edges whose free end is one of `contacts` and that are shorter than
+    /// `max_length(junction position)`, repeatedly: the stubs left where a removed structure
+    /// (a lead lying along a vein) touched the tree. Returns how many were removed.
+    pub fn prune_contact_stubs(
+        &mut self,
+        contacts: &std::collections::HashSet<usize>,
+        max_length: impl Fn([f64; 2]) -> f64,
+        keep: Option<usize>,
+    ) -> usize {
+        let mut count = 0;
+        loop {
+            let mut removed = false;
+            for e in 0..self.edges.len() {
+                if !self.edges[e].alive {
+                    continue;
+                }
+                let (a, b) = (self.edges[e].a, self.edges[e].b);
+                let (tip, junction) = if self.degree(a) == 1 && self.degree(b) >= 3 {
+                    (a, b)
+                } else if self.degree(b) == 1 && self.degree(a) >= 3 {
+                    (b, a)
+                } else {
+                    continue;
+                };
+                if Some(tip) == keep || !contacts.contains(&tip) {
+                    continue;
+                }
+                if self.edges[e].length_px() < max_length(self.nodes[junction].xy) {
+                    self.edges[e].alive = false;
+                    self.nodes[tip].alive = false;
+                    removed = true;
+                    count += 1;
+                }
+            }
+            self.merge_degree_two(keep);
+            if !removed {
+                return count;
+            }
+        }
+    }
+
+    /// Contracts every edge between two junctions (degree >= 3) shorter than
+    /// `max_length(a, b)` into one node at its middle: a vein dividing inside a wide lumen
+    /// thins to two junctions a few pixels apart, which are one bifurcation. Loops the
+    /// contraction closes are dropped when short. `keep` is never moved. Returns the count.
+    pub fn contract_junctions(&mut self, max_length: impl Fn([f64; 2], [f64; 2]) -> f64, keep: Option<usize>) -> usize {
+        let mut count = 0;
+        loop {
+            let mut contracted = false;
+            for e in 0..self.edges.len() {
+                let edge = &self.edges[e];
+                if !edge.alive || edge.a == edge.b {
+                    continue;
+                }
+                let (a, b) = (edge.a, edge.b);
+                if self.degree(a) < 3 || self.degree(b) < 3 || keep == Some(a) || keep == Some(b) {
+                    continue;
+                }
+                let (pa, pb) = (self.nodes[a].xy, self.nodes[b].xy);
+                let limit = max_length(pa, pb);
+                if edge.length_px() >= limit {
+                    continue;
+                }
+                let mid = [0.5 * (pa[0] + pb[0]), 0.5 * (pa[1] + pb[1])];
+                self.edges[e].alive = false;
+                self.nodes[b].alive = false;
+                self.nodes[a].xy = mid;
+                let touched: Vec<usize> = self.incident(a).into_iter().chain(self.incident(b)).collect();
+                for f in touched {
+                    if !self.incidence[a].contains(&f) {
+                        self.incidence[a].push(f);
+                    }
+                    let edge = &mut self.edges[f];
+                    if edge.a == b {
+                        edge.a = a;
+                    }
+                    if edge.b == b {
+                        edge.b = a;
+                    }
+                    if edge.a == a {
+                        edge.points[0] = mid;
+                    }
+                    if edge.b == a {
+                        let last = edge.points.len() - 1;
+                        edge.points[last] = mid;
+                    }
+                    if edge.a == a && edge.b == a {
+                        if polyline_length(&edge.points) < 2.0 * limit {
+                            edge.alive = false;
+                        } else if self.incidence[a].iter().filter(|g| **g == f).count() < 2 {
+                            self.incidence[a].push(f);
+                        }
+                    }
+                }
+                contracted = true;
+                count += 1;
+            }
+            if !contracted {
+                return count;
+            }
+        }
+    }
+
     /// The live node nearest to `point`.
     #[must_use]
     pub fn nearest_node(&self, point: [f64; 2], filter: impl Fn(usize) -> bool) -> Option<usize> {
@@ -547,5 +650,46 @@ mod tests {
         assert_eq!(g.break_loops(root, |_| 1.0), 1);
         let live_len: f64 = g.edges.iter().filter(|e| e.alive).map(GraphEdge::length_px).sum();
         assert!(live_len > 70.0, "centerline kept: {live_len}");
+    }
+
+    /// Two junctions three pixels apart on a line (a vein dividing in a wide lumen) become
+    /// one node with four edges; a pair far apart stays two.
+    #[test]
+    fn near_junctions_are_contracted_into_one() {
+        let mut px: Vec<(usize, usize)> = (2..60).map(|x| (x, 20)).collect();
+        px.extend((21..35).map(|y| (30, y)));
+        px.extend((5..20).map(|y| (33, y)));
+        px.extend((5..20).map(|y| (50, y)));
+        let mut g = SkeletonGraph::from_skeleton(&draw(64, 40, &px));
+        let junctions =
+            |g: &SkeletonGraph| (0..g.nodes.len()).filter(|n| g.nodes[*n].alive && g.degree(*n) >= 3).count();
+        assert_eq!(junctions(&g), 3);
+        assert_eq!(g.contract_junctions(|_, _| 5.0, None), 1);
+        assert_eq!(junctions(&g), 2);
+        let four = (0..g.nodes.len()).find(|n| g.nodes[*n].alive && g.degree(*n) == 4).unwrap();
+        let xy = g.nodes[four].xy;
+        assert!((xy[0] - 31.5).abs() < 1.0 && (xy[1] - 20.0).abs() < 1.0, "{xy:?}");
+        // Every edge at the merged node starts or ends exactly there.
+        for e in g.incident(four) {
+            let edge = &g.edges[e];
+            let end = if edge.a == four { edge.points[0] } else { edge.points[edge.points.len() - 1] };
+            assert!((end[0] - xy[0]).abs() < 1e-12 && (end[1] - xy[1]).abs() < 1e-12, "{end:?} vs {xy:?}");
+        }
+    }
+
+    /// A stub whose free end touched a removed structure goes; the same stub elsewhere stays.
+    #[test]
+    fn stubs_at_removed_structures_are_pruned() {
+        let mut px: Vec<(usize, usize)> = (2..60).map(|x| (x, 20)).collect();
+        px.extend((21..30).map(|y| (20, y)));
+        px.extend((21..30).map(|y| (40, y)));
+        let mut g = SkeletonGraph::from_skeleton(&draw(64, 40, &px));
+        let tip = g.nearest_node([20.0, 29.0], |_| true).unwrap();
+        let contacts: std::collections::HashSet<usize> = [tip].into_iter().collect();
+        assert_eq!(g.prune_contact_stubs(&contacts, |_| 15.0, None), 1);
+        assert!(!g.nodes[tip].alive);
+        let other = g.nearest_node([40.0, 29.0], |_| true).unwrap();
+        assert_eq!(g.degree(other), 1);
+        assert_eq!(g.edges.iter().filter(|e| e.alive).count(), 3);
     }
 }

@@ -1,5 +1,6 @@
 //! The whole pipeline, frame in, labelled tree out.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use opencv::core::Mat;
@@ -414,6 +415,7 @@ fn segment_prepared(
 
     // Not vein: too faint for its width (catheter, ribs, diaphragm edge).
     let mut removed = Vec::new();
+    let alive_before: Vec<bool> = graph.edges.iter().map(|e| e.alive).collect();
     let features: Vec<Option<(f64, f64)>> = graph
         .edges
         .iter()
@@ -451,8 +453,18 @@ fn segment_prepared(
             graph.nodes[n].alive = false;
         }
     }
+    // Where a removed structure touched what stays: a lead along a vein leaves stubs there.
+    let contacts: HashSet<usize> = graph
+        .edges
+        .iter()
+        .zip(&alive_before)
+        .filter(|(e, before)| **before && !e.alive)
+        .flat_map(|(e, _)| [e.a, e.b])
+        .collect();
     graph.merge_degree_two(None);
     graph.prune_spurs(spur, None);
+    let stub = |p: [f64; 2]| 12.0 * k + 2.0 * radius_at(p).max(0.0);
+    graph.prune_contact_stubs(&contacts, stub, None);
 
     // Root: the seed, or the wide free end of the largest structure.
     let root = match params.seed_xy {
@@ -477,6 +489,8 @@ fn segment_prepared(
     trace_len(&graph, "break_loops");
     graph.prune_spurs(spur, Some(root));
     graph.merge_degree_two(Some(root));
+    let junction_gap = |a: [f64; 2], b: [f64; 2]| radius_at(a).max(radius_at(b)).max(0.0) + 3.0 * k;
+    graph.contract_junctions(junction_gap, Some(root));
     trace_len(&graph, "final");
     let (edges, roots) = orient(&graph, root, &radius_at);
     timings.graph_ms = ms(t0);
@@ -730,7 +744,7 @@ fn auto_root(
         let mut weight = 0.0;
         let mut stack = vec![s];
         component[s] = id;
-        let mut seen_edges = std::collections::HashSet::new();
+        let mut seen_edges = HashSet::new();
         while let Some(u) = stack.pop() {
             for e in graph.incident(u) {
                 if seen_edges.insert(e) {
@@ -779,11 +793,11 @@ fn orient(graph: &SkeletonGraph, root: usize, radius_at: &impl Fn([f64; 2]) -> f
     let mut edges: Vec<OrientedEdge> = Vec::new();
     let mut graph_edge_of: Vec<usize> = Vec::new();
     let mut roots = Vec::new();
-    let mut visited_nodes = std::collections::HashSet::new();
+    let mut visited_nodes = HashSet::new();
     visited_nodes.insert(root);
     let mut queue = std::collections::VecDeque::new();
     queue.push_back((root, None::<usize>));
-    let mut used = std::collections::HashSet::new();
+    let mut used = HashSet::new();
     while let Some((u, parent)) = queue.pop_front() {
         for e in graph.incident(u) {
             if !used.insert(e) {

@@ -1,2 +1,5 @@
-//! Navigation: tracked guidewire and lead tips (OpenIGTLink), tracker-to-C-arm registration,
-//! projection onto the venogram and snapping to the branch tree. Filled by issue 5.
+//! Navigation: tracked guidewire and lead tips over OpenIGTLink ([`igtl`]), the tool model
+//! and tracker-to-patient registration, projection onto the venogram and snapping to the
+//! branch tree, and guidance to target sites.
+
+pub mod igtl;

@@ -2,4 +2,10 @@
 //! and tracker-to-patient registration, projection onto the venogram and snapping to the
 //! branch tree, and guidance to target sites.
 
+pub mod gating;
+pub mod guidance;
 pub mod igtl;
+pub mod registration;
+pub mod snap;
+pub mod tool;
+pub mod tree;

@@ -5,7 +5,9 @@
 pub mod gating;
 pub mod guidance;
 pub mod igtl;
+pub mod link;
 pub mod registration;
 pub mod snap;
 pub mod tool;
+pub mod tracking;
 pub mod tree;

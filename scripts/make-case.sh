@@ -15,5 +15,5 @@ for view in lao30 rao30; do
   dcmcjpeg +e1 "$tmp/$view.dcm" "$out/$view.dcm"
   cp "$tmp/$view.truth.json" "$tmp/$view.mask.png" "$out/"
 done
-cp "$tmp/patient.json" "$out/"
+cp "$tmp/patient.json" "$tmp/tracker.json" "$out/"
 du -ch "$out"/* | tail -1

@@ -48,7 +48,8 @@ pub struct Guidance<const D: usize> {
     pub straight_mm: f64,
     /// Straight-line direction from the tip to the target (tree space).
     pub direction: Option<Unit<SVector<f64, D>>>,
-    /// Direction to steer the tip: toward the path a look-ahead distance ahead.
+    /// Direction to steer the tip: toward the path a look-ahead distance ahead (`None` once
+    /// the tip is within [`ARRIVED_WITHIN_MM`] of the target).
     pub steer_direction: Option<Unit<SVector<f64, D>>>,
     /// The path as a polyline from the tip's snapped point to the target, tree units.
     pub path: Vec<SVector<f64, D>>,
@@ -56,6 +57,8 @@ pub struct Guidance<const D: usize> {
 
 /// Default look-ahead for the steering direction, mm.
 pub const DEFAULT_LOOK_AHEAD_MM: f64 = 10.0;
+/// Closer than this along the tree the tip is at the target: no steering direction.
+pub const ARRIVED_WITHIN_MM: f64 = 2.0;
 
 /// Points of branch `b` from arc `from_mm` to arc `to_mm` (either direction), ends
 /// interpolated.

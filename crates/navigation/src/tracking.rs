@@ -117,6 +117,13 @@ impl LatestSamples {
             .collect()
     }
 
+    /// The earliest time after `after_ms` at which a tool now current turns stale, ms (a
+    /// replay or a display checks then rather than at the next sample).
+    #[must_use]
+    pub fn next_stale_ms(&self, after_ms: f64, stale_after_ms: f64) -> Option<f64> {
+        self.latest.values().map(|s| s.received_ms + stale_after_ms).filter(|t| *t > after_ms).min_by(f64::total_cmp)
+    }
+
     /// The latest sample of one tool.
     #[must_use]
     pub fn get(&self, tool: &str) -> Option<&ToolSample> {

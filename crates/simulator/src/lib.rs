@@ -12,6 +12,7 @@ pub mod patient;
 pub mod physiology;
 pub mod render;
 pub mod rng;
+pub mod tracker;
 pub mod venous_tree;
 pub mod view;
 

@@ -186,6 +186,15 @@ pub fn write_view(
     Ok(WrittenView { dicom, truth, mask })
 }
 
+/// Writes the synthetic tracker (`tracker.json`: registration fiducials in patient and
+/// tracker space, and the true `tracker_from_patient` the test sender uses) into `dir`.
+pub fn write_tracker(tracker: &crate::tracker::SyntheticTracker, dir: &Path) -> Result<PathBuf, OutputError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join("tracker.json");
+    write_json(&path, tracker)?;
+    Ok(path)
+}
+
 /// Writes the patient's 3D truth (`patient.json`: LV, tree, motion, physiology) into `dir`.
 pub fn write_patient(patient: &SyntheticPatient, dir: &Path) -> Result<PathBuf, OutputError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;

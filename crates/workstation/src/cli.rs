@@ -43,6 +43,91 @@ pub enum Command {
     /// Write a synthetic XA test-pattern run (uncompressed DICOM) for conformance tests,
     /// benchmarks and demonstrations. Not a patient image.
     TestPattern(TestPatternArgs),
+    /// Follow tracked guidewire and lead tips: receive OpenIGTLink (TRANSFORM, TDATA,
+    /// POSITION) from a tracker, register tracker space to the patient with the case's
+    /// fiducials, snap each tip to the case's branch tree and print, per update, the branch,
+    /// the arc length from the ostium, the distance outside the vessel and the path to the
+    /// target with the steering (magnetic field) direction. Tips older than --stale-ms are
+    /// flagged STALE. `--replay FILE` drives the same from a recorded stream.
+    Track(TrackArgs),
+    /// Test sender: play a tip advancing along the case's ground-truth centerline to a target
+    /// over OpenIGTLink, with sensor noise, a rate of 10-1000 Hz and dropouts, to a running
+    /// `csnav track` and/or into a file for `csnav track --replay`.
+    SendTips(SendTipsArgs),
+}
+
+/// Arguments of `csnav track`.
+#[derive(Debug, Args)]
+pub struct TrackArgs {
+    /// Address to receive OpenIGTLink on (loopback unless the tracker is on another machine).
+    #[arg(long, default_value = "127.0.0.1:18944", value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Case directory: patient.json (the 3D tree) and tracker.json (registration fiducials).
+    #[arg(long, value_name = "DIR")]
+    pub case: PathBuf,
+    /// Replay a recorded OpenIGTLink stream (the bytes as sent) instead of listening.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+    /// Replay speed (1 = real time, 0 = as fast as possible).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Target site, NAME=VEIN@FRACTION of the vein's length, e.g. "lateral mid=PLV@0.5"
+    /// (default: the middle of the PLV, else of the LMV).
+    #[arg(long, value_name = "NAME=VEIN@FRACTION")]
+    pub target: Option<String>,
+    /// A tip older than this is stale, ms.
+    #[arg(long, default_value_t = 200.0, value_name = "MS")]
+    pub stale_ms: f64,
+    /// Most updates printed per tool and second (0 = every sample).
+    #[arg(long, default_value_t = 20.0, value_name = "HZ")]
+    pub max_rate_hz: f64,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long, value_name = "S")]
+    pub duration_s: Option<f64>,
+    /// Print one JSON object per update instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `csnav send-tips`.
+#[derive(Debug, Args)]
+pub struct SendTipsArgs {
+    /// OpenIGTLink receiver to send to (e.g. a running `csnav track`).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub to: Option<String>,
+    /// Also (or only) write the stream to this file, for `csnav track --replay`.
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+    /// Case directory (patient.json, tracker.json).
+    #[arg(long, value_name = "DIR")]
+    pub case: PathBuf,
+    /// Tool name (the OpenIGTLink device name).
+    #[arg(long, default_value = "Guidewire")]
+    pub tool: String,
+    /// Where the tip goes, NAME=VEIN@FRACTION (default: the middle of the PLV, else LMV).
+    #[arg(long, value_name = "NAME=VEIN@FRACTION")]
+    pub target: Option<String>,
+    /// Samples per second, 10-1000.
+    #[arg(long, default_value_t = 100.0, value_name = "HZ")]
+    pub rate_hz: f64,
+    /// Sensor noise, RMS mm (3D).
+    #[arg(long, default_value_t = 0.5, value_name = "MM")]
+    pub noise_mm: f64,
+    /// Chance per sample that the sensor drops out for 50-500 ms.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub dropout: f64,
+    /// Advance speed along the vein, mm/s.
+    #[arg(long, default_value_t = 20.0, value_name = "MM_S")]
+    pub speed_mm_s: f64,
+    /// Seconds to hold at the target before stopping.
+    #[arg(long, default_value_t = 1.0, value_name = "S")]
+    pub hold_s: f64,
+    /// Seed of the noise and dropouts.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Send header version 2 with the true arc length as metadata (`ArcFromOstiumMm`).
+    #[arg(long)]
+    pub header_v2: bool,
 }
 
 /// Arguments of `csnav info`.

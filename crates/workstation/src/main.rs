@@ -4,9 +4,12 @@
 
 mod cli;
 mod info;
+mod nav_case;
 mod segment;
+mod send_tips;
 mod simulate;
 mod test_pattern;
+mod track;
 
 use clap::Parser;
 
@@ -22,6 +25,8 @@ fn main() -> std::process::ExitCode {
         cli::Command::TestPattern(args) => test_pattern::run(&args),
         cli::Command::Simulate(args) => simulate::run(&args),
         cli::Command::Segment(args) => segment::run(&args),
+        cli::Command::Track(args) => track::run(&args),
+        cli::Command::SendTips(args) => send_tips::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -15,6 +15,8 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     let views: Vec<ViewAngles> = args.views.iter().map(|v| v.parse()).collect::<Result<_, _>>()?;
     let patient = SyntheticPatient::generate(args.seed);
     let patient_file = simulator::output::write_patient(&patient, &args.out)?;
+    let tracker = simulator::tracker::SyntheticTracker::generate(&patient);
+    let tracker_file = simulator::output::write_tracker(&tracker, &args.out)?;
     println!(
         "synthetic patient {}: {} vein segments ({}), heart rate {:.0} bpm, QRS {:.0} ms -> {}",
         args.seed,
@@ -30,6 +32,12 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         patient.motion.heart_rate_bpm,
         patient.physiology.activation.qrs_duration_ms,
         patient_file.display()
+    );
+    println!(
+        "synthetic tracker: {} registration fiducials (localisation error {:.1} mm RMS) -> {}",
+        tracker.fiducials.len(),
+        tracker.fle_rms_mm,
+        tracker_file.display()
     );
     for view in views {
         let settings = RenderSettings::typical(view, args.size, args.bits, args.frames);

@@ -1,0 +1,287 @@
+//! `csnav track`: live tip state from an OpenIGTLink tracker (or a recorded stream): each
+//! tool's tip through the registration into patient space, snapped to the case's tree
+//! (branch, arc length from the ostium, distance outside the vessel), with the path to the
+//! target and the steering direction; stale tips flagged, never shown as current.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use nalgebra::Point3;
+use navigation::guidance::{DEFAULT_LOOK_AHEAD_MM, Target, guide};
+use navigation::igtl::Decoder;
+use navigation::link::{Hub, LinkConfig, bind, serve};
+use navigation::snap::Snapper;
+use navigation::tool::ToolCalibration;
+use navigation::tracking::{LatestSamples, ToolState};
+use serde::Serialize;
+
+use crate::cli::TrackArgs;
+use crate::nav_case::NavCase;
+
+/// One printed update (the `--json` line).
+#[derive(Debug, Serialize)]
+struct TipUpdate<'a> {
+    tool: &'a str,
+    t_ms: f64,
+    tip_in_patient_mm: [f64; 3],
+    branch: Option<&'static str>,
+    arc_mm: Option<f64>,
+    off_vessel_mm: Option<f64>,
+    stale: bool,
+    target: Option<TargetUpdate>,
+}
+
+/// Guidance to the target in an update.
+#[derive(Debug, Serialize)]
+struct TargetUpdate {
+    name: String,
+    path_mm: f64,
+    field_dir: Option<[f64; 3]>,
+}
+
+/// What was last printed for a tool.
+struct Printed {
+    received_ms: f64,
+    shown_at_ms: f64,
+    stale: bool,
+}
+
+/// Turns tool states into printed updates.
+struct TrackView {
+    case: NavCase,
+    target: Option<Target>,
+    calibration: ToolCalibration,
+    snappers: HashMap<String, Snapper>,
+    printed: HashMap<String, Printed>,
+    json: bool,
+    min_interval_ms: f64,
+    stale_after_ms: f64,
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+impl TrackView {
+    /// Prints what changed: new samples (at most at the rate limit) and stale transitions.
+    fn show(&mut self, states: &[ToolState], now_ms: f64, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+        for state in states {
+            let tool = state.sample.tool.as_str();
+            let changed = match self.printed.get(tool) {
+                None => true,
+                Some(p) if p.stale != state.stale => true,
+                Some(p) => state.sample.received_ms > p.received_ms && now_ms - p.shown_at_ms >= self.min_interval_ms,
+            };
+            if !changed {
+                continue;
+            }
+            self.printed.insert(
+                tool.to_owned(),
+                Printed { received_ms: state.sample.received_ms, shown_at_ms: now_ms, stale: state.stale },
+            );
+            let tip = self
+                .calibration
+                .tip_in_patient(&self.case.registration.patient_from_tracker, &state.sample.tracker_from_sensor);
+            let snapper = self.snappers.entry(tool.to_owned()).or_default();
+            let snap = snapper.snap(&self.case.tree, &tip.coords);
+            let target = match (&snap, &self.target) {
+                (Some(s), Some(t)) => {
+                    guide(&self.case.tree, s, &tip.coords, t, DEFAULT_LOOK_AHEAD_MM).map(|g| TargetUpdate {
+                        name: g.target.clone(),
+                        path_mm: round3(g.path_mm),
+                        field_dir: g.steer_direction.map(|d| [round3(d.x), round3(d.y), round3(d.z)]),
+                    })
+                }
+                _ => None,
+            };
+            let update = TipUpdate {
+                tool,
+                t_ms: round3(now_ms),
+                tip_in_patient_mm: [round3(tip.x), round3(tip.y), round3(tip.z)],
+                branch: snap.map(|s| s.label.abbreviation()),
+                arc_mm: snap.map(|s| round3(s.arc_mm)),
+                off_vessel_mm: snap.map(|s| round3(s.off_vessel_mm)),
+                stale: state.stale,
+                target,
+            };
+            self.print(&update, state.age_ms, out)?;
+        }
+        Ok(())
+    }
+
+    fn print(&self, u: &TipUpdate<'_>, age_ms: f64, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+        if self.json {
+            serde_json::to_writer(&mut *out, u)?;
+            writeln!(out)?;
+        } else {
+            let place = match (u.branch, u.arc_mm, u.off_vessel_mm) {
+                (Some(b), Some(a), Some(o)) => format!("{b:<6} arc {a:>6.1} mm  off vessel {o:>4.1} mm"),
+                _ => "off the tree".to_owned(),
+            };
+            let target = u
+                .target
+                .as_ref()
+                .map_or(String::new(), |t| format!("  -> {}: {:.1} mm along the tree", t.name, t.path_mm));
+            let stale = if u.stale { format!("  STALE ({age_ms:.0} ms old)") } else { String::new() };
+            writeln!(out, "{:>9.0} ms  {:<12} {place}{target}{stale}", u.t_ms, u.tool)?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// Runs `csnav track`.
+pub fn run(args: &TrackArgs) -> anyhow::Result<ExitCode> {
+    let case = NavCase::load(&args.case)?;
+    let target = match &args.target {
+        Some(spec) => Some(case.parse_target(spec)?),
+        None => case.default_target(),
+    };
+    let reg = &case.registration;
+    eprintln!(
+        "registration: {} fiducials, FRE {:.2} mm RMS (worst {:.2} mm){}",
+        reg.fiducial_count(),
+        reg.fre_rms_mm,
+        reg.residuals_mm.iter().copied().fold(0.0, f64::max),
+        target.as_ref().map_or(String::new(), |t| {
+            let at = case.tree.point_at(t.branch, t.arc_mm).map_or(Point3::origin(), Point3::from);
+            format!("; predicted TRE at target \"{}\" {:.2} mm", t.name, reg.predicted_tre_mm(&at))
+        })
+    );
+    let view = TrackView {
+        case,
+        target,
+        calibration: ToolCalibration::default(),
+        snappers: HashMap::new(),
+        printed: HashMap::new(),
+        json: args.json,
+        min_interval_ms: if args.max_rate_hz > 0.0 { 1000.0 / args.max_rate_hz } else { 0.0 },
+        stale_after_ms: args.stale_ms,
+    };
+    match &args.replay {
+        Some(file) => replay(file, args.speed, view),
+        None => live(args, view),
+    }
+}
+
+/// A tool is stale strictly after its limit: checked this long after it.
+const STALE_EPSILON_MS: f64 = 0.001;
+
+/// Replays a recorded OpenIGTLink stream (the bytes as sent), paced by its time stamps.
+fn replay(file: &Path, speed: f64, mut view: TrackView) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading the recorded stream {}", file.display()))?;
+    let mut decoder = Decoder::default();
+    decoder.feed(&bytes);
+    let mut samples = LatestSamples::default();
+    let mut first: Option<f64> = None;
+    let mut last_ms = 0.0;
+    let started = Instant::now();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    loop {
+        let message = match decoder.next_message() {
+            Ok(None) => break,
+            Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(rejected))) => {
+                tracing::warn!("recorded stream: {rejected}");
+                continue;
+            }
+            Err(e) => {
+                anyhow::bail!(
+                    "recorded stream {} cannot be read past byte {}: {e}",
+                    file.display(),
+                    bytes.len() - decoder.buffered()
+                )
+            }
+        };
+        let stamp = message.timestamp.as_secs_f64() * 1e3;
+        let t_ms = if message.timestamp.seconds == 0 && message.timestamp.fraction == 0 {
+            last_ms
+        } else {
+            stamp - *first.get_or_insert(stamp)
+        };
+        let pace = |at_ms: f64| {
+            if speed > 0.0 {
+                let due = Duration::from_secs_f64((at_ms / speed / 1e3).max(0.0));
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        };
+        // Tools that go quiet during the gap turn stale when their limit passes, not when
+        // the next message lands.
+        let mut shown_ms = last_ms;
+        while let Some(due) = samples.next_stale_ms(shown_ms, view.stale_after_ms).filter(|d| *d < t_ms) {
+            let at = due + STALE_EPSILON_MS;
+            pace(at);
+            let states = samples.states(at, view.stale_after_ms);
+            view.show(&states, at, &mut out)?;
+            shown_ms = at;
+        }
+        pace(t_ms);
+        samples.ingest(&message, t_ms);
+        let states = samples.states(t_ms, view.stale_after_ms);
+        view.show(&states, t_ms, &mut out)?;
+        last_ms = t_ms;
+    }
+    if decoder.buffered() > 0 {
+        tracing::warn!("recorded stream ends {} bytes into a message", decoder.buffered());
+    }
+    eprintln!("replayed {} samples of {} tools", samples.received, samples.tool_count());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves OpenIGTLink and prints updates until Ctrl-C or the duration.
+fn live(args: &TrackArgs, mut view: TrackView) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("csnav-track")
+        .enable_all()
+        .build()
+        .context("starting the network runtime")?;
+    runtime.block_on(async move {
+        let listener = bind(&args.listen).await?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        eprintln!("listening for OpenIGTLink on {addr} (research software, not a medical device)");
+        let (hub, mut inbox) = Hub::new(64);
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(serve(listener, hub.clone(), LinkConfig::default(), shutdown));
+        let mut updates = hub.subscribe();
+        let mut tick = tokio::time::interval(Duration::from_secs_f64((view.stale_after_ms / 4.0).max(5.0) / 1e3));
+        let deadline = args.duration_s.map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s));
+        let until_deadline = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(until_deadline);
+        let stdout = std::io::stdout();
+        loop {
+            tokio::select! {
+                _ = updates.changed() => {}
+                _ = tick.tick() => {}
+                Some((peer, message)) = inbox.recv() => {
+                    tracing::info!(%peer, "{} from {}", message.body.type_name(), message.device_name);
+                }
+                () = &mut until_deadline => break,
+                _ = tokio::signal::ctrl_c() => break,
+            }
+            let now = hub.now_ms();
+            let states = hub.samples().states(now, view.stale_after_ms);
+            view.show(&states, now, &mut stdout.lock())?;
+        }
+        let _ = stop.send(true);
+        let _ = server.await;
+        let c = hub.counters();
+        eprintln!(
+            "tracking ended: {} messages, {} rejected, {} connections dropped for bad input",
+            c.messages, c.rejected, c.dropped_connections
+        );
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

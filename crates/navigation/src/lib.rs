@@ -6,6 +6,7 @@ pub mod gating;
 pub mod guidance;
 pub mod igtl;
 pub mod link;
+pub mod overlay;
 pub mod registration;
 pub mod snap;
 pub mod tool;

@@ -12,6 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+mod common;
+use common::until;
+
 fn transform(tool: &str, x: f32) -> Vec<u8> {
     let mut t = Transform::IDENTITY;
     t.0[9] = x;
@@ -25,17 +28,6 @@ fn config() -> LinkConfig {
         max_backoff: Duration::from_millis(200),
         ..LinkConfig::default()
     }
-}
-
-/// Waits (up to 5 s) until `check` holds.
-async fn until(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn x_of(hub: &Hub, tool: &str) -> Option<f64> {

@@ -14,19 +14,8 @@ use navigation::link::{Hub, LinkConfig, bind, connect, serve};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
-fn peers_python() -> PathBuf {
-    let venv = std::env::var_os("CSNAV_PEERS_VENV").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/csnav/peers-venv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "pyigtl peer venv not found at {}: run scripts/install-peers.sh (the README's test command does)",
-        venv.display()
-    );
-    python
-}
+mod common;
+use common::{peers_python, until};
 
 fn peer_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/pyigtl_peer.py")
@@ -40,16 +29,6 @@ fn peer_matrix(k: f64) -> Matrix4<f64> {
 
 fn close(a: &Matrix4<f64>, b: &Matrix4<f64>) -> bool {
     (a - b).abs().max() < 1e-5
-}
-
-async fn until(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..2000 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn spawn_peer(mode: &str, port: u16) -> tokio::process::Child {

@@ -7,26 +7,8 @@ use nalgebra::{Isometry3, Point3, Translation3, UnitQuaternion, Vector3};
 use navigation::registration::{RegistrationError, register_points};
 use proptest::prelude::*;
 
-/// A small deterministic normal generator (xorshift64* and Box-Muller).
-struct Normal(u64);
-
-impl Normal {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        ((self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn sample(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-
-    fn vector(&mut self, sigma: f64) -> Vector3<f64> {
-        Vector3::new(self.sample(), self.sample(), self.sample()) * sigma
-    }
-}
+mod common;
+use common::Noise;
 
 /// Fiducials as a cath lab would place them: on the chest and table around the heart, mm.
 fn fiducials() -> Vec<Point3<f64>> {
@@ -78,11 +60,11 @@ fn fre_and_tre_match_the_closed_forms_under_noise() {
     let fle_sq = 3.0 * sigma * sigma;
     let targets = [Point3::new(0.0, 0.0, 0.0), Point3::new(40.0, -30.0, 20.0), Point3::new(150.0, 0.0, 0.0)];
     let reference = register_points(&tracker, &patient).unwrap();
-    let mut rng = Normal(0x9E37_79B9_7F4A_7C15);
+    let mut noise = Noise::new(1, sigma * 3f64.sqrt());
     let trials = 4000;
     let (mut fre_sq, mut tre_sq) = (0.0, [0.0; 3]);
     for _ in 0..trials {
-        let noisy: Vec<Point3<f64>> = tracker.iter().map(|p| p + rng.vector(sigma)).collect();
+        let noisy: Vec<Point3<f64>> = tracker.iter().map(|p| p + noise.vector()).collect();
         let reg = register_points(&noisy, &patient).unwrap();
         fre_sq += reg.fre_rms_mm.powi(2);
         for (k, target_in_tracker) in targets.iter().enumerate() {
@@ -108,8 +90,8 @@ fn fre_and_tre_match_the_closed_forms_under_noise() {
 #[test]
 fn the_fle_estimate_inverts_the_fre_relation() {
     let tracker = fiducials();
-    let mut rng = Normal(7);
-    let patient: Vec<Point3<f64>> = tracker.iter().map(|p| p + rng.vector(0.3)).collect();
+    let mut noise = Noise::new(7, 0.5);
+    let patient: Vec<Point3<f64>> = tracker.iter().map(|p| p + noise.vector()).collect();
     let reg = register_points(&tracker, &patient).unwrap();
     let n = 6.0;
     assert!((reg.estimated_fle_rms_mm() - reg.fre_rms_mm * (n / (n - 2.0_f64)).sqrt()).abs() < 1e-12);

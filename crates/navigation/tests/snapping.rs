@@ -15,51 +15,37 @@ use simulator::SyntheticPatient;
 use simulator::render::RenderSettings;
 use venogram::geometry::CArmProjection;
 
-/// xorshift64* normal samples (Box-Muller), deterministic.
-struct Normal(u64);
+mod common;
+use common::Noise;
 
-impl Normal {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        ((self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn sample(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
+/// The simulator's tree with each centerline point mapped by `point` and each radius scaled
+/// by `radius_scale`.
+fn tree_of<const D: usize>(
+    patient: &SyntheticPatient,
+    point: impl Fn(&nalgebra::Point3<f64>) -> SVector<f64, D>,
+    radius_scale: f64,
+    mm_per_unit: f64,
+) -> NavTree<D> {
+    let inputs = patient
+        .tree
+        .branches
+        .iter()
+        .map(|b| BranchInput {
+            parent: b.takeoff.map(|t| t.parent.0 as usize),
+            label: b.label,
+            points: b.centerline_in_patient.iter().map(&point).collect(),
+            radius: b.radius_mm.iter().map(|r| r * radius_scale).collect(),
+        })
+        .collect();
+    NavTree::new(inputs, mm_per_unit).unwrap()
 }
 
 fn tree3(patient: &SyntheticPatient) -> NavTree3 {
-    let inputs = patient
-        .tree
-        .branches
-        .iter()
-        .map(|b| BranchInput {
-            parent: b.takeoff.map(|t| t.parent.0 as usize),
-            label: b.label,
-            points: b.centerline_in_patient.iter().map(|p| p.coords).collect(),
-            radius: b.radius_mm.clone(),
-        })
-        .collect();
-    NavTree::new(inputs, 1.0).unwrap()
+    tree_of(patient, |p| p.coords, 1.0, 1.0)
 }
 
 fn tree2(patient: &SyntheticPatient, projection: &CArmProjection, mm_per_px: f64) -> NavTree2 {
-    let inputs = patient
-        .tree
-        .branches
-        .iter()
-        .map(|b| BranchInput {
-            parent: b.takeoff.map(|t| t.parent.0 as usize),
-            label: b.label,
-            points: b.centerline_in_patient.iter().map(|p| projection.project(p).unwrap().coords).collect(),
-            radius: b.radius_mm.iter().map(|r| r / mm_per_px).collect(),
-        })
-        .collect();
-    NavTree::new(inputs, mm_per_px).unwrap()
+    tree_of(patient, |p| projection.project(p).unwrap().coords, 1.0 / mm_per_px, mm_per_px)
 }
 
 /// Test sites: per branch, points a quarter, half and three quarters along it (at least
@@ -99,15 +85,14 @@ fn check_arc_errors(errors: &[f64], min_samples: usize, what: &str) {
 
 #[test]
 fn tips_snap_to_their_branch_within_a_millimetre_in_3d() {
-    let mut rng = Normal(11);
-    let sigma = 0.5 / 3f64.sqrt();
+    let mut noise = Noise::new(11, 0.5);
     let mut errors = Vec::new();
     for seed in [3, 7, 11, 19] {
         let patient = SyntheticPatient::generate(seed);
         let tree = tree3(&patient);
         for (b, s, p) in sites(&tree, 3.0) {
             for _ in 0..20 {
-                let tip = p + Vector3::new(rng.sample(), rng.sample(), rng.sample()) * sigma;
+                let tip = p + noise.vector();
                 let snap = Snapper::default().snap(&tree, &tip).unwrap();
                 assert_eq!(snap.branch, b, "seed {seed}: tip at {s:.1} mm on branch {b} snapped to {}", snap.branch);
                 errors.push(snap.arc_mm - s);
@@ -120,8 +105,7 @@ fn tips_snap_to_their_branch_within_a_millimetre_in_3d() {
 
 #[test]
 fn tips_snap_to_their_branch_within_a_millimetre_in_2d() {
-    let mut rng = Normal(12);
-    let sigma = 0.5 / 3f64.sqrt();
+    let mut noise = Noise::new(12, 0.5);
     let mut errors = Vec::new();
     for (seed, view) in [(3, "LAO30"), (7, "RAO30"), (11, "LAO30"), (19, "AP")] {
         let patient = SyntheticPatient::generate(seed);
@@ -138,7 +122,7 @@ fn tips_snap_to_their_branch_within_a_millimetre_in_2d() {
             let p3 = t3.branches[b].points[i];
             let s2_at_i = branch.arc_from_ostium_mm[i];
             for _ in 0..20 {
-                let tip3 = p3 + Vector3::new(rng.sample(), rng.sample(), rng.sample()) * sigma;
+                let tip3 = p3 + noise.vector();
                 let tip2: Vector2<f64> = projection.project(&tip3.into()).unwrap().coords;
                 let snap = Snapper::default().snap(&t2, &tip2).unwrap();
                 assert_eq!(snap.branch, b, "seed {seed} {view}: branch {b} at {s2:.1} mm snapped to {}", snap.branch);
@@ -158,8 +142,7 @@ fn the_branch_does_not_flicker_at_a_bifurcation() {
     let mcv = tree.branches.iter().position(|b| b.label == venogram::VeinLabel::MiddleCardiacVein).unwrap();
     let cs = tree.branches[mcv].parent.unwrap();
     let takeoff = tree.branches[mcv].takeoff_arc_mm;
-    let mut rng = Normal(5);
-    let sigma = 0.5 / 3f64.sqrt();
+    let mut noise = Noise::new(5, 0.5);
     let mut snapper = Snapper::default();
     let mut reported = Vec::new();
     // Along the CS up to the takeoff, then out along the MCV, 0.2 mm per sample.
@@ -168,7 +151,7 @@ fn the_branch_does_not_flicker_at_a_bifurcation() {
         .chain((0..=150).map(|k| tree.point_at(mcv, takeoff + 0.1 * f64::from(k)).unwrap()))
         .collect();
     for p in path {
-        let tip = p + Vector3::new(rng.sample(), rng.sample(), rng.sample()) * sigma;
+        let tip = p + noise.vector();
         let b = snapper.snap(&tree, &tip).unwrap().branch;
         if reported.last() != Some(&b) {
             reported.push(b);

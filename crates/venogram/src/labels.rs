@@ -25,6 +25,24 @@ pub enum VeinLabel {
 }
 
 impl VeinLabel {
+    /// Every label, the named veins from the ostium outward, then `Branch` (legend order).
+    pub const ALL: [Self; 8] = [
+        Self::CoronarySinus,
+        Self::GreatCardiacVein,
+        Self::AnteriorInterventricularVein,
+        Self::MiddleCardiacVein,
+        Self::PosterolateralVein,
+        Self::LateralMarginalVein,
+        Self::AnterolateralVein,
+        Self::Branch,
+    ];
+
+    /// The label with this abbreviation (case-insensitive), e.g. `PLV`.
+    #[must_use]
+    pub fn from_abbreviation(abbreviation: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.abbreviation().eq_ignore_ascii_case(abbreviation.trim()))
+    }
+
     /// The abbreviation implanters use (`CS`, `GCV`, `AIV`, `MCV`, `PLV`, `LMV`, `ALV`, `branch`).
     #[must_use]
     pub fn abbreviation(self) -> &'static str {

@@ -123,18 +123,9 @@ impl NavCase {
     }
 }
 
-/// A label from its abbreviation (CS, GCV, AIV, MCV, PLV, LMV, ALV).
-pub fn parse_label(s: &str) -> anyhow::Result<VeinLabel> {
-    let all = [
-        VeinLabel::CoronarySinus,
-        VeinLabel::GreatCardiacVein,
-        VeinLabel::AnteriorInterventricularVein,
-        VeinLabel::MiddleCardiacVein,
-        VeinLabel::PosterolateralVein,
-        VeinLabel::LateralMarginalVein,
-        VeinLabel::AnterolateralVein,
-    ];
-    all.into_iter()
-        .find(|l| l.abbreviation().eq_ignore_ascii_case(s.trim()))
+/// A named vein from its abbreviation (CS, GCV, AIV, MCV, PLV, LMV, ALV).
+fn parse_label(s: &str) -> anyhow::Result<VeinLabel> {
+    VeinLabel::from_abbreviation(s)
+        .filter(|l| *l != VeinLabel::Branch)
         .with_context(|| format!("unknown vein {s:?}: use CS, GCV, AIV, MCV, PLV, LMV or ALV"))
 }

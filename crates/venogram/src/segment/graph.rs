@@ -261,9 +261,11 @@ impl SkeletonGraph {
         }
     }
 
-    /// Removes terminal edges shorter than `min_length(junction position)`, repeatedly, merging
-    /// the junctions left with two edges. An edge that is a whole component is never removed.
-    pub fn prune_spurs(&mut self, min_length: impl Fn([f64; 2]) -> f64, keep: Option<usize>) {
+    /// Removes, repeatedly, terminal edges (a free end at a junction) for which
+    /// `remove(graph, edge, tip, junction)` holds, merging the junctions left with two edges;
+    /// the tip `keep` stays. Returns how many were removed.
+    fn prune_terminal(&mut self, keep: Option<usize>, remove: impl Fn(&Self, usize, usize, usize) -> bool) -> usize {
+        let mut count = 0;
         loop {
             let mut removed = false;
             for e in 0..self.edges.len() {
@@ -279,50 +281,7 @@ impl SkeletonGraph {
                 } else {
                     continue;
                 };
-                if Some(tip) == keep {
-                    continue;
-                }
-                if self.edges[e].length_px() < min_length(self.nodes[junction].xy) {
-                    self.edges[e].alive = false;
-                    self.nodes[tip].alive = false;
-                    removed = true;
-                }
-            }
-            self.merge_degree_two(keep);
-            if !removed {
-                break;
-            }
-        }
-    }
-
-    /// Removes terminal edges whose free end is one of `contacts` and that are shorter than
-    /// `max_length(junction position)`, repeatedly: the stubs left where a removed structure
-    /// (a lead lying along a vein) touched the tree. Returns how many were removed.
-    pub fn prune_contact_stubs(
-        &mut self,
-        contacts: &std::collections::HashSet<usize>,
-        max_length: impl Fn([f64; 2]) -> f64,
-        keep: Option<usize>,
-    ) -> usize {
-        let mut count = 0;
-        loop {
-            let mut removed = false;
-            for e in 0..self.edges.len() {
-                if !self.edges[e].alive {
-                    continue;
-                }
-                let (a, b) = (self.edges[e].a, self.edges[e].b);
-                let (tip, junction) = if self.degree(a) == 1 && self.degree(b) >= 3 {
-                    (a, b)
-                } else if self.degree(b) == 1 && self.degree(a) >= 3 {
-                    (b, a)
-                } else {
-                    continue;
-                };
-                if Some(tip) == keep || !contacts.contains(&tip) {
-                    continue;
-                }
-                if self.edges[e].length_px() < max_length(self.nodes[junction].xy) {
+                if Some(tip) != keep && remove(self, e, tip, junction) {
                     self.edges[e].alive = false;
                     self.nodes[tip].alive = false;
                     removed = true;
@@ -334,6 +293,26 @@ impl SkeletonGraph {
                 return count;
             }
         }
+    }
+
+    /// Removes terminal edges shorter than `min_length(junction position)`, repeatedly, merging
+    /// the junctions left with two edges. An edge that is a whole component is never removed.
+    pub fn prune_spurs(&mut self, min_length: impl Fn([f64; 2]) -> f64, keep: Option<usize>) {
+        self.prune_terminal(keep, |g, e, _, junction| g.edges[e].length_px() < min_length(g.nodes[junction].xy));
+    }
+
+    /// Removes terminal edges whose free end is one of `contacts` and that are shorter than
+    /// `max_length(junction position)`, repeatedly: the stubs left where a removed structure
+    /// (a lead lying along a vein) touched the tree. Returns how many were removed.
+    pub fn prune_contact_stubs(
+        &mut self,
+        contacts: &std::collections::HashSet<usize>,
+        max_length: impl Fn([f64; 2]) -> f64,
+        keep: Option<usize>,
+    ) -> usize {
+        self.prune_terminal(keep, |g, e, tip, junction| {
+            contacts.contains(&tip) && g.edges[e].length_px() < max_length(g.nodes[junction].xy)
+        })
     }
 
     /// Contracts every edge between two junctions (degree >= 3) shorter than

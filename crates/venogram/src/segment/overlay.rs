@@ -38,18 +38,6 @@ pub fn label_colour(label: VeinLabel) -> [u8; 3] {
     }
 }
 
-/// Every label in legend order.
-const LEGEND: [VeinLabel; 8] = [
-    VeinLabel::CoronarySinus,
-    VeinLabel::GreatCardiacVein,
-    VeinLabel::AnteriorInterventricularVein,
-    VeinLabel::MiddleCardiacVein,
-    VeinLabel::PosterolateralVein,
-    VeinLabel::LateralMarginalVein,
-    VeinLabel::AnterolateralVein,
-    VeinLabel::Branch,
-];
-
 fn bgr(c: [u8; 3]) -> Scalar {
     Scalar::new(f64::from(c[2]), f64::from(c[1]), f64::from(c[0]), 0.0)
 }
@@ -112,7 +100,7 @@ pub fn draw_overlay(
     }
     // Legend, top left.
     let line_h = (16.0 * scale) as i32;
-    for (i, label) in LEGEND.iter().enumerate() {
+    for (i, label) in VeinLabel::ALL.iter().enumerate() {
         let y = line_h * (i as i32 + 1);
         let x = (8.0 * scale) as i32;
         imgproc::rectangle(

@@ -34,6 +34,9 @@ pub struct LinkConfig {
     pub min_backoff: Duration,
     /// Longest reconnect delay.
     pub max_backoff: Duration,
+    /// Messages sent first on every (re)connection, e.g. `STT_TDATA` asking a tracker
+    /// that waits for it to start streaming.
+    pub on_connect: Vec<Message>,
 }
 
 impl Default for LinkConfig {
@@ -44,6 +47,7 @@ impl Default for LinkConfig {
             stall_timeout: Duration::from_secs(5),
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            on_connect: Vec::new(),
         }
     }
 }
@@ -197,6 +201,10 @@ async fn serve_connection(
 ) -> Result<(), LinkError> {
     // Latency over throughput: tips are small and must not wait for Nagle.
     stream.set_nodelay(true).map_err(|source| LinkError::Io { peer, source })?;
+    for message in &config.on_connect {
+        let bytes = message.encode().map_err(|source| LinkError::Protocol { peer, source })?;
+        stream.write_all(&bytes).await.map_err(|source| LinkError::Io { peer, source })?;
+    }
     let mut decoder = Decoder::new(config.max_body_bytes, config.check_crc);
     let mut outgoing = hub.outgoing.subscribe();
     let mut buf = vec![0u8; 64 * 1024];

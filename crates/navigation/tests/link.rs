@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use navigation::igtl::{Body, DeviceName, Message, Text, Transform};
+use navigation::igtl::{Body, DataType, DeviceName, FixedName, Message, StreamParams, Text, Transform};
 use navigation::link::{Hub, LinkConfig, bind, connect, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -108,15 +108,26 @@ async fn the_client_reconnects_with_backoff() {
     };
     let (client_hub, _inbox) = Hub::new(8);
     let (stop, shutdown) = watch::channel(false);
-    let client = tokio::spawn(connect(addr.to_string(), client_hub.clone(), config(), shutdown.clone()));
+    // The client asks every server it reaches to start streaming tracking data.
+    let start = Message::new(
+        DeviceName::new("").unwrap(),
+        Body::StartStream(
+            DataType::TrackingData,
+            Some(StreamParams { resolution_ms: 10, coordinate_name: FixedName::new("Patient").unwrap() }),
+        ),
+    );
+    let client_config = LinkConfig { on_connect: vec![start.clone()], ..config() };
+    let client = tokio::spawn(connect(addr.to_string(), client_hub.clone(), client_config, shutdown.clone()));
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(client_hub.counters().connected, 0);
 
-    let (server_hub, _server_inbox) = Hub::new(8);
+    let (server_hub, mut server_inbox) = Hub::new(8);
     let (stop_server, server_shutdown) = watch::channel(false);
     let listener = bind(&addr.to_string()).await.unwrap();
     let server = tokio::spawn(serve(listener, server_hub.clone(), config(), server_shutdown));
     until("the client to connect", || server_hub.counters().connected == 1).await;
+    let (_, request) = tokio::time::timeout(Duration::from_secs(5), server_inbox.recv()).await.unwrap().unwrap();
+    assert_eq!(request, start);
     server_hub.send(&Message::new(DeviceName::new("Lead").unwrap(), Body::Transform(Transform::IDENTITY))).unwrap();
     until("the sample at the client", || client_hub.samples().get("Lead").is_some()).await;
 

@@ -62,6 +62,10 @@ pub struct TrackArgs {
     /// Address to receive OpenIGTLink on (loopback unless the tracker is on another machine).
     #[arg(long, default_value = "127.0.0.1:18944", value_name = "HOST:PORT")]
     pub listen: String,
+    /// Connect to a tracker that serves OpenIGTLink (PLUS, a tracker's own server) instead of
+    /// listening; asks it for tracking data (`STT_TDATA`) and reconnects with backoff.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "replay")]
+    pub connect: Option<String>,
     /// Case directory: patient.json (the 3D tree) and tracker.json (registration fiducials).
     #[arg(long, value_name = "DIR")]
     pub case: PathBuf,
@@ -71,10 +75,11 @@ pub struct TrackArgs {
     /// Replay speed (1 = real time, 0 = as fast as possible).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
-    /// Target site, NAME=VEIN@FRACTION of the vein's length, e.g. "lateral mid=PLV@0.5"
-    /// (default: the middle of the PLV, else of the LMV).
-    #[arg(long, value_name = "NAME=VEIN@FRACTION")]
-    pub target: Option<String>,
+    /// Candidate site, NAME=VEIN@FRACTION of the vein's length, e.g. "lateral mid=PLV@0.5";
+    /// repeat for several; guidance goes to the first (default: the middle of the PLV, else
+    /// of the LMV).
+    #[arg(long = "target", value_name = "NAME=VEIN@FRACTION")]
+    pub targets: Vec<String>,
     /// A tip older than this is stale, ms.
     #[arg(long, default_value_t = 200.0, value_name = "MS")]
     pub stale_ms: f64,

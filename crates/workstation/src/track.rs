@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use nalgebra::Point3;
 use navigation::guidance::{DEFAULT_LOOK_AHEAD_MM, Target, guide};
-use navigation::igtl::Decoder;
-use navigation::link::{Hub, LinkConfig, bind, serve};
+use navigation::igtl::{Body, DataType, Decoder, DeviceName, FixedName, Message, StreamParams};
+use navigation::link::{Hub, LinkConfig, bind, connect, serve};
 use navigation::snap::Snapper;
 use navigation::tool::ToolCalibration;
 use navigation::tracking::{LatestSamples, ToolState};
@@ -136,10 +136,17 @@ impl TrackView {
 /// Runs `csnav track`.
 pub fn run(args: &TrackArgs) -> anyhow::Result<ExitCode> {
     let case = NavCase::load(&args.case)?;
-    let target = match &args.target {
-        Some(spec) => Some(case.parse_target(spec)?),
-        None => case.default_target(),
-    };
+    let sites = args.targets.iter().map(|spec| case.parse_target(spec)).collect::<anyhow::Result<Vec<_>>>()?;
+    for (k, site) in sites.iter().enumerate().skip(1) {
+        eprintln!(
+            "candidate site {}: \"{}\" on {} at {:.1} mm from the ostium",
+            k + 1,
+            site.name,
+            case.tree.branches[site.branch].label,
+            site.arc_mm
+        );
+    }
+    let target = sites.into_iter().next().or_else(|| case.default_target());
     let reg = &case.registration;
     eprintln!(
         "registration: {} fiducials, FRE {:.2} mm RMS (worst {:.2} mm){}",
@@ -243,12 +250,25 @@ fn live(args: &TrackArgs, mut view: TrackView) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the network runtime")?;
     runtime.block_on(async move {
-        let listener = bind(&args.listen).await?;
-        let addr = listener.local_addr().context("reading the bound address")?;
-        eprintln!("listening for OpenIGTLink on {addr} (research software, not a medical device)");
         let (hub, mut inbox) = Hub::new(64);
         let (stop, shutdown) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(serve(listener, hub.clone(), LinkConfig::default(), shutdown));
+        let server = if let Some(tracker) = &args.connect {
+            eprintln!("connecting to the OpenIGTLink tracker at {tracker} (research software, not a medical device)");
+            let start = Message::new(
+                DeviceName::default(),
+                Body::StartStream(
+                    DataType::TrackingData,
+                    Some(StreamParams { resolution_ms: 0, coordinate_name: FixedName::default() }),
+                ),
+            );
+            let config = LinkConfig { on_connect: vec![start], ..LinkConfig::default() };
+            tokio::spawn(connect(tracker.clone(), hub.clone(), config, shutdown))
+        } else {
+            let listener = bind(&args.listen).await?;
+            let addr = listener.local_addr().context("reading the bound address")?;
+            eprintln!("listening for OpenIGTLink on {addr} (research software, not a medical device)");
+            tokio::spawn(serve(listener, hub.clone(), LinkConfig::default(), shutdown))
+        };
         let mut updates = hub.subscribe();
         let mut tick = tokio::time::interval(Duration::from_secs_f64((view.stale_after_ms / 4.0).max(5.0) / 1e3));
         let deadline = args.duration_s.map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s));

@@ -1,2 +1,5 @@
 //! Device link: the network link to the pacing-analyzer and heart model, threshold, PNS and
-//! vector tests with hard safety limits, and candidate-site ranking. Filled by issue 6.
+//! vector tests with hard safety limits, and candidate-site ranking.
+
+pub mod heart;
+pub mod lead;

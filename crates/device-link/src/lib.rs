@@ -3,3 +3,4 @@
 
 pub mod heart;
 pub mod lead;
+pub mod protocol;

@@ -5,3 +5,4 @@ pub mod analyzer;
 pub mod heart;
 pub mod lead;
 pub mod protocol;
+pub mod session;

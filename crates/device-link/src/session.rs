@@ -172,12 +172,12 @@ impl ServerSession {
                     self.actions.push_back(ServerAction::Request { id, command });
                 }
             }
-            (ServerState::Established(_), ClientFrame::Heartbeat { .. }) => {}
+            // A heartbeat only refreshes `last_heard_ms`; nothing reaches a closed session.
+            (ServerState::Established(_), ClientFrame::Heartbeat { .. }) | (ServerState::Closed, _) => {}
             (ServerState::Established(_), ClientFrame::Goodbye) => self.close(SafetyReason::ClientLeft),
             (ServerState::Established(_), ClientFrame::Hello { .. }) => {
                 self.send(&ServerFrame::Error { error: DeviceError::Protocol { reason: "hello sent twice".into() } });
             }
-            (ServerState::Closed, _) => {}
         }
     }
 

@@ -348,19 +348,18 @@ impl Analyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lead::{Pole, electrodes_along};
+    use crate::lead::Pole;
 
     /// An analyzer with a Quartet in patient 7's posterolateral vein.
     pub(crate) fn placed() -> Analyzer {
         let patient = SyntheticPatient::generate(7);
-        let plv = patient.tree.find(venogram::VeinLabel::PosterolateralVein).unwrap();
-        let tip = plv.centerline_in_patient.len() * 2 / 3;
-        let mut path: Vec<[f64; 3]> = plv.centerline_in_patient[..=tip].iter().rev().map(|p| p.coords.into()).collect();
-        let parent = patient.tree.get(plv.takeoff.unwrap().parent).unwrap();
-        path.extend(
-            parent.centerline_in_patient[..plv.takeoff.unwrap().index].iter().rev().map(|p| <[f64; 3]>::from(p.coords)),
-        );
-        let electrodes = electrodes_along(LeadModel::Quartet, &path).unwrap();
+        let electrodes = crate::heart::electrodes_in_vein(
+            &patient,
+            venogram::VeinLabel::PosterolateralVein,
+            0.67,
+            LeadModel::Quartet,
+        )
+        .unwrap();
         let mut a = Analyzer::new(patient, AnalyzerConfig::default(), 0.0);
         let place =
             Command::PlaceLead { lead: LeadModel::Quartet, electrodes_in_patient_mm: electrodes, site: "PLV".into() };

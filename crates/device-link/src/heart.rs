@@ -113,6 +113,29 @@ pub struct LeadSite {
     params: HeartModelParams,
 }
 
+/// Electrode positions of `lead` with its tip at `fraction` (0-1) along the first vein labelled
+/// `label` in the patient's tree, its body lying back along that vein and its parents toward
+/// the ostium. `None` when there is no such vein or the path is shorter than the lead.
+#[must_use]
+pub fn electrodes_in_vein(
+    patient: &SyntheticPatient,
+    label: venogram::VeinLabel,
+    fraction: f64,
+    lead: LeadModel,
+) -> Option<[[f64; 3]; 4]> {
+    let tree = &patient.tree;
+    let vein = tree.find(label)?;
+    let tip = ((vein.centerline_in_patient.len() - 1) as f64 * fraction.clamp(0.0, 1.0)).round() as usize;
+    let mut path: Vec<[f64; 3]> = vein.centerline_in_patient[..=tip].iter().rev().map(|p| p.coords.into()).collect();
+    let mut takeoff = vein.takeoff;
+    while let Some(t) = takeoff {
+        let parent = tree.get(t.parent)?;
+        path.extend(parent.centerline_in_patient[..t.index].iter().rev().map(|p| <[f64; 3]>::from(p.coords)));
+        takeoff = parent.takeoff;
+    }
+    crate::lead::electrodes_along(lead, &path)
+}
+
 /// Weiss strength-duration: threshold at pulse width `d` for rheobase and chronaxie.
 #[must_use]
 pub fn weiss_threshold_volts(rheobase_volts: f64, chronaxie_ms: f64, pulse_width_ms: f64) -> f64 {
@@ -251,20 +274,12 @@ impl LeadSite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lead::electrodes_along;
 
-    /// The lead in the middle of patient 7's posterolateral vein.
+    /// The lead two thirds along patient 7's posterolateral vein.
     fn plv_site(lead: LeadModel) -> LeadSite {
         let patient = SyntheticPatient::generate(7);
-        let plv = patient.tree.find(venogram::VeinLabel::PosterolateralVein).unwrap();
-        let tip = plv.centerline_in_patient.len() * 2 / 3;
-        let mut path: Vec<[f64; 3]> = plv.centerline_in_patient[..=tip].iter().rev().map(|p| p.coords.into()).collect();
-        // Past the takeoff the lead lies in the parent vein.
-        let parent = patient.tree.get(plv.takeoff.unwrap().parent).unwrap();
-        path.extend(
-            parent.centerline_in_patient[..plv.takeoff.unwrap().index].iter().rev().map(|p| <[f64; 3]>::from(p.coords)),
-        );
-        LeadSite::new(&patient, lead, electrodes_along(lead, &path).unwrap(), HeartModelParams::default())
+        let electrodes = electrodes_in_vein(&patient, venogram::VeinLabel::PosterolateralVein, 0.67, lead).unwrap();
+        LeadSite::new(&patient, lead, electrodes, HeartModelParams::default())
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! vector tests with hard safety limits, and candidate-site ranking.
 
 pub mod analyzer;
+pub mod client;
 pub mod heart;
 pub mod lead;
+pub mod log;
 pub mod protocol;
+pub mod server;
 pub mod session;

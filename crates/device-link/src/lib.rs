@@ -6,6 +6,7 @@ pub mod client;
 pub mod heart;
 pub mod lead;
 pub mod log;
+pub mod procedures;
 pub mod protocol;
 pub mod server;
 pub mod session;

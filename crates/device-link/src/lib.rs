@@ -8,5 +8,6 @@ pub mod lead;
 pub mod log;
 pub mod procedures;
 pub mod protocol;
+pub mod runner;
 pub mod server;
 pub mod session;

@@ -21,6 +21,11 @@ use crate::protocol::{
 
 /// Intervals of silence after which the link is lost.
 pub const MISSED_HEARTBEATS: u32 = 3;
+/// Timers are due this much early: a driver's clock rounds the deadline it was given (to
+/// whole nanoseconds), and a timer that wakes a hair before its deadline must not find
+/// itself not yet due and sleep again for nothing, forever.
+const TIMER_SLACK_MS: f64 = 1e-3;
+
 /// Default heartbeat interval, ms.
 pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 250;
 
@@ -223,6 +228,7 @@ impl ServerSession {
             return;
         }
         let interval = self.interval_ms as f64;
+        let now_ms = now_ms + TIMER_SLACK_MS;
         if now_ms - self.last_heard_ms >= f64::from(MISSED_HEARTBEATS) * interval {
             self.close(SafetyReason::HeartbeatMissed);
             return;
@@ -414,6 +420,7 @@ impl ClientSession {
             return;
         }
         let interval = self.interval_ms as f64;
+        let now_ms = now_ms + TIMER_SLACK_MS;
         if now_ms - self.last_heard_ms >= f64::from(MISSED_HEARTBEATS) * interval {
             self.lose(format!("the device was silent for {:.0} ms", now_ms - self.last_heard_ms));
             return;

@@ -1,0 +1,301 @@
+//! Runs the procedures of [`crate::procedures`] on a live device: sends each step's program,
+//! feeds the beats back, and restores safe pacing when done. Anything that ends a test early
+//! (the device going safe on its own, a refused program, the link lost, the user stopping)
+//! gives [`Run::Incomplete`], never a threshold. Every command and result goes to the
+//! command log when one is given.
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::client::DeviceClient;
+use crate::lead::{LeadModel, Vector};
+use crate::log::CommandLog;
+use crate::procedures::{
+    PhrenicOutcome, PhrenicTest, StepDownConfig, Stepped, ThresholdOutcome, ThresholdTest, margin_ok,
+};
+use crate::protocol::{Command, Event, Reply};
+
+/// A test that ran to its end, or why it did not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Run<T> {
+    /// Ran to its end.
+    Complete {
+        /// The result.
+        result: T,
+    },
+    /// Ended early: no result may be taken from it.
+    Incomplete {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl<T> Run<T> {
+    /// The result of a complete run.
+    pub fn complete(&self) -> Option<&T> {
+        match self {
+            Self::Complete { result } => Some(result),
+            Self::Incomplete { .. } => None,
+        }
+    }
+}
+
+/// A live device with its event stream and, optionally, the command log.
+pub struct Session<'a> {
+    /// The client.
+    pub client: &'a DeviceClient,
+    /// Its events.
+    pub events: &'a mut mpsc::Receiver<Event>,
+    /// The log.
+    pub log: Option<&'a mut CommandLog>,
+    /// The site's name, for the log.
+    pub site: String,
+    /// Start of the session clock (log times are ms since it).
+    pub epoch: tokio::time::Instant,
+}
+
+/// What drives a step-down state machine.
+trait Stepper {
+    fn program(&self) -> Option<crate::protocol::Program>;
+    fn on_beat(&mut self, beat: &crate::protocol::Beat) -> Option<crate::protocol::Program>;
+    fn finished(&self) -> bool;
+}
+
+impl Stepper for ThresholdTest {
+    fn program(&self) -> Option<crate::protocol::Program> {
+        ThresholdTest::program(self)
+    }
+    fn on_beat(&mut self, beat: &crate::protocol::Beat) -> Option<crate::protocol::Program> {
+        ThresholdTest::on_beat(self, beat)
+    }
+    fn finished(&self) -> bool {
+        self.outcome().is_some()
+    }
+}
+
+impl Stepper for PhrenicTest {
+    fn program(&self) -> Option<crate::protocol::Program> {
+        PhrenicTest::program(self)
+    }
+    fn on_beat(&mut self, beat: &crate::protocol::Beat) -> Option<crate::protocol::Program> {
+        PhrenicTest::on_beat(self, beat)
+    }
+    fn finished(&self) -> bool {
+        self.outcome().is_some()
+    }
+}
+
+impl Session<'_> {
+    /// Sends a command, logging it and its result.
+    pub async fn command(&mut self, command: Command) -> Result<Reply, String> {
+        let result = self.client.request(command.clone()).await;
+        if let Some(log) = self.log.as_deref_mut() {
+            let logged = result.clone().map_err(|e| match e {
+                crate::client::ClientError::Device(d) => d,
+                other => crate::protocol::DeviceError::Protocol { reason: other.to_string() },
+            });
+            log.record(self.epoch.elapsed().as_secs_f64() * 1e3, Some(&self.site), "client", &command, &logged);
+        }
+        result.map_err(|e| e.to_string())
+    }
+
+    /// Runs a stepper to its end.
+    async fn step(&mut self, stepper: &mut impl Stepper) -> Result<(), String> {
+        let Some(first) = stepper.program() else { return Err("nothing to test: the step table is empty".into()) };
+        self.command(Command::Program { program: first }).await?;
+        // Events from before this program (old beats) are skipped by the stepper itself.
+        while !stepper.finished() {
+            let Some(event) = self.events.recv().await else { return Err("link to the device lost".into()) };
+            match event {
+                Event::Beat(beat) => {
+                    if let Some(next) = stepper.on_beat(&beat) {
+                        self.command(Command::Program { program: next }).await?;
+                    }
+                }
+                Event::SafePacing { reason, .. } => return Err(format!("the device went to safe pacing ({reason:?})")),
+                Event::Egm(_) | Event::ProgramApplied { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a test: safe pacing, and drains the stop's own safety event.
+    async fn finish(&mut self) {
+        if self.command(Command::Stop).await.is_ok() {
+            while let Some(event) = self.events.recv().await {
+                if matches!(event, Event::SafePacing { .. }) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// A capture-threshold test.
+    pub async fn threshold(
+        &mut self,
+        vector: Vector,
+        stepped: Stepped,
+        start: f64,
+        config: StepDownConfig,
+    ) -> Run<ThresholdOutcome> {
+        let mut test = ThresholdTest::new(vector, stepped, start, &self.client.info().limits, config);
+        let run = self.step(&mut test).await;
+        self.finish().await;
+        match (run, test.outcome()) {
+            (Ok(()), Some(outcome)) => Run::Complete { result: outcome.clone() },
+            (Err(reason), _) => Run::Incomplete { reason },
+            (Ok(()), None) => Run::Incomplete { reason: "the test ended without a result".into() },
+        }
+    }
+
+    /// A phrenic screen and threshold.
+    pub async fn phrenic(
+        &mut self,
+        vector: Vector,
+        screen_volts: f64,
+        pulse_width_ms: f64,
+        beats_per_step: u32,
+    ) -> Run<PhrenicOutcome> {
+        let screen = screen_volts.min(self.client.info().limits.max_amplitude_volts);
+        let mut test = PhrenicTest::new(vector, screen, pulse_width_ms, beats_per_step, &self.client.info().limits);
+        let run = self.step(&mut test).await;
+        self.finish().await;
+        match (run, test.outcome()) {
+            (Ok(()), Some(outcome)) => Run::Complete { result: outcome.clone() },
+            (Err(reason), _) => Run::Incomplete { reason },
+            (Ok(()), None) => Run::Incomplete { reason: "the test ended without a result".into() },
+        }
+    }
+
+    /// Measures impedance, R wave and QLV of a vector.
+    pub async fn measure(&mut self, vector: Vector) -> Result<Measurements, String> {
+        let Reply::Impedance { ohm, .. } = self.command(Command::MeasureImpedance { vector }).await? else {
+            return Err("unexpected reply to an impedance measurement".into());
+        };
+        let Reply::RWave { mv, .. } = self.command(Command::MeasureRWave { vector }).await? else {
+            return Err("unexpected reply to an R-wave measurement".into());
+        };
+        let Reply::Qlv { qlv_ms, qrs_duration_ms, .. } = self.command(Command::MeasureQlv { vector }).await? else {
+            return Err("unexpected reply to a QLV measurement".into());
+        };
+        Ok(Measurements { impedance_ohm: ohm, r_wave_mv: mv, qlv_ms, qrs_duration_ms })
+    }
+
+    /// The full test of every vector of `lead` at the site: measurements, capture threshold
+    /// and phrenic test per vector, calling `progress(done, total)` after each.
+    pub async fn sweep(
+        &mut self,
+        lead: LeadModel,
+        settings: &SweepSettings,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Vec<VectorResult> {
+        let vectors = lead.vectors();
+        let total = vectors.len();
+        let mut out = Vec::with_capacity(total);
+        for (k, vector) in vectors.into_iter().enumerate() {
+            let measurements = self.measure(vector).await;
+            let threshold = self
+                .threshold(
+                    vector,
+                    Stepped::Amplitude { pulse_width_ms: settings.pulse_width_ms },
+                    settings.start_volts,
+                    settings.step_down,
+                )
+                .await;
+            let phrenic = self
+                .phrenic(vector, settings.pns_screen_volts, settings.pulse_width_ms, settings.step_down.beats_per_step)
+                .await;
+            let margin_ok = match (threshold.complete(), phrenic.complete()) {
+                (Some(ThresholdOutcome::Threshold { value, .. }), Some(p)) => {
+                    Some(margin_ok(*value, p, settings.pns_margin))
+                }
+                _ => None,
+            };
+            out.push(VectorResult {
+                vector,
+                name: lead.vector_name(vector),
+                measurements: measurements.ok(),
+                threshold,
+                phrenic,
+                margin_ok,
+            });
+            progress(k + 1, total);
+        }
+        out
+    }
+}
+
+/// Impedance, R wave and QLV of one vector.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Measurements {
+    /// Pacing impedance, ohm.
+    pub impedance_ohm: f64,
+    /// R-wave amplitude, mV.
+    pub r_wave_mv: f64,
+    /// QLV, ms.
+    pub qlv_ms: f64,
+    /// Surface QRS duration, ms.
+    pub qrs_duration_ms: f64,
+}
+
+/// One vector's results in a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VectorResult {
+    /// The vector.
+    pub vector: Vector,
+    /// Its name, e.g. `LV1-RV coil`.
+    pub name: String,
+    /// Impedance, R wave, QLV (`None` when the measurement failed).
+    pub measurements: Option<Measurements>,
+    /// Capture threshold.
+    pub threshold: Run<ThresholdOutcome>,
+    /// Phrenic test.
+    pub phrenic: Run<PhrenicOutcome>,
+    /// PNS margin met (`None` when either test is incomplete).
+    pub margin_ok: Option<bool>,
+}
+
+/// How a sweep tests each vector.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SweepSettings {
+    /// Capture test start, volts.
+    pub start_volts: f64,
+    /// Pulse width of all tests, ms.
+    pub pulse_width_ms: f64,
+    /// Step-down settings (a coarse pass shortens a sweep).
+    pub step_down: StepDownConfig,
+    /// PNS screen output, volts (capped at the device's maximum).
+    pub pns_screen_volts: f64,
+    /// Required PNS/capture ratio.
+    pub pns_margin: f64,
+}
+
+impl Default for SweepSettings {
+    /// Start 5 V, 0.5 ms, coarse 0.5 V then 0.1 V, 3 beats per step with loss on 2, PNS screen
+    /// at 10 V, margin 2.
+    fn default() -> Self {
+        Self {
+            start_volts: 5.0,
+            pulse_width_ms: 0.5,
+            step_down: StepDownConfig { coarse_step: Some(0.5), ..StepDownConfig::default() },
+            pns_screen_volts: 10.0,
+            pns_margin: 2.0,
+        }
+    }
+}
+
+impl SweepSettings {
+    /// The time a sweep of `lead` is expected to take, ms: per vector, the coarse steps from
+    /// the start to a typical 1.5 V threshold and the fine steps below, and a PNS screen, at
+    /// the test rate. Shown before the sweep starts.
+    #[must_use]
+    pub fn estimate_ms(&self, lead: LeadModel) -> f64 {
+        let typical = 1.5;
+        let coarse = self.step_down.coarse_step.unwrap_or(0.1).max(0.1);
+        let coarse_steps = ((self.start_volts - typical) / coarse).ceil().max(0.0) + 1.0;
+        let fine_steps = if self.step_down.coarse_step.is_some() { (coarse / 0.1).round() } else { 0.0 };
+        let beats = (coarse_steps + fine_steps + 1.0) * f64::from(self.step_down.beats_per_step);
+        lead.vectors().len() as f64 * beats * 60_000.0 / self.step_down.rate_bpm
+    }
+}

@@ -46,6 +46,7 @@ pub struct DeviceClient {
     info: DeviceInfo,
     role: Role,
     timeout: Duration,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Device events handed to the caller (bounded; a caller that falls this far behind loses
@@ -92,8 +93,8 @@ impl DeviceClient {
             .map_err(|_| ClientError::Timeout(Duration::from_secs(5)))??;
         let (requests, rx) = mpsc::channel(64);
         let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
-        tokio::spawn(drive(stream, session, epoch, rx, events_tx));
-        Ok((Self { requests, info, role, timeout: Duration::from_secs(5) }, events))
+        let task = tokio::spawn(drive(stream, session, epoch, rx, events_tx));
+        Ok((Self { requests, info, role, timeout: Duration::from_secs(5), task }, events))
     }
 
     /// What the device said about itself.
@@ -106,6 +107,14 @@ impl DeviceClient {
     #[must_use]
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// Says goodbye (the device goes to safe pacing if this client controlled it) and waits
+    /// until the link task has sent it.
+    pub async fn close(self) {
+        let Self { requests, task, .. } = self;
+        drop(requests);
+        let _ = task.await;
     }
 
     /// Sends a command and waits for its answer.

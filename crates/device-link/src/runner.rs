@@ -32,6 +32,11 @@ pub enum Run<T> {
 }
 
 impl<T> Run<T> {
+    /// Whether it ran to its end.
+    pub fn is_complete(&self) -> bool {
+        matches!(self, Self::Complete { .. })
+    }
+
     /// The result of a complete run.
     pub fn complete(&self) -> Option<&T> {
         match self {

@@ -54,6 +54,113 @@ pub enum Command {
     /// over OpenIGTLink, with sensor noise, a rate of 10-1000 Hz and dropouts, to a running
     /// `csnav track` and/or into a file for `csnav track --replay`.
     SendTips(SendTipsArgs),
+    /// Run the device model: a pacing system analyzer attached to the case's synthetic patient,
+    /// serving the device-link protocol (docs/device-link-protocol.md). Safe pacing whenever the
+    /// controlling client stops, leaves, drops or falls silent. Not a medical device.
+    DeviceModel(DeviceModelArgs),
+    /// Run an LV lead test at a site against a device: `threshold` (step-down amplitude),
+    /// `pw-threshold` (step-down pulse width, then amplitude, with a strength-duration fit),
+    /// `pns` (capture threshold, phrenic screen and threshold, margin check) or `sweep`
+    /// (every vector of the lead, with a time estimate and progress). A test cut short is
+    /// reported INCOMPLETE (exit status 3), never as a threshold.
+    Device(DeviceArgs),
+}
+
+/// Arguments of `csnav device-model`.
+#[derive(Debug, Args)]
+pub struct DeviceModelArgs {
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:18950", value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Case directory whose synthetic patient (patient.json's seed) the model simulates.
+    #[arg(long, value_name = "DIR")]
+    pub case: Option<PathBuf>,
+    /// Or the synthetic patient's seed.
+    #[arg(long, conflicts_with = "case")]
+    pub seed: Option<u64>,
+    /// The most the analyzer will ever deliver, volts (at most the table's 10 V).
+    #[arg(long, value_name = "V")]
+    pub max_volts: Option<f64>,
+    /// Append every command, result and safety event to this JSON-lines log.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long, value_name = "S")]
+    pub duration_s: Option<f64>,
+}
+
+/// The LV tests of `csnav device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceTest {
+    /// Capture threshold, step-down amplitude at a fixed pulse width.
+    Threshold,
+    /// Pulse-width threshold at a fixed amplitude, the amplitude threshold, and the Weiss fit.
+    PwThreshold,
+    /// Capture threshold, phrenic screen and threshold, and the margin check.
+    Pns,
+    /// Every vector of the lead.
+    Sweep,
+}
+
+/// A lead model by name.
+fn parse_lead(s: &str) -> Result<device_link::lead::LeadModel, String> {
+    use device_link::lead::LeadModel;
+    match s.to_ascii_lowercase().replace(['-', '_', ' '], "").as_str() {
+        "attainperforma" | "performa" => Ok(LeadModel::AttainPerforma),
+        "quartet" => Ok(LeadModel::Quartet),
+        "acuityx4" | "x4" => Ok(LeadModel::AcuityX4),
+        _ => Err(format!("unknown lead {s:?}: performa, quartet or acuity-x4")),
+    }
+}
+
+/// Arguments of `csnav device`.
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    /// Which test.
+    #[arg(value_enum)]
+    pub test: DeviceTest,
+    /// The device (e.g. a running `csnav device-model`).
+    #[arg(long, default_value = "127.0.0.1:18950", value_name = "HOST:PORT")]
+    pub device: String,
+    /// Case directory (patient.json: the 3D tree the lead lies in).
+    #[arg(long, value_name = "DIR")]
+    pub case: PathBuf,
+    /// Where the lead tip is: VEIN@FRACTION of the vein's length, e.g. PLV@0.67.
+    #[arg(long, value_name = "VEIN@FRACTION")]
+    pub site: String,
+    /// The lead: performa, quartet or acuity-x4.
+    #[arg(long, default_value = "quartet", value_parser = parse_lead)]
+    pub lead: device_link::lead::LeadModel,
+    /// The vector, by name (e.g. "D1-RV coil") or index (default: the first).
+    #[arg(long)]
+    pub vector: Option<String>,
+    /// Amplitude test start, volts.
+    #[arg(long, default_value_t = 5.0, value_name = "V")]
+    pub start_volts: f64,
+    /// Pulse width of amplitude tests, ms.
+    #[arg(long, default_value_t = 0.5, value_name = "MS")]
+    pub pulse_width_ms: f64,
+    /// Amplitude of the pulse-width test, volts.
+    #[arg(long, default_value_t = 2.0, value_name = "V")]
+    pub amplitude_volts: f64,
+    /// Beats per step (loss is declared on 2 of 3, or 2 of the beats given).
+    #[arg(long, default_value_t = 3)]
+    pub beats_per_step: u32,
+    /// Coarse step before the fine steps, volts (sweeps default to 0.5).
+    #[arg(long, value_name = "V")]
+    pub coarse_volts: Option<f64>,
+    /// Phrenic screen output, volts.
+    #[arg(long, default_value_t = 10.0, value_name = "V")]
+    pub pns_screen_volts: f64,
+    /// Required PNS/capture threshold ratio.
+    #[arg(long, default_value_t = 2.0)]
+    pub pns_margin: f64,
+    /// Append every command and result to this JSON-lines log.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Print the result record as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `csnav track`.

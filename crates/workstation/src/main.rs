@@ -3,6 +3,7 @@
 //! no domain logic. Research software, not a cleared medical device.
 
 mod cli;
+mod device;
 mod info;
 mod nav_case;
 mod segment;
@@ -27,6 +28,8 @@ fn main() -> std::process::ExitCode {
         cli::Command::Segment(args) => segment::run(&args),
         cli::Command::Track(args) => track::run(&args),
         cli::Command::SendTips(args) => send_tips::run(&args),
+        cli::Command::DeviceModel(args) => device::run_model(&args),
+        cli::Command::Device(args) => device::run_test(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,381 @@
+//! `csnav device-model` (the pacing analyzer and heart model on a port) and `csnav device
+//! threshold|pw-threshold|pns|sweep` (the tests at a site, against any device speaking the
+//! device-link protocol). The lead's electrode positions come from the case's 3D tree: the tip
+//! at the site, the body back along the vein toward the ostium, as the tracked lead lies.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use device_link::client::DeviceClient;
+use device_link::lead::{LeadModel, Vector, electrodes_along};
+use device_link::log::CommandLog;
+use device_link::procedures::{
+    PhrenicOutcome, StepDownConfig, Stepped, ThresholdOutcome, margin_ok, strength_duration_fit,
+};
+use device_link::protocol::{Command, OutputLimits, Role};
+use device_link::runner::{Run, Session, SweepSettings};
+use device_link::server::{ServerConfig, serve};
+use serde::Serialize;
+
+use crate::cli::{DeviceArgs, DeviceModelArgs, DeviceTest};
+use crate::nav_case::NavCase;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("csnav-device")
+        .enable_all()
+        .build()
+        .context("starting the network runtime")
+}
+
+/// The patient's seed from the case's `patient.json`.
+fn case_seed(case: &std::path::Path) -> anyhow::Result<u64> {
+    #[derive(serde::Deserialize)]
+    struct Seed {
+        seed: u64,
+    }
+    let path = case.join("patient.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(serde_json::from_str::<Seed>(&text).with_context(|| format!("reading the seed of {}", path.display()))?.seed)
+}
+
+/// Runs `csnav device-model`.
+pub fn run_model(args: &DeviceModelArgs) -> anyhow::Result<ExitCode> {
+    let seed = match (&args.case, args.seed) {
+        (Some(case), _) => case_seed(case)?,
+        (None, Some(seed)) => seed,
+        (None, None) => bail!("give --case DIR (its synthetic patient) or --seed N"),
+    };
+    let mut config = ServerConfig::default();
+    if let Some(max) = args.max_volts {
+        let top = OutputLimits::default().amplitudes_volts().last().copied().unwrap_or(10.0);
+        if !(0.1..=top).contains(&max) {
+            bail!("--max-volts {max} is outside 0.1-{top} V");
+        }
+        config.analyzer.limits.max_amplitude_volts = max;
+        config.analyzer.safe_program.amplitude_volts = config.analyzer.safe_program.amplitude_volts.min(max);
+        config.analyzer.emergency_program.amplitude_volts = config.analyzer.emergency_program.amplitude_volts.min(max);
+    }
+    let log = match &args.log {
+        Some(path) => {
+            Some(CommandLog::open(path).with_context(|| format!("opening the command log {}", path.display()))?)
+        }
+        None => None,
+    };
+    let patient = simulator::SyntheticPatient::generate(seed);
+    runtime()?.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+        eprintln!(
+            "device model (synthetic patient {seed}, max {:.1} V) on {}; research software, not a medical device",
+            config.analyzer.limits.max_amplitude_volts,
+            listener.local_addr()?
+        );
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(serve(listener, patient, config, log, shutdown));
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = async {
+                match args.duration_s {
+                    Some(s) => tokio::time::sleep(std::time::Duration::from_secs_f64(s)).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+        }
+        let _ = stop.send(true);
+        let _ = server.await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The electrode positions of `lead` with its tip at `site` (VEIN@FRACTION) in the case.
+fn electrodes_at(case: &NavCase, lead: LeadModel, site: &str) -> anyhow::Result<[[f64; 3]; 4]> {
+    let target = case.parse_target(&format!("{site}={site}"))?;
+    let lineage = case.tree.lineage(target.branch);
+    // Back from the tip toward the ostium, 1 mm at a time.
+    let mut path = Vec::new();
+    let mut s = target.arc_mm;
+    while s >= 0.0 {
+        let b = lineage
+            .iter()
+            .rev()
+            .find(|b| case.tree.branches[**b].arc_from_ostium_mm[0] <= s)
+            .copied()
+            .unwrap_or(lineage[0]);
+        let p = case.tree.point_at(b, s).context("walking the vein")?;
+        path.push([p.x, p.y, p.z]);
+        s -= 1.0;
+    }
+    electrodes_along(lead, &path)
+        .with_context(|| format!("the {lead:?} is longer than the vein path from {site} to the ostium"))
+}
+
+/// A vector by its name (`D1-RV coil`, `LV2-LV3`) or index in the lead's list.
+fn parse_vector(lead: LeadModel, spec: &str) -> anyhow::Result<Vector> {
+    let vectors = lead.vectors();
+    if let Ok(k) = spec.trim().parse::<usize>() {
+        return vectors.get(k).copied().with_context(|| format!("vector index {k} is outside 0-{}", vectors.len() - 1));
+    }
+    let norm = |s: &str| s.to_ascii_lowercase().replace([' ', '_'], "");
+    vectors.into_iter().find(|v| norm(&lead.vector_name(*v)) == norm(spec)).with_context(|| {
+        let names: Vec<String> = lead.vectors().into_iter().map(|v| lead.vector_name(v)).collect();
+        format!("unknown vector {spec:?} for the {lead:?}: one of {}", names.join(", "))
+    })
+}
+
+/// The record `--json` prints.
+#[derive(Serialize)]
+struct Record<'a, T: Serialize> {
+    test: &'a str,
+    site: &'a str,
+    lead: LeadModel,
+    vector: Option<String>,
+    #[serde(flatten)]
+    result: T,
+}
+
+/// Result of `pw-threshold`.
+#[derive(Serialize)]
+struct PwResult {
+    pulse_width: Run<ThresholdOutcome>,
+    amplitude: Run<ThresholdOutcome>,
+    rheobase_volts: Option<f64>,
+    chronaxie_ms: Option<f64>,
+}
+
+/// Result of `pns`.
+#[derive(Serialize)]
+struct PnsResult {
+    capture: Run<ThresholdOutcome>,
+    phrenic: Run<PhrenicOutcome>,
+    margin_ok: Option<bool>,
+}
+
+/// What a test prints, and whether it ran to its end.
+struct Outcome {
+    json: serde_json::Value,
+    text: String,
+    complete: bool,
+}
+
+impl Outcome {
+    fn new<T: Serialize>(
+        args: &DeviceArgs,
+        test: &str,
+        vector: Option<String>,
+        result: T,
+        text: String,
+        complete: bool,
+    ) -> anyhow::Result<Self> {
+        let json = serde_json::to_value(Record { test, site: &args.site, lead: args.lead, vector, result })?;
+        Ok(Self { json, text, complete })
+    }
+}
+
+/// Runs `csnav device TEST`.
+pub fn run_test(args: &DeviceArgs) -> anyhow::Result<ExitCode> {
+    let case = NavCase::load(&args.case)?;
+    let lead = args.lead;
+    let electrodes = electrodes_at(&case, lead, &args.site)?;
+    let vector = args.vector.as_deref().map(|v| parse_vector(lead, v)).transpose()?.unwrap_or(lead.vectors()[0]);
+    let mut log = match &args.log {
+        Some(path) => {
+            Some(CommandLog::open(path).with_context(|| format!("opening the command log {}", path.display()))?)
+        }
+        None => None,
+    };
+    runtime()?.block_on(async {
+        let (client, mut events) = DeviceClient::connect(&args.device, "csnav", Role::Control).await?;
+        let mut session = Session {
+            client: &client,
+            events: &mut events,
+            log: log.as_mut(),
+            site: args.site.clone(),
+            epoch: tokio::time::Instant::now(),
+        };
+        session
+            .command(Command::PlaceLead { lead, electrodes_in_patient_mm: electrodes, site: args.site.clone() })
+            .await
+            .map_err(|e| anyhow::anyhow!("placing the lead: {e}"))?;
+        let step_down = StepDownConfig {
+            beats_per_step: args.beats_per_step,
+            coarse_step: args.coarse_volts,
+            ..StepDownConfig::default()
+        };
+        let outcome = match args.test {
+            DeviceTest::Threshold => threshold_test(&mut session, args, vector, step_down).await?,
+            DeviceTest::PwThreshold => pw_test(&mut session, args, vector, step_down).await?,
+            DeviceTest::Pns => pns_test(&mut session, args, vector, step_down).await?,
+            DeviceTest::Sweep => sweep_test(&mut session, args, step_down).await?,
+        };
+        drop(session);
+        client.close().await;
+        if args.json {
+            println!("{}", outcome.json);
+        } else {
+            println!("{}", outcome.text);
+        }
+        anyhow::Ok(if outcome.complete { ExitCode::SUCCESS } else { ExitCode::from(3) })
+    })
+}
+
+async fn threshold_test(
+    session: &mut Session<'_>,
+    args: &DeviceArgs,
+    vector: Vector,
+    step_down: StepDownConfig,
+) -> anyhow::Result<Outcome> {
+    let name = args.lead.vector_name(vector);
+    let run = session
+        .threshold(vector, Stepped::Amplitude { pulse_width_ms: args.pulse_width_ms }, args.start_volts, step_down)
+        .await;
+    let text = match &run {
+        Run::Complete { result: ThresholdOutcome::Threshold { value, at_floor } } => format!(
+            "{name}: capture threshold {value:.1} V at {:.1} ms{}",
+            args.pulse_width_ms,
+            if *at_floor { " (or lower: still capturing at the table's floor)" } else { "" }
+        ),
+        Run::Complete { result: ThresholdOutcome::NoCaptureAtStart { start } } => {
+            format!("{name}: no capture at {start:.1} V")
+        }
+        Run::Incomplete { reason } => format!("{name}: INCOMPLETE ({reason}): no threshold"),
+    };
+    let complete = run.is_complete();
+    Outcome::new(args, "threshold", Some(name), run, text, complete)
+}
+
+async fn pw_test(
+    session: &mut Session<'_>,
+    args: &DeviceArgs,
+    vector: Vector,
+    step_down: StepDownConfig,
+) -> anyhow::Result<Outcome> {
+    let name = args.lead.vector_name(vector);
+    let amplitude = args.amplitude_volts;
+    let pw = session.threshold(vector, Stepped::PulseWidth { amplitude_volts: amplitude }, 1.5, step_down).await;
+    let amp = session
+        .threshold(vector, Stepped::Amplitude { pulse_width_ms: args.pulse_width_ms }, args.start_volts, step_down)
+        .await;
+    let fit = match (amp.complete(), pw.complete()) {
+        (
+            Some(ThresholdOutcome::Threshold { value: v, at_floor: false }),
+            Some(ThresholdOutcome::Threshold { value: d, at_floor: false }),
+        ) => strength_duration_fit(*v, args.pulse_width_ms, *d, amplitude),
+        _ => None,
+    };
+    let text = format!(
+        "{name}: pulse-width threshold {} at {amplitude:.1} V; amplitude threshold {} at {:.1} ms; {}",
+        describe(&pw, "ms"),
+        describe(&amp, "V"),
+        args.pulse_width_ms,
+        fit.map_or("no strength-duration fit".to_owned(), |(r, c)| format!(
+            "Weiss fit: rheobase {r:.2} V, chronaxie {c:.2} ms"
+        ))
+    );
+    let complete = pw.is_complete() && amp.is_complete();
+    let result =
+        PwResult { pulse_width: pw, amplitude: amp, rheobase_volts: fit.map(|f| f.0), chronaxie_ms: fit.map(|f| f.1) };
+    Outcome::new(args, "pw_threshold", Some(name), result, text, complete)
+}
+
+fn describe_phrenic(run: &Run<PhrenicOutcome>) -> String {
+    match run {
+        Run::Complete { result: PhrenicOutcome::NoneAtScreen { screen_volts } } => {
+            format!("none at {screen_volts:.1} V")
+        }
+        Run::Complete { result: PhrenicOutcome::Threshold { volts } } => format!("stimulated down to {volts:.1} V"),
+        Run::Incomplete { reason } => format!("INCOMPLETE ({reason})"),
+    }
+}
+
+async fn pns_test(
+    session: &mut Session<'_>,
+    args: &DeviceArgs,
+    vector: Vector,
+    step_down: StepDownConfig,
+) -> anyhow::Result<Outcome> {
+    let name = args.lead.vector_name(vector);
+    let capture = session
+        .threshold(vector, Stepped::Amplitude { pulse_width_ms: args.pulse_width_ms }, args.start_volts, step_down)
+        .await;
+    let pns = session.phrenic(vector, args.pns_screen_volts, args.pulse_width_ms, args.beats_per_step).await;
+    let margin = match (capture.complete(), pns.complete()) {
+        (Some(ThresholdOutcome::Threshold { value, .. }), Some(p)) => Some(margin_ok(*value, p, args.pns_margin)),
+        _ => None,
+    };
+    let text = format!(
+        "{name}: capture {}; phrenic {}; margin {}",
+        describe(&capture, "V"),
+        describe_phrenic(&pns),
+        match margin {
+            Some(true) => format!("OK (at least {:.1}x)", args.pns_margin),
+            Some(false) => format!("NOT MET (under {:.1}x)", args.pns_margin),
+            None => "unknown".to_owned(),
+        }
+    );
+    let complete = capture.is_complete() && pns.is_complete();
+    Outcome::new(args, "pns", Some(name), PnsResult { capture, phrenic: pns, margin_ok: margin }, text, complete)
+}
+
+async fn sweep_test(
+    session: &mut Session<'_>,
+    args: &DeviceArgs,
+    step_down: StepDownConfig,
+) -> anyhow::Result<Outcome> {
+    use std::fmt::Write as _;
+    let lead = args.lead;
+    let settings = SweepSettings {
+        start_volts: args.start_volts,
+        pulse_width_ms: args.pulse_width_ms,
+        step_down: StepDownConfig { coarse_step: args.coarse_volts.or(Some(0.5)), ..step_down },
+        pns_screen_volts: args.pns_screen_volts,
+        pns_margin: args.pns_margin,
+    };
+    eprintln!(
+        "sweeping {} vectors of the {lead:?}: about {:.0} s",
+        lead.vectors().len(),
+        settings.estimate_ms(lead) / 1000.0
+    );
+    let results = session.sweep(lead, &settings, |done, total| eprintln!("  {done}/{total} vectors done")).await;
+    let mut text = String::new();
+    for r in &results {
+        let margin = match r.margin_ok {
+            Some(true) => "ok",
+            Some(false) => "NOT MET",
+            None => "-",
+        };
+        let measured = r.measurements.map_or(String::new(), |m| {
+            format!(
+                "{:.0} ohm, R {:.1} mV, QLV {:.0} ms ({:.2} QRS)",
+                m.impedance_ohm,
+                m.r_wave_mv,
+                m.qlv_ms,
+                m.qlv_ms / m.qrs_duration_ms
+            )
+        });
+        let _ = writeln!(
+            text,
+            "{:<12} capture {:<22} PNS {:<24} margin {margin:<8} {measured}",
+            r.name,
+            describe(&r.threshold, "V"),
+            describe_phrenic(&r.phrenic)
+        );
+    }
+    let complete = results.iter().all(|r| r.threshold.is_complete() && r.phrenic.is_complete());
+    Outcome::new(args, "sweep", None, serde_json::json!({ "vectors": results }), text.trim_end().to_owned(), complete)
+}
+
+fn describe(run: &Run<ThresholdOutcome>, unit: &str) -> String {
+    match run {
+        Run::Complete { result: ThresholdOutcome::Threshold { value, at_floor: false } } => {
+            format!("{value:.1} {unit}")
+        }
+        Run::Complete { result: ThresholdOutcome::Threshold { value, at_floor: true } } => {
+            format!("<= {value:.1} {unit}")
+        }
+        Run::Complete { result: ThresholdOutcome::NoCaptureAtStart { start } } => format!("none at {start:.1} {unit}"),
+        Run::Incomplete { reason } => format!("INCOMPLETE ({reason})"),
+    }
+}

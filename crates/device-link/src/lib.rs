@@ -8,6 +8,7 @@ pub mod lead;
 pub mod log;
 pub mod procedures;
 pub mod protocol;
+pub mod ranking;
 pub mod runner;
 pub mod server;
 pub mod session;

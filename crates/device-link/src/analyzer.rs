@@ -103,6 +103,7 @@ impl Analyzer {
             safe_program: self.config.safe_program,
             heartbeat_interval_ms,
             egm_rate_hz: self.config.egm_rate_hz,
+            clock_origin_unix_ms: 0.0,
         }
     }
 

@@ -465,6 +465,9 @@ pub struct DeviceInfo {
     pub heartbeat_interval_ms: u64,
     /// EGM sample rate, Hz.
     pub egm_rate_hz: f64,
+    /// Wall-clock time of the device clock's zero, ms since the Unix epoch (event times are
+    /// ms on the device clock; with this a client on a synchronised clock measures latency).
+    pub clock_origin_unix_ms: f64,
 }
 
 /// Frames from a client.

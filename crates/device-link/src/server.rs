@@ -100,7 +100,9 @@ async fn run_device(
 ) {
     let epoch = Instant::now();
     let mut analyzer = Analyzer::new(patient, config.analyzer, 0.0);
-    let info = analyzer.info(config.heartbeat_interval_ms);
+    let mut info = analyzer.info(config.heartbeat_interval_ms);
+    info.clock_origin_unix_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1e3);
     let mut controller: Option<u64> = None;
     let mut site: Option<String> = None;
     let publish = |e: Event| {

@@ -466,6 +466,7 @@ mod tests {
             safe_program: c.safe_program,
             heartbeat_interval_ms: 100,
             egm_rate_hz: 500.0,
+            clock_origin_unix_ms: 0.0,
         }
     }
 

@@ -37,10 +37,24 @@ fn main() {
         let (_observer, mut watched) = DeviceClient::connect(&addr, "observer", Role::Observe).await.unwrap();
         let origin = client.info().clock_origin_unix_ms;
         let patient = SyntheticPatient::generate(7);
-        let electrodes = electrodes_in_vein(&patient, venogram::VeinLabel::PosterolateralVein, 0.67, LeadModel::Quartet).unwrap();
-        client.request(Command::PlaceLead { lead: LeadModel::Quartet, electrodes_in_patient_mm: electrodes, site: "bench".into() }).await.unwrap();
+        let electrodes =
+            electrodes_in_vein(&patient, venogram::VeinLabel::PosterolateralVein, 0.67, LeadModel::Quartet).unwrap();
+        client
+            .request(Command::PlaceLead {
+                lead: LeadModel::Quartet,
+                electrodes_in_patient_mm: electrodes,
+                site: "bench".into(),
+            })
+            .await
+            .unwrap();
         let vector = Vector { cathode: 0, anode: Pole::RvCoil };
-        let program = Program { mode: PacingMode::LvWithRvBackup, vector: Some(vector), amplitude_volts: 3.0, pulse_width_ms: 0.5, rate_bpm };
+        let program = Program {
+            mode: PacingMode::LvWithRvBackup,
+            vector: Some(vector),
+            amplitude_volts: 3.0,
+            pulse_width_ms: 0.5,
+            rate_bpm,
+        };
         client.request(Command::Program { program }).await.unwrap();
         // Observer drains in the background.
         tokio::spawn(async move { while watched.recv().await.is_some() {} });
@@ -49,12 +63,12 @@ fn main() {
             let (mut latency, mut arrivals) = (Vec::new(), Vec::new());
             let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(seconds);
             while let Ok(Some(e)) = tokio::time::timeout_at(deadline, events.recv()).await {
-                if let Event::Beat(b) = e {
-                    if b.mode == PacingMode::LvWithRvBackup {
-                        let now = unix_ms();
-                        latency.push(now - (origin + b.t_ms));
-                        arrivals.push(now);
-                    }
+                if let Event::Beat(b) = e
+                    && b.mode == PacingMode::LvWithRvBackup
+                {
+                    let now = unix_ms();
+                    latency.push(now - (origin + b.t_ms));
+                    arrivals.push(now);
                 }
             }
             (latency, arrivals)
@@ -64,7 +78,7 @@ fn main() {
         let started = Instant::now();
         let mut k = 0u64;
         while started.elapsed().as_secs_f64() < seconds {
-            let command = if k % 2 == 0 { Command::Status } else { Command::MeasureImpedance { vector } };
+            let command = if k.is_multiple_of(2) { Command::Status } else { Command::MeasureImpedance { vector } };
             let t = Instant::now();
             client.request(command).await.unwrap();
             round_trips.push(t.elapsed().as_secs_f64() * 1e6);
@@ -74,13 +88,27 @@ fn main() {
         let rr = 60_000.0 / rate_bpm;
         let mut jitter: Vec<f64> = arrivals.windows(2).map(|w| (w[1] - w[0] - rr).abs() * 1e3).collect();
         round_trips.sort_by(f64::total_cmp);
-        latency.iter_mut().for_each(|v| *v *= 1e3);
+        for v in &mut latency {
+            *v *= 1e3;
+        }
         latency.sort_by(f64::total_cmp);
         jitter.sort_by(f64::total_cmp);
-        println!("device link on loopback, {seconds} s at {rate_bpm} bpm with an observer and back-to-back commands as load");
+        println!(
+            "device link on loopback, {seconds} s at {rate_bpm} bpm with an observer and back-to-back commands as load"
+        );
         println!("{:<34} {:>8} {:>9} {:>9} {:>9}", "measure", "count", "p50 us", "p99 us", "max us");
-        for (name, v) in [("command round trip", &round_trips), ("event latency (beat to client)", &latency), ("beat interval jitter", &jitter)] {
-            println!("{name:<34} {:>8} {:>9.0} {:>9.0} {:>9.0}", v.len(), percentile(v, 0.5), percentile(v, 0.99), v[v.len() - 1]);
+        for (name, v) in [
+            ("command round trip", &round_trips),
+            ("event latency (beat to client)", &latency),
+            ("beat interval jitter", &jitter),
+        ] {
+            println!(
+                "{name:<34} {:>8} {:>9.0} {:>9.0} {:>9.0}",
+                v.len(),
+                percentile(v, 0.5),
+                percentile(v, 0.99),
+                v[v.len() - 1]
+            );
         }
         println!("(targets: round trip p99 < 1000 us, beat jitter < 1000 us)");
     });

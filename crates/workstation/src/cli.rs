@@ -64,6 +64,27 @@ pub enum Command {
     /// (every vector of the lead, with a time estimate and progress). A test cut short is
     /// reported INCOMPLETE (exit status 3), never as a threshold.
     Device(DeviceArgs),
+    /// Rank candidate sites from their `csnav device sweep --json` records: hard gates
+    /// (threshold, PNS margin, impedance), then a score from QLV/QRSd, threshold, R wave,
+    /// apical position and the lateral wall, with the reason for every rank.
+    DeviceRank(DeviceRankArgs),
+}
+
+/// Arguments of `csnav device-rank`.
+#[derive(Debug, Args)]
+pub struct DeviceRankArgs {
+    /// Sweep records, one file per site.
+    #[arg(required = true, value_name = "FILE")]
+    pub sweeps: Vec<PathBuf>,
+    /// Highest acceptable capture threshold at 0.5 ms, volts.
+    #[arg(long, default_value_t = 2.5, value_name = "V")]
+    pub max_threshold_volts: f64,
+    /// Required PNS/capture threshold ratio.
+    #[arg(long, default_value_t = 2.0)]
+    pub pns_margin: f64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `csnav device-model`.

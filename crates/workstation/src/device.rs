@@ -13,6 +13,7 @@ use device_link::procedures::{
     PhrenicOutcome, StepDownConfig, Stepped, ThresholdOutcome, margin_ok, strength_duration_fit,
 };
 use device_link::protocol::{Command, OutputLimits, Role};
+use device_link::ranking::{RankingConfig, SiteRecord, rank_sites};
 use device_link::runner::{Run, Session, SweepSettings};
 use device_link::server::{ServerConfig, serve};
 use serde::Serialize;
@@ -180,6 +181,7 @@ pub fn run_test(args: &DeviceArgs) -> anyhow::Result<ExitCode> {
     let lead = args.lead;
     let electrodes = electrodes_at(&case, lead, &args.site)?;
     let vector = args.vector.as_deref().map(|v| parse_vector(lead, v)).transpose()?.unwrap_or(lead.vectors()[0]);
+    let position = site_position(&case, &args.case, &args.site, electrodes[0])?;
     let mut log = match &args.log {
         Some(path) => {
             Some(CommandLog::open(path).with_context(|| format!("opening the command log {}", path.display()))?)
@@ -208,7 +210,7 @@ pub fn run_test(args: &DeviceArgs) -> anyhow::Result<ExitCode> {
             DeviceTest::Threshold => threshold_test(&mut session, args, vector, step_down).await?,
             DeviceTest::PwThreshold => pw_test(&mut session, args, vector, step_down).await?,
             DeviceTest::Pns => pns_test(&mut session, args, vector, step_down).await?,
-            DeviceTest::Sweep => sweep_test(&mut session, args, step_down).await?,
+            DeviceTest::Sweep => sweep_test(&mut session, args, step_down, position).await?,
         };
         drop(session);
         client.close().await;
@@ -319,10 +321,31 @@ async fn pns_test(
     Outcome::new(args, "pns", Some(name), PnsResult { capture, phrenic: pns, margin_ok: margin }, text, complete)
 }
 
+/// Where a site is, for its record: vein, arc length, apical or not.
+struct SitePosition {
+    vein: String,
+    arc_mm: f64,
+    apical: bool,
+}
+
+/// The site's vein and arc from the case's tree, apical from the case's LV (the tip in the
+/// apical third of the base-to-apex length).
+fn site_position(case: &NavCase, dir: &std::path::Path, site: &str, tip: [f64; 3]) -> anyhow::Result<SitePosition> {
+    let target = case.parse_target(&format!("{site}={site}"))?;
+    let patient = simulator::SyntheticPatient::generate(case_seed(dir)?);
+    let depth = patient.lv.coord_of(&nalgebra::Point3::from(tip)).depth;
+    Ok(SitePosition {
+        vein: case.tree.branches[target.branch].label.abbreviation().to_owned(),
+        arc_mm: target.arc_mm,
+        apical: depth > 2.0 / 3.0,
+    })
+}
+
 async fn sweep_test(
     session: &mut Session<'_>,
     args: &DeviceArgs,
     step_down: StepDownConfig,
+    position: SitePosition,
 ) -> anyhow::Result<Outcome> {
     use std::fmt::Write as _;
     let lead = args.lead;
@@ -364,7 +387,15 @@ async fn sweep_test(
         );
     }
     let complete = results.iter().all(|r| r.threshold.is_complete() && r.phrenic.is_complete());
-    Outcome::new(args, "sweep", None, serde_json::json!({ "vectors": results }), text.trim_end().to_owned(), complete)
+    let record = SiteRecord {
+        site: args.site.clone(),
+        vein: Some(position.vein),
+        arc_mm: Some(position.arc_mm),
+        apical: position.apical,
+        scar: None,
+        vectors: results,
+    };
+    Outcome::new(args, "sweep", None, record, text.trim_end().to_owned(), complete)
 }
 
 fn describe(run: &Run<ThresholdOutcome>, unit: &str) -> String {
@@ -378,4 +409,30 @@ fn describe(run: &Run<ThresholdOutcome>, unit: &str) -> String {
         Run::Complete { result: ThresholdOutcome::NoCaptureAtStart { start } } => format!("none at {start:.1} {unit}"),
         Run::Incomplete { reason } => format!("INCOMPLETE ({reason})"),
     }
+}
+
+/// Runs `csnav device-rank`: ranks the sites of saved sweep records.
+pub fn run_rank(args: &crate::cli::DeviceRankArgs) -> anyhow::Result<ExitCode> {
+    let mut records = Vec::new();
+    for path in &args.sweeps {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let record: SiteRecord = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a `csnav device sweep --json` record", path.display()))?;
+        records.push(record);
+    }
+    let config = RankingConfig {
+        max_threshold_volts: args.max_threshold_volts,
+        pns_margin: args.pns_margin,
+        ..RankingConfig::default()
+    };
+    let ranked = rank_sites(&records, &config);
+    if args.json {
+        println!("{}", serde_json::to_string(&serde_json::json!({ "config": config, "ranking": ranked }))?);
+    } else {
+        for r in &ranked {
+            let score = r.score.map_or("not eligible".to_owned(), |s| format!("score {s:.2}"));
+            println!("{}. {} ({score}): {}", r.rank, r.site, r.reasons.join("; "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -30,6 +30,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::SendTips(args) => send_tips::run(&args),
         cli::Command::DeviceModel(args) => device::run_model(&args),
         cli::Command::Device(args) => device::run_test(&args),
+        cli::Command::DeviceRank(args) => device::run_rank(&args),
     };
     match result {
         Ok(code) => code,

@@ -101,3 +101,62 @@ fn bad_requests_fail_with_a_clear_message() {
     let out = csnav(&["device-model", "--case", &case(), "--max-volts", "25"]);
     assert!(text(&out.stderr).contains("outside 0.1-10"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn saved_sweeps_are_ranked_with_reasons() {
+    use device_link::lead::{Pole, Vector};
+    use device_link::procedures::{PhrenicOutcome, ThresholdOutcome};
+    use device_link::ranking::SiteRecord;
+    use device_link::runner::{Measurements, Run, VectorResult};
+    let dir = tempfile::tempdir().unwrap();
+    let vector = |threshold: f64, pns: Option<f64>, qlv_ms: f64| VectorResult {
+        vector: Vector { cathode: 0, anode: Pole::RvCoil },
+        name: "D1-RV coil".into(),
+        measurements: Some(Measurements { impedance_ohm: 750.0, r_wave_mv: 9.0, qlv_ms, qrs_duration_ms: 160.0 }),
+        threshold: Run::Complete { result: ThresholdOutcome::Threshold { value: threshold, at_floor: false } },
+        phrenic: Run::Complete {
+            result: pns.map_or(PhrenicOutcome::NoneAtScreen { screen_volts: 10.0 }, |volts| {
+                PhrenicOutcome::Threshold { volts }
+            }),
+        },
+        margin_ok: None,
+    };
+    let mut files = Vec::new();
+    for (site, vein, apical, v) in [
+        ("PLV@0.5", "PLV", false, vector(1.1, None, 120.0)),
+        ("AIV@0.8", "AIV", true, vector(0.9, None, 70.0)),
+        ("LMV@0.6", "LMV", false, vector(1.4, Some(2.0), 130.0)),
+    ] {
+        let record = SiteRecord {
+            site: site.into(),
+            vein: Some(vein.into()),
+            arc_mm: Some(80.0),
+            apical,
+            scar: None,
+            vectors: vec![v],
+        };
+        let path = dir.path().join(format!("{vein}.json"));
+        std::fs::write(&path, serde_json::to_string(&record).unwrap()).unwrap();
+        files.push(path.display().to_string());
+    }
+    let mut args = vec!["device-rank", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let out = csnav(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sites: Vec<&str> = v["ranking"].as_array().unwrap().iter().map(|r| r["site"].as_str().unwrap()).collect();
+    assert_eq!(sites, ["PLV@0.5", "AIV@0.8", "LMV@0.6"]);
+    assert_eq!(v["ranking"][2]["eligible"], false);
+    let mut plain = vec!["device-rank"];
+    plain.extend(files.iter().map(String::as_str));
+    let listing = text(&csnav(&plain).stdout);
+    assert!(listing.starts_with("1. PLV@0.5 (score "), "{listing}");
+    assert!(
+        listing.contains("3. LMV@0.6 (not eligible): no vector passes the gates; D1-RV coil: PNS at 2.0 V"),
+        "{listing}"
+    );
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{}").unwrap();
+    let out = csnav(&["device-rank", bad.to_str().unwrap()]);
+    assert!(text(&out.stderr).contains("is not a `csnav device sweep --json` record"), "{}", text(&out.stderr));
+}

@@ -187,3 +187,45 @@ async fn wrong_versions_and_bad_frames_get_the_documented_answers() {
     let e = next_event(&mut watched, Duration::from_secs(5), |e| matches!(e, Event::SafePacing { .. })).await;
     assert!(matches!(e, Event::SafePacing { reason: SafetyReason::LinkDropped, .. }), "{e:?}");
 }
+
+/// Injected faults show over the link: a fracture reads over 2500 ohm and loses capture; an
+/// insulation breach reads low; clearing the fault restores capture.
+#[tokio::test(start_paused = true)]
+async fn injected_faults_show_their_patterns() {
+    use device_link::heart::Fault;
+    let (addr, _stop) = start().await;
+    let (client, mut events) = DeviceClient::connect(&addr, "faults", Role::Control).await.unwrap();
+    client.request(place()).await.unwrap();
+    let impedance = |reply: Reply| match reply {
+        Reply::Impedance { ohm, .. } => ohm,
+        other => panic!("{other:?}"),
+    };
+    let normal = impedance(client.request(Command::MeasureImpedance { vector: VECTOR }).await.unwrap());
+    client.request(Command::InjectFault { fault: Some(Fault::Fracture) }).await.unwrap();
+    assert!(impedance(client.request(Command::MeasureImpedance { vector: VECTOR }).await.unwrap()) > 2500.0);
+    client
+        .request(Command::Program { program: Program { mode: PacingMode::LvWithRvBackup, ..lv(6.0) } })
+        .await
+        .unwrap();
+    let lost = next_event(
+        &mut events,
+        Duration::from_secs(5),
+        |e| matches!(e, Event::Beat(b) if b.mode == PacingMode::LvWithRvBackup),
+    )
+    .await;
+    assert!(
+        matches!(lost, Event::Beat(b) if b.capture == Capture::Lost && b.rv_paced),
+        "a fractured lead loses capture; the RV backs up"
+    );
+    client.request(Command::InjectFault { fault: Some(Fault::InsulationBreach) }).await.unwrap();
+    let low = impedance(client.request(Command::MeasureImpedance { vector: VECTOR }).await.unwrap());
+    assert!(low < 260.0 && low < normal, "{low} vs {normal}");
+    client.request(Command::InjectFault { fault: None }).await.unwrap();
+    let ok = next_event(
+        &mut events,
+        Duration::from_secs(5),
+        |e| matches!(e, Event::Beat(b) if b.capture == Capture::Captured),
+    )
+    .await;
+    assert!(matches!(ok, Event::Beat(_)));
+}

@@ -105,6 +105,9 @@ pub struct DeviceModelArgs {
     /// Append every command, result and safety event to this JSON-lines log.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Electrogram samples per second, 500-1000.
+    #[arg(long, default_value_t = 500.0, value_name = "HZ")]
+    pub egm_hz: f64,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "S")]
     pub duration_s: Option<f64>,

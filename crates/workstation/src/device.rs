@@ -49,6 +49,10 @@ pub fn run_model(args: &DeviceModelArgs) -> anyhow::Result<ExitCode> {
         (None, None) => bail!("give --case DIR (its synthetic patient) or --seed N"),
     };
     let mut config = ServerConfig::default();
+    if !(500.0..=1000.0).contains(&args.egm_hz) {
+        bail!("--egm-hz {} is outside 500-1000 Hz", args.egm_hz);
+    }
+    config.analyzer.egm_rate_hz = args.egm_hz;
     if let Some(max) = args.max_volts {
         let top = OutputLimits::default().amplitudes_volts().last().copied().unwrap_or(10.0);
         if !(0.1..=top).contains(&max) {

@@ -29,6 +29,49 @@ const TIMER_SLACK_MS: f64 = 1e-3;
 /// Default heartbeat interval, ms.
 pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 250;
 
+/// Heartbeat bookkeeping shared by both sides: when we last heard the peer and last sent.
+#[derive(Debug, Clone, Copy)]
+struct Liveness {
+    interval_ms: f64,
+    last_heard_ms: f64,
+    last_sent_ms: f64,
+    seq: u64,
+}
+
+/// What a timer found.
+enum Due {
+    /// Silent for too long: the link is lost, after this many ms of silence.
+    Lost(f64),
+    /// Time to send heartbeat `seq`.
+    Heartbeat(u64),
+    /// Nothing yet.
+    Nothing,
+}
+
+impl Liveness {
+    fn new(now_ms: f64, interval_ms: u64) -> Self {
+        Self { interval_ms: interval_ms.max(1) as f64, last_heard_ms: now_ms, last_sent_ms: now_ms, seq: 0 }
+    }
+
+    /// What is due at `now_ms`; heartbeats only when `may_send`.
+    fn due(&mut self, now_ms: f64, may_send: bool) -> Due {
+        let now_ms = now_ms + TIMER_SLACK_MS;
+        if now_ms - self.last_heard_ms >= f64::from(MISSED_HEARTBEATS) * self.interval_ms {
+            return Due::Lost(now_ms - self.last_heard_ms);
+        }
+        if may_send && now_ms - self.last_sent_ms >= self.interval_ms {
+            self.seq += 1;
+            self.last_sent_ms = now_ms;
+            return Due::Heartbeat(self.seq);
+        }
+        Due::Nothing
+    }
+
+    fn poll_timeout(&self) -> f64 {
+        (self.last_sent_ms + self.interval_ms).min(self.last_heard_ms + f64::from(MISSED_HEARTBEATS) * self.interval_ms)
+    }
+}
+
 /// What a server session asks of the device.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerAction {
@@ -68,10 +111,7 @@ pub struct ServerSession {
     decoder: FrameDecoder,
     transmit: VecDeque<Vec<u8>>,
     actions: VecDeque<ServerAction>,
-    interval_ms: u64,
-    last_heard_ms: f64,
-    last_sent_ms: f64,
-    seq: u64,
+    live: Liveness,
 }
 
 impl ServerSession {
@@ -83,10 +123,7 @@ impl ServerSession {
             decoder: FrameDecoder::default(),
             transmit: VecDeque::new(),
             actions: VecDeque::new(),
-            interval_ms,
-            last_heard_ms: now_ms,
-            last_sent_ms: now_ms,
-            seq: 0,
+            live: Liveness::new(now_ms, interval_ms),
         }
     }
 
@@ -125,7 +162,7 @@ impl ServerSession {
         if self.state == ServerState::Closed {
             return;
         }
-        self.last_heard_ms = now_ms;
+        self.live.last_heard_ms = now_ms;
         self.decoder.feed(bytes);
         loop {
             match self.decoder.next_frame::<ClientFrame>() {
@@ -227,25 +264,17 @@ impl ServerSession {
         if self.state == ServerState::Closed {
             return;
         }
-        let interval = self.interval_ms as f64;
-        let now_ms = now_ms + TIMER_SLACK_MS;
-        if now_ms - self.last_heard_ms >= f64::from(MISSED_HEARTBEATS) * interval {
-            self.close(SafetyReason::HeartbeatMissed);
-            return;
-        }
-        if matches!(self.state, ServerState::Established(_)) && now_ms - self.last_sent_ms >= interval {
-            self.seq += 1;
-            let seq = self.seq;
-            self.send(&ServerFrame::Heartbeat { seq });
-            self.last_sent_ms = now_ms;
+        match self.live.due(now_ms, matches!(self.state, ServerState::Established(_))) {
+            Due::Lost(_) => self.close(SafetyReason::HeartbeatMissed),
+            Due::Heartbeat(seq) => self.send(&ServerFrame::Heartbeat { seq }),
+            Due::Nothing => {}
         }
     }
 
     /// When [`Self::handle_timeout`] is next needed, ms.
     #[must_use]
     pub fn poll_timeout(&self) -> f64 {
-        let interval = self.interval_ms as f64;
-        (self.last_sent_ms + interval).min(self.last_heard_ms + f64::from(MISSED_HEARTBEATS) * interval)
+        self.live.poll_timeout()
     }
 
     /// Bytes to send.
@@ -301,10 +330,7 @@ pub struct ClientSession {
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<ClientEvent>,
     next_id: u64,
-    interval_ms: u64,
-    last_heard_ms: f64,
-    last_sent_ms: f64,
-    seq: u64,
+    live: Liveness,
 }
 
 impl ClientSession {
@@ -317,10 +343,7 @@ impl ClientSession {
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             next_id: 1,
-            interval_ms: DEFAULT_HEARTBEAT_INTERVAL_MS,
-            last_heard_ms: now_ms,
-            last_sent_ms: now_ms,
-            seq: 0,
+            live: Liveness::new(now_ms, DEFAULT_HEARTBEAT_INTERVAL_MS),
         };
         s.send(&ClientFrame::Hello {
             protocol: PROTOCOL_NAME.into(),
@@ -359,7 +382,7 @@ impl ClientSession {
         let id = self.next_id;
         self.next_id += 1;
         self.send(&ClientFrame::Request { id, command });
-        self.last_sent_ms = now_ms;
+        self.live.last_sent_ms = now_ms;
         Some(id)
     }
 
@@ -376,7 +399,7 @@ impl ClientSession {
         if self.state == ClientState::Closed {
             return;
         }
-        self.last_heard_ms = now_ms;
+        self.live.last_heard_ms = now_ms;
         self.decoder.feed(bytes);
         loop {
             match self.decoder.next_frame::<ServerFrame>() {
@@ -394,7 +417,7 @@ impl ClientSession {
     fn on_frame(&mut self, frame: ServerFrame) {
         match frame {
             ServerFrame::Welcome { role, device, .. } if self.state == ClientState::Hello => {
-                self.interval_ms = device.heartbeat_interval_ms.max(1);
+                self.live.interval_ms = device.heartbeat_interval_ms.max(1) as f64;
                 self.state = ClientState::Ready;
                 self.events.push_back(ClientEvent::Welcome { role, device });
             }
@@ -419,25 +442,17 @@ impl ClientSession {
         if self.state == ClientState::Closed {
             return;
         }
-        let interval = self.interval_ms as f64;
-        let now_ms = now_ms + TIMER_SLACK_MS;
-        if now_ms - self.last_heard_ms >= f64::from(MISSED_HEARTBEATS) * interval {
-            self.lose(format!("the device was silent for {:.0} ms", now_ms - self.last_heard_ms));
-            return;
-        }
-        if self.state == ClientState::Ready && now_ms - self.last_sent_ms >= interval {
-            self.seq += 1;
-            let seq = self.seq;
-            self.send(&ClientFrame::Heartbeat { seq });
-            self.last_sent_ms = now_ms;
+        match self.live.due(now_ms, self.state == ClientState::Ready) {
+            Due::Lost(silent_ms) => self.lose(format!("the device was silent for {silent_ms:.0} ms")),
+            Due::Heartbeat(seq) => self.send(&ClientFrame::Heartbeat { seq }),
+            Due::Nothing => {}
         }
     }
 
     /// When [`Self::handle_timeout`] is next needed, ms.
     #[must_use]
     pub fn poll_timeout(&self) -> f64 {
-        let interval = self.interval_ms as f64;
-        (self.last_sent_ms + interval).min(self.last_heard_ms + f64::from(MISSED_HEARTBEATS) * interval)
+        self.live.poll_timeout()
     }
 
     /// Bytes to send.

@@ -98,21 +98,13 @@ pub fn run_model(args: &DeviceModelArgs) -> anyhow::Result<ExitCode> {
 /// The electrode positions of `lead` with its tip at `site` (VEIN@FRACTION) in the case.
 fn electrodes_at(case: &NavCase, lead: LeadModel, site: &str) -> anyhow::Result<[[f64; 3]; 4]> {
     let target = case.parse_target(&format!("{site}={site}"))?;
-    let lineage = case.tree.lineage(target.branch);
     // Back from the tip toward the ostium, 1 mm at a time.
-    let mut path = Vec::new();
-    let mut s = target.arc_mm;
-    while s >= 0.0 {
-        let b = lineage
-            .iter()
-            .rev()
-            .find(|b| case.tree.branches[**b].arc_from_ostium_mm[0] <= s)
-            .copied()
-            .unwrap_or(lineage[0]);
-        let p = case.tree.point_at(b, s).context("walking the vein")?;
-        path.push([p.x, p.y, p.z]);
-        s -= 1.0;
-    }
+    let path: Vec<[f64; 3]> = (0..=target.arc_mm.floor() as usize)
+        .map(|k| {
+            let p = case.point_toward(target.branch, target.arc_mm - k as f64);
+            [p.x, p.y, p.z]
+        })
+        .collect();
     electrodes_along(lead, &path)
         .with_context(|| format!("the {lead:?} is longer than the vein path from {site} to the ostium"))
 }

@@ -80,6 +80,19 @@ impl NavCase {
         Ok(Self { tree, tracker, registration })
     }
 
+    /// The centerline point at `arc_mm` from the ostium on the way to `branch`: on the
+    /// deepest branch of its lineage that has begun by then.
+    pub fn point_toward(&self, branch: usize, arc_mm: f64) -> Vector3<f64> {
+        let lineage = self.tree.lineage(branch);
+        let on = lineage
+            .iter()
+            .rev()
+            .find(|b| self.tree.branches[**b].arc_from_ostium_mm[0] <= arc_mm)
+            .copied()
+            .unwrap_or(lineage[0]);
+        self.tree.point_at(on, arc_mm).unwrap_or_else(Vector3::zeros)
+    }
+
     /// The first branch with `label`.
     pub fn branch_labelled(&self, label: VeinLabel) -> Option<usize> {
         self.tree.branches.iter().position(|b| b.label == label)

@@ -37,16 +37,7 @@ pub fn run(args: &SendTipsArgs) -> anyhow::Result<ExitCode> {
         None => case.default_target().context("the case has no PLV or LMV to aim at; give --target")?,
     };
     let tool = DeviceName::new(&args.tool)?;
-    let lineage = case.tree.lineage(target.branch);
-    let position_at = |s: f64| {
-        let b = lineage
-            .iter()
-            .rev()
-            .find(|b| case.tree.branches[**b].arc_from_ostium_mm[0] <= s)
-            .copied()
-            .unwrap_or(lineage[0]);
-        case.tree.point_at(b, s).unwrap_or_else(Vector3::zeros)
-    };
+    let position_at = |s: f64| case.point_toward(target.branch, s);
     let mut socket = match &args.to {
         Some(addr) => {
             let s =

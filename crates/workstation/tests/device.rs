@@ -5,20 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test: a failed unwrap is a failed test")]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
-fn case() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/cases/synthetic-seed7").display().to_string()
-}
-
-fn csnav(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_csnav")).args(args).output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{case, csnav, text};
 
 /// Starts the device model on a free port; returns it and the address.
 fn model(log: &str) -> (Child, String) {

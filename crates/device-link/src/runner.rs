@@ -188,7 +188,8 @@ impl Session<'_> {
     }
 
     /// The full test of every vector of `lead` at the site: measurements, capture threshold
-    /// and phrenic test per vector, calling `progress(done, total)` after each.
+    /// and phrenic test per vector, calling `progress(done, total)` after each. It stops at
+    /// the first test cut short (the vectors after it are not in the result).
     pub async fn sweep(
         &mut self,
         lead: LeadModel,
@@ -208,9 +209,21 @@ impl Session<'_> {
                     settings.step_down,
                 )
                 .await;
-            let phrenic = self
-                .phrenic(vector, settings.pns_screen_volts, settings.pulse_width_ms, settings.step_down.beats_per_step)
-                .await;
+            // A test cut short (stopped, link lost, device gone safe) ends the sweep: the
+            // situation changed, and no more pulses are delivered on its behalf.
+            let cut_short = !threshold.is_complete();
+            let phrenic = if cut_short {
+                Run::Incomplete { reason: "not run: the capture test was cut short".into() }
+            } else {
+                self.phrenic(
+                    vector,
+                    settings.pns_screen_volts,
+                    settings.pulse_width_ms,
+                    settings.step_down.beats_per_step,
+                )
+                .await
+            };
+            let cut_short = cut_short || !phrenic.is_complete();
             let margin_ok = match (threshold.complete(), phrenic.complete()) {
                 (Some(ThresholdOutcome::Threshold { value, .. }), Some(p)) => {
                     Some(margin_ok(*value, p, settings.pns_margin))
@@ -226,6 +239,9 @@ impl Session<'_> {
                 margin_ok,
             });
             progress(k + 1, total);
+            if cut_short {
+                break;
+            }
         }
         out
     }

@@ -202,11 +202,26 @@ pub fn run_test(args: &DeviceArgs) -> anyhow::Result<ExitCode> {
             coarse_step: args.coarse_volts,
             ..StepDownConfig::default()
         };
-        let outcome = match args.test {
-            DeviceTest::Threshold => threshold_test(&mut session, args, vector, step_down).await?,
-            DeviceTest::PwThreshold => pw_test(&mut session, args, vector, step_down).await?,
-            DeviceTest::Pns => pns_test(&mut session, args, vector, step_down).await?,
-            DeviceTest::Sweep => sweep_test(&mut session, args, step_down, position).await?,
+        let outcome = {
+            let test = async {
+                match args.test {
+                    DeviceTest::Threshold => threshold_test(&mut session, args, vector, step_down).await,
+                    DeviceTest::PwThreshold => pw_test(&mut session, args, vector, step_down).await,
+                    DeviceTest::Pns => pns_test(&mut session, args, vector, step_down).await,
+                    DeviceTest::Sweep => sweep_test(&mut session, args, step_down, position).await,
+                }
+            };
+            tokio::pin!(test);
+            // Ctrl-C stops the test: the device goes to safe pacing at once and the result is
+            // reported incomplete.
+            tokio::select! {
+                outcome = &mut test => outcome?,
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("stopping the test: safe pacing");
+                    client.request(Command::Stop).await?;
+                    test.await?
+                }
+            }
         };
         drop(session);
         client.close().await;
@@ -382,7 +397,8 @@ async fn sweep_test(
             describe_phrenic(&r.phrenic)
         );
     }
-    let complete = results.iter().all(|r| r.threshold.is_complete() && r.phrenic.is_complete());
+    let complete = results.len() == lead.vectors().len()
+        && results.iter().all(|r| r.threshold.is_complete() && r.phrenic.is_complete());
     let record = SiteRecord {
         site: args.site.clone(),
         vein: Some(position.vein),

@@ -150,3 +150,31 @@ fn saved_sweeps_are_ranked_with_reasons() {
     let out = csnav(&["device-rank", bad.to_str().unwrap()]);
     assert!(text(&out.stderr).contains("is not a `csnav device sweep --json` record"), "{}", text(&out.stderr));
 }
+
+/// Ctrl-C during a test: the device goes to safe pacing, the result is INCOMPLETE (exit 3),
+/// no threshold is printed.
+#[test]
+fn an_interrupted_test_is_incomplete_and_the_device_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("device.jsonl").display().to_string();
+    let (mut model, addr) = model(&log);
+    let test = Command::new(env!("CARGO_BIN_EXE_csnav"))
+        .args(["device", "threshold", "--device", &addr, "--case", &case(), "--site", "PLV@0.67", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let status = Command::new("kill").args(["-INT", &test.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = test.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["status"], "incomplete", "{record}");
+    assert!(record["reason"].as_str().unwrap().contains("StopRequested"), "{record}");
+    assert!(record.get("result").is_none());
+    let device_lines = std::fs::read_to_string(&log).unwrap();
+    assert!(device_lines.contains("\"stop\""));
+    model.kill().unwrap();
+    model.wait().unwrap();
+}

@@ -234,6 +234,18 @@ pub fn run_test(args: &DeviceArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The amplitude threshold at the command line's pulse width and start.
+async fn amplitude_threshold(
+    session: &mut Session<'_>,
+    args: &DeviceArgs,
+    vector: Vector,
+    step_down: StepDownConfig,
+) -> Run<ThresholdOutcome> {
+    session
+        .threshold(vector, Stepped::Amplitude { pulse_width_ms: args.pulse_width_ms }, args.start_volts, step_down)
+        .await
+}
+
 async fn threshold_test(
     session: &mut Session<'_>,
     args: &DeviceArgs,
@@ -241,9 +253,7 @@ async fn threshold_test(
     step_down: StepDownConfig,
 ) -> anyhow::Result<Outcome> {
     let name = args.lead.vector_name(vector);
-    let run = session
-        .threshold(vector, Stepped::Amplitude { pulse_width_ms: args.pulse_width_ms }, args.start_volts, step_down)
-        .await;
+    let run = amplitude_threshold(session, args, vector, step_down).await;
     let text = match &run {
         Run::Complete { result: ThresholdOutcome::Threshold { value, at_floor } } => format!(
             "{name}: capture threshold {value:.1} V at {:.1} ms{}",
@@ -268,9 +278,7 @@ async fn pw_test(
     let name = args.lead.vector_name(vector);
     let amplitude = args.amplitude_volts;
     let pw = session.threshold(vector, Stepped::PulseWidth { amplitude_volts: amplitude }, 1.5, step_down).await;
-    let amp = session
-        .threshold(vector, Stepped::Amplitude { pulse_width_ms: args.pulse_width_ms }, args.start_volts, step_down)
-        .await;
+    let amp = amplitude_threshold(session, args, vector, step_down).await;
     let fit = match (amp.complete(), pw.complete()) {
         (
             Some(ThresholdOutcome::Threshold { value: v, at_floor: false }),
@@ -310,9 +318,7 @@ async fn pns_test(
     step_down: StepDownConfig,
 ) -> anyhow::Result<Outcome> {
     let name = args.lead.vector_name(vector);
-    let capture = session
-        .threshold(vector, Stepped::Amplitude { pulse_width_ms: args.pulse_width_ms }, args.start_volts, step_down)
-        .await;
+    let capture = amplitude_threshold(session, args, vector, step_down).await;
     let pns = session.phrenic(vector, args.pns_screen_volts, args.pulse_width_ms, args.beats_per_step).await;
     let margin = match (capture.complete(), pns.complete()) {
         (Some(ThresholdOutcome::Threshold { value, .. }), Some(p)) => Some(margin_ok(*value, p, args.pns_margin)),

@@ -10,7 +10,7 @@ use simulator::SyntheticPatient;
 use simulator::rng::SimRng;
 
 use crate::heart::{Fault, HeartModelParams, LeadSite};
-use crate::lead::{LeadModel, Vector};
+use crate::lead::Vector;
 use crate::protocol::{
     Beat, Capture, Command, DeviceError, DeviceInfo, DeviceStatus, EgmChunk, Event, OutputLimits, PacingMode, Program,
     Reply, SafetyReason,
@@ -131,8 +131,8 @@ impl Analyzer {
         self.next_beat_ms
     }
 
-    /// Returns to the safe program at once; the event to broadcast (none when already safe
-    /// for the same reason would repeat nothing).
+    /// Returns to the safe (or, for [`SafetyReason::Emergency`], the emergency) program at
+    /// once; returns the event to broadcast.
     pub fn go_safe(&mut self, reason: SafetyReason) -> Event {
         self.program =
             if reason == SafetyReason::Emergency { self.config.emergency_program } else { self.config.safe_program };
@@ -338,18 +338,12 @@ impl Analyzer {
         }
         EgmChunk { t_ms: beat.t_ms, sample_rate_hz: rate, lv_tip_mv: tip, lv_ring_mv: ring, ecg_mv: ecg }
     }
-
-    /// The lead placed, for the log.
-    #[must_use]
-    pub fn lead_model(&self) -> Option<LeadModel> {
-        self.site().map(|s| s.lead)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lead::Pole;
+    use crate::lead::{LeadModel, Pole};
 
     /// An analyzer with a Quartet in patient 7's posterolateral vein.
     pub(crate) fn placed() -> Analyzer {

@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::ms_since;
 use crate::protocol::{Command, DeviceError, DeviceInfo, Event, Reply, Role};
 use crate::session::{ClientEvent, ClientSession};
 
@@ -52,10 +53,6 @@ pub struct DeviceClient {
 /// Device events handed to the caller (bounded; a caller that falls this far behind loses
 /// the oldest and is told by a log line).
 const EVENT_CAPACITY: usize = 8192;
-
-fn ms_since(epoch: Instant) -> f64 {
-    epoch.elapsed().as_secs_f64() * 1e3
-}
 
 impl DeviceClient {
     /// Connects to the device at `addr` as `name` asking for `role`; returns the client and

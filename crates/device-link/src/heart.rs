@@ -263,12 +263,6 @@ impl LeadSite {
     pub fn qlv_ms(&self, vector: Vector) -> f64 {
         self.cathode(vector).activation_ms
     }
-
-    /// The model's parameters.
-    #[must_use]
-    pub fn params(&self) -> &HeartModelParams {
-        &self.params
-    }
 }
 
 #[cfg(test)]

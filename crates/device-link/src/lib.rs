@@ -12,3 +12,8 @@ pub mod ranking;
 pub mod runner;
 pub mod server;
 pub mod session;
+
+/// Milliseconds since `epoch` on tokio's clock (paused in tests): the drivers' session clock.
+pub(crate) fn ms_since(epoch: tokio::time::Instant) -> f64 {
+    epoch.elapsed().as_secs_f64() * 1e3
+}

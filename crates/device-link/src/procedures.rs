@@ -83,6 +83,24 @@ pub struct StepRecord {
     pub lost: u32,
 }
 
+/// A test that steps its output beat by beat: what to deliver now, what a beat changes, and
+/// the result once done. [`crate::runner`] drives any of them the same way.
+pub trait StepTest {
+    /// The result.
+    type Outcome;
+
+    /// The program of the current step (`None` once done).
+    fn program(&self) -> Option<Program>;
+
+    /// Takes a beat; returns the next program when the step changes (`None`: keep going, or
+    /// done: see [`Self::outcome`]). Beats not delivered at the current step's settings
+    /// (still the old program, or the safe program) are ignored.
+    fn on_beat(&mut self, beat: &Beat) -> Option<Program>;
+
+    /// The result, once done.
+    fn outcome(&self) -> Option<&Self::Outcome>;
+}
+
 /// The capture-threshold state machine.
 #[derive(Debug, Clone)]
 pub struct ThresholdTest {
@@ -145,9 +163,17 @@ impl ThresholdTest {
         }
     }
 
-    /// The program of the current step (`None` once done or when the table is empty).
+    /// The steps so far.
     #[must_use]
-    pub fn program(&self) -> Option<Program> {
+    pub fn steps(&self) -> &[StepRecord] {
+        &self.steps
+    }
+}
+
+impl StepTest for ThresholdTest {
+    type Outcome = ThresholdOutcome;
+
+    fn program(&self) -> Option<Program> {
         if self.done.is_some() {
             return None;
         }
@@ -165,28 +191,7 @@ impl ThresholdTest {
         })
     }
 
-    /// The steps so far.
-    #[must_use]
-    pub fn steps(&self) -> &[StepRecord] {
-        &self.steps
-    }
-
-    /// The result, once done.
-    #[must_use]
-    pub fn outcome(&self) -> Option<&ThresholdOutcome> {
-        self.done.as_ref()
-    }
-
-    /// Beats left at most (for time estimates).
-    #[must_use]
-    pub fn steps_left(&self) -> usize {
-        self.table.len().saturating_sub(self.index)
-    }
-
-    /// Takes a beat; returns the next program when the step changes (or `None`: keep going,
-    /// or done: see [`Self::outcome`]). Beats not delivered at the current step's settings
-    /// (still the old program, or the safe program) are ignored.
-    pub fn on_beat(&mut self, beat: &Beat) -> Option<Program> {
+    fn on_beat(&mut self, beat: &Beat) -> Option<Program> {
         let current = self.program()?;
         let matches = beat.vector == current.vector
             && beat.mode == current.mode
@@ -244,6 +249,10 @@ impl ThresholdTest {
         // At the table's floor, unless this fine pass stopped above a coarse value that lost.
         self.done = Some(ThresholdOutcome::Threshold { value, at_floor: !self.bounded_below });
         None
+    }
+
+    fn outcome(&self) -> Option<&ThresholdOutcome> {
+        self.done.as_ref()
     }
 }
 
@@ -320,11 +329,14 @@ impl PhrenicTest {
             done: None,
         }
     }
+}
 
-    /// The current program (LV with RV backup: a loss of capture at low output must not
-    /// leave the patient unpaced during a test of the nerve).
-    #[must_use]
-    pub fn program(&self) -> Option<Program> {
+impl StepTest for PhrenicTest {
+    type Outcome = PhrenicOutcome;
+
+    // LV with RV backup: a loss of capture at low output must not leave the patient
+    // unpaced during a test of the nerve.
+    fn program(&self) -> Option<Program> {
         if self.done.is_some() {
             return None;
         }
@@ -337,14 +349,7 @@ impl PhrenicTest {
         })
     }
 
-    /// The result, once done.
-    #[must_use]
-    pub fn outcome(&self) -> Option<&PhrenicOutcome> {
-        self.done.as_ref()
-    }
-
-    /// Takes a beat; returns the next program when the output changes.
-    pub fn on_beat(&mut self, beat: &Beat) -> Option<Program> {
+    fn on_beat(&mut self, beat: &Beat) -> Option<Program> {
         let current = self.program()?;
         if beat.vector != current.vector
             || (beat.amplitude_volts - current.amplitude_volts).abs() >= SAME
@@ -375,6 +380,10 @@ impl PhrenicTest {
             return None;
         }
         self.program()
+    }
+
+    fn outcome(&self) -> Option<&PhrenicOutcome> {
+        self.done.as_ref()
     }
 }
 

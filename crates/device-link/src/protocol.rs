@@ -90,25 +90,18 @@ impl OutputLimits {
     /// Every amplitude the table offers, ascending, up to the maximum.
     #[must_use]
     pub fn amplitudes_volts(&self) -> Vec<f64> {
-        let mut out = Vec::new();
-        for band in &self.amplitude_bands {
-            let n = ((band.to_volts - band.from_volts) / band.step_volts).round() as i64;
-            for k in 0..=n.max(0) {
-                let v = ((band.from_volts + k as f64 * band.step_volts) * 1000.0).round() / 1000.0;
-                if v <= self.max_amplitude_volts + ON_TABLE_TOLERANCE {
-                    out.push(v);
-                }
-            }
-        }
-        out
+        self.amplitude_bands
+            .iter()
+            .flat_map(|band| steps(band.from_volts, band.to_volts, band.step_volts))
+            .filter(|v| *v <= self.max_amplitude_volts + ON_TABLE_TOLERANCE)
+            .collect()
     }
 
     /// Every pulse width offered, ascending.
     #[must_use]
     pub fn pulse_widths_ms(&self) -> Vec<f64> {
         let (from, to, step) = self.pulse_width_ms;
-        let n = ((to - from) / step).round() as i64;
-        (0..=n.max(0)).map(|k| ((from + k as f64 * step) * 1000.0).round() / 1000.0).collect()
+        steps(from, to, step).collect()
     }
 
     /// The next amplitude below `volts` on the table, if any.
@@ -130,47 +123,14 @@ impl OutputLimits {
             return Err(DeviceError::Malformed { reason: "a program value is not a finite number".into() });
         }
         let amplitudes = self.amplitudes_volts();
-        let (lo, hi) = (amplitudes.first().copied().unwrap_or(0.0), self.max_amplitude_volts);
-        if p.amplitude_volts < lo - ON_TABLE_TOLERANCE || p.amplitude_volts > hi + ON_TABLE_TOLERANCE {
-            return Err(DeviceError::OutOfRange {
-                field: "amplitude_volts".into(),
-                value: p.amplitude_volts,
-                min: lo,
-                max: hi,
-            });
-        }
-        if !amplitudes.iter().any(|v| (v - p.amplitude_volts).abs() < ON_TABLE_TOLERANCE) {
-            let nearest = amplitudes
-                .iter()
-                .copied()
-                .min_by(|a, b| (a - p.amplitude_volts).abs().total_cmp(&(b - p.amplitude_volts).abs()));
-            return Err(DeviceError::NotOnStepTable {
-                field: "amplitude_volts".into(),
-                value: p.amplitude_volts,
-                nearest: nearest.unwrap_or(lo),
-            });
-        }
-        let widths = self.pulse_widths_ms();
-        let (wlo, whi) = (self.pulse_width_ms.0, self.pulse_width_ms.1);
-        if p.pulse_width_ms < wlo - ON_TABLE_TOLERANCE || p.pulse_width_ms > whi + ON_TABLE_TOLERANCE {
-            return Err(DeviceError::OutOfRange {
-                field: "pulse_width_ms".into(),
-                value: p.pulse_width_ms,
-                min: wlo,
-                max: whi,
-            });
-        }
-        if !widths.iter().any(|w| (w - p.pulse_width_ms).abs() < ON_TABLE_TOLERANCE) {
-            let nearest = widths
-                .iter()
-                .copied()
-                .min_by(|a, b| (a - p.pulse_width_ms).abs().total_cmp(&(b - p.pulse_width_ms).abs()));
-            return Err(DeviceError::NotOnStepTable {
-                field: "pulse_width_ms".into(),
-                value: p.pulse_width_ms,
-                nearest: nearest.unwrap_or(wlo),
-            });
-        }
+        let lowest = amplitudes.first().copied().unwrap_or(0.0);
+        on_table("amplitude_volts", p.amplitude_volts, &amplitudes, (lowest, self.max_amplitude_volts))?;
+        on_table(
+            "pulse_width_ms",
+            p.pulse_width_ms,
+            &self.pulse_widths_ms(),
+            (self.pulse_width_ms.0, self.pulse_width_ms.1),
+        )?;
         if p.rate_bpm < self.rate_bpm.0 || p.rate_bpm > self.rate_bpm.1 {
             return Err(DeviceError::OutOfRange {
                 field: "rate_bpm".into(),
@@ -184,6 +144,25 @@ impl OutputLimits {
         }
         Ok(())
     }
+}
+
+/// `from`, `from + step`, ... up to `to`, rounded to 1/1000 so table values compare exactly.
+fn steps(from: f64, to: f64, step: f64) -> impl Iterator<Item = f64> {
+    let n = ((to - from) / step).round().max(0.0) as i64;
+    (0..=n).map(move |k| ((from + k as f64 * step) * 1000.0).round() / 1000.0)
+}
+
+/// Checks that `value` lies within `range` and on `table` (within the JSON tolerance).
+fn on_table(field: &str, value: f64, table: &[f64], range: (f64, f64)) -> Result<(), DeviceError> {
+    let (min, max) = range;
+    if value < min - ON_TABLE_TOLERANCE || value > max + ON_TABLE_TOLERANCE {
+        return Err(DeviceError::OutOfRange { field: field.into(), value, min, max });
+    }
+    if !table.iter().any(|v| (v - value).abs() < ON_TABLE_TOLERANCE) {
+        let nearest = table.iter().copied().min_by(|a, b| (a - value).abs().total_cmp(&(b - value).abs()));
+        return Err(DeviceError::NotOnStepTable { field: field.into(), value, nearest: nearest.unwrap_or(min) });
+    }
+    Ok(())
 }
 
 /// The role a client asks for.

@@ -11,7 +11,7 @@ use crate::client::DeviceClient;
 use crate::lead::{LeadModel, Vector};
 use crate::log::CommandLog;
 use crate::procedures::{
-    PhrenicOutcome, PhrenicTest, StepDownConfig, Stepped, ThresholdOutcome, ThresholdTest, margin_ok,
+    PhrenicOutcome, PhrenicTest, StepDownConfig, StepTest, Stepped, ThresholdOutcome, ThresholdTest, margin_ok,
 };
 use crate::protocol::{Command, Event, Reply};
 
@@ -60,37 +60,6 @@ pub struct Session<'a> {
     pub epoch: tokio::time::Instant,
 }
 
-/// What drives a step-down state machine.
-trait Stepper {
-    fn program(&self) -> Option<crate::protocol::Program>;
-    fn on_beat(&mut self, beat: &crate::protocol::Beat) -> Option<crate::protocol::Program>;
-    fn finished(&self) -> bool;
-}
-
-impl Stepper for ThresholdTest {
-    fn program(&self) -> Option<crate::protocol::Program> {
-        ThresholdTest::program(self)
-    }
-    fn on_beat(&mut self, beat: &crate::protocol::Beat) -> Option<crate::protocol::Program> {
-        ThresholdTest::on_beat(self, beat)
-    }
-    fn finished(&self) -> bool {
-        self.outcome().is_some()
-    }
-}
-
-impl Stepper for PhrenicTest {
-    fn program(&self) -> Option<crate::protocol::Program> {
-        PhrenicTest::program(self)
-    }
-    fn on_beat(&mut self, beat: &crate::protocol::Beat) -> Option<crate::protocol::Program> {
-        PhrenicTest::on_beat(self, beat)
-    }
-    fn finished(&self) -> bool {
-        self.outcome().is_some()
-    }
-}
-
 impl Session<'_> {
     /// Sends a command, logging it and its result.
     pub async fn command(&mut self, command: Command) -> Result<Reply, String> {
@@ -106,15 +75,15 @@ impl Session<'_> {
     }
 
     /// Runs a stepper to its end.
-    async fn step(&mut self, stepper: &mut impl Stepper) -> Result<(), String> {
-        let Some(first) = stepper.program() else { return Err("nothing to test: the step table is empty".into()) };
+    async fn step<T: StepTest>(&mut self, test: &mut T) -> Result<(), String> {
+        let Some(first) = test.program() else { return Err("nothing to test: the step table is empty".into()) };
         self.command(Command::Program { program: first }).await?;
-        // Events from before this program (old beats) are skipped by the stepper itself.
-        while !stepper.finished() {
+        // Events from before this program (old beats) are skipped by the test itself.
+        while test.outcome().is_none() {
             let Some(event) = self.events.recv().await else { return Err("link to the device lost".into()) };
             match event {
                 Event::Beat(beat) => {
-                    if let Some(next) = stepper.on_beat(&beat) {
+                    if let Some(next) = test.on_beat(&beat) {
                         self.command(Command::Program { program: next }).await?;
                     }
                 }
@@ -123,6 +92,20 @@ impl Session<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Runs a test to its end, restores safe pacing, and says how it went.
+    async fn run<T: StepTest>(&mut self, mut test: T) -> Run<T::Outcome>
+    where
+        T::Outcome: Clone,
+    {
+        let stepped = self.step(&mut test).await;
+        self.finish().await;
+        match (stepped, test.outcome()) {
+            (Ok(()), Some(outcome)) => Run::Complete { result: outcome.clone() },
+            (Err(reason), _) => Run::Incomplete { reason },
+            (Ok(()), None) => Run::Incomplete { reason: "the test ended without a result".into() },
+        }
     }
 
     /// Ends a test: safe pacing, and drains the stop's own safety event.
@@ -144,14 +127,8 @@ impl Session<'_> {
         start: f64,
         config: StepDownConfig,
     ) -> Run<ThresholdOutcome> {
-        let mut test = ThresholdTest::new(vector, stepped, start, &self.client.info().limits, config);
-        let run = self.step(&mut test).await;
-        self.finish().await;
-        match (run, test.outcome()) {
-            (Ok(()), Some(outcome)) => Run::Complete { result: outcome.clone() },
-            (Err(reason), _) => Run::Incomplete { reason },
-            (Ok(()), None) => Run::Incomplete { reason: "the test ended without a result".into() },
-        }
+        let test = ThresholdTest::new(vector, stepped, start, &self.client.info().limits, config);
+        self.run(test).await
     }
 
     /// A phrenic screen and threshold.
@@ -163,14 +140,8 @@ impl Session<'_> {
         beats_per_step: u32,
     ) -> Run<PhrenicOutcome> {
         let screen = screen_volts.min(self.client.info().limits.max_amplitude_volts);
-        let mut test = PhrenicTest::new(vector, screen, pulse_width_ms, beats_per_step, &self.client.info().limits);
-        let run = self.step(&mut test).await;
-        self.finish().await;
-        match (run, test.outcome()) {
-            (Ok(()), Some(outcome)) => Run::Complete { result: outcome.clone() },
-            (Err(reason), _) => Run::Incomplete { reason },
-            (Ok(()), None) => Run::Incomplete { reason: "the test ended without a result".into() },
-        }
+        let test = PhrenicTest::new(vector, screen, pulse_width_ms, beats_per_step, &self.client.info().limits);
+        self.run(test).await
     }
 
     /// Measures impedance, R wave and QLV of a vector.

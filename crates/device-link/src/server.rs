@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::analyzer::{Analyzer, AnalyzerConfig};
 use crate::log::CommandLog;
+use crate::ms_since;
 use crate::protocol::{Command, DeviceError, DeviceInfo, Event, Reply, Role, SafetyReason};
 use crate::session::{DEFAULT_HEARTBEAT_INTERVAL_MS, ServerAction, ServerSession};
 
@@ -82,11 +83,6 @@ pub async fn serve(
     }
     drop(to_device);
     let _ = device.await;
-}
-
-/// Milliseconds since `epoch` on tokio's clock.
-fn ms_since(epoch: Instant) -> f64 {
-    epoch.elapsed().as_secs_f64() * 1e3
 }
 
 /// The device task: the analyzer, its beats, control and safety.

@@ -72,6 +72,12 @@ pub struct NavBranch<const D: usize> {
 }
 
 impl<const D: usize> NavBranch<D> {
+    /// Distance from `p` to the branch's bounding box (0 inside): no centerline point is nearer.
+    #[must_use]
+    pub fn distance_to_bounds(&self, p: &SVector<f64, D>) -> f64 {
+        (self.bounds.0 - p).sup(&(p - self.bounds.1)).sup(&SVector::zeros()).norm()
+    }
+
     /// Arc length of the branch's last point from the ostium, mm.
     #[must_use]
     pub fn end_arc_mm(&self) -> f64 {
@@ -198,10 +204,7 @@ impl<const D: usize> NavTree<D> {
             .branches
             .iter()
             .enumerate()
-            .filter(|(_, b)| {
-                let outside = (b.bounds.0 - p).sup(&(p - b.bounds.1)).sup(&SVector::zeros());
-                outside.norm() <= within
-            })
+            .filter(|(_, b)| b.distance_to_bounds(p) <= within)
             .map(|(i, b)| nearest_on(b, i, p))
             .collect();
         out.sort_by(|a, b| a.distance.total_cmp(&b.distance));
@@ -213,7 +216,7 @@ impl<const D: usize> NavTree<D> {
     pub fn nearest(&self, p: &SVector<f64, D>) -> Option<Nearest<D>> {
         let mut best: Option<Nearest<D>> = None;
         for (i, b) in self.branches.iter().enumerate() {
-            let outside = (b.bounds.0 - p).sup(&(p - b.bounds.1)).sup(&SVector::zeros()).norm();
+            let outside = b.distance_to_bounds(p);
             if best.is_some_and(|n| outside >= n.distance) {
                 continue;
             }

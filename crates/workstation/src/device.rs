@@ -16,6 +16,7 @@ use device_link::protocol::{Command, OutputLimits, Role};
 use device_link::ranking::{RankingConfig, SiteRecord, rank_sites};
 use device_link::runner::{Run, Session, SweepSettings};
 use device_link::server::{ServerConfig, serve};
+use navigation::guidance::Target;
 use serde::Serialize;
 
 use crate::cli::{DeviceArgs, DeviceModelArgs, DeviceTest};
@@ -96,8 +97,7 @@ pub fn run_model(args: &DeviceModelArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The electrode positions of `lead` with its tip at `site` (VEIN@FRACTION) in the case.
-fn electrodes_at(case: &NavCase, lead: LeadModel, site: &str) -> anyhow::Result<[[f64; 3]; 4]> {
-    let target = case.parse_target(&format!("{site}={site}"))?;
+fn electrodes_at(case: &NavCase, lead: LeadModel, target: &Target) -> anyhow::Result<[[f64; 3]; 4]> {
     // Back from the tip toward the ostium, 1 mm at a time.
     let path: Vec<[f64; 3]> = (0..=target.arc_mm.floor() as usize)
         .map(|k| {
@@ -106,7 +106,7 @@ fn electrodes_at(case: &NavCase, lead: LeadModel, site: &str) -> anyhow::Result<
         })
         .collect();
     electrodes_along(lead, &path)
-        .with_context(|| format!("the {lead:?} is longer than the vein path from {site} to the ostium"))
+        .with_context(|| format!("the {lead:?} is longer than the vein path from {} to the ostium", target.name))
 }
 
 /// A vector by its name (`D1-RV coil`, `LV2-LV3`) or index in the lead's list.
@@ -175,9 +175,11 @@ impl Outcome {
 pub fn run_test(args: &DeviceArgs) -> anyhow::Result<ExitCode> {
     let case = NavCase::load(&args.case)?;
     let lead = args.lead;
-    let electrodes = electrodes_at(&case, lead, &args.site)?;
+    // The site, named by itself: "PLV@0.67".
+    let target = case.parse_target(&format!("{0}={0}", args.site))?;
+    let electrodes = electrodes_at(&case, lead, &target)?;
     let vector = args.vector.as_deref().map(|v| parse_vector(lead, v)).transpose()?.unwrap_or(lead.vectors()[0]);
-    let position = site_position(&case, &args.case, &args.site, electrodes[0])?;
+    let position = site_position(&case, &target, electrodes[0]);
     let mut log = match &args.log {
         Some(path) => {
             Some(CommandLog::open(path).with_context(|| format!("opening the command log {}", path.display()))?)
@@ -347,15 +349,14 @@ struct SitePosition {
 
 /// The site's vein and arc from the case's tree, apical from the case's LV (the tip in the
 /// apical third of the base-to-apex length).
-fn site_position(case: &NavCase, dir: &std::path::Path, site: &str, tip: [f64; 3]) -> anyhow::Result<SitePosition> {
-    let target = case.parse_target(&format!("{site}={site}"))?;
-    let patient = simulator::SyntheticPatient::generate(case_seed(dir)?);
+fn site_position(case: &NavCase, target: &Target, tip: [f64; 3]) -> SitePosition {
+    let patient = simulator::SyntheticPatient::generate(case.seed);
     let depth = patient.lv.coord_of(&nalgebra::Point3::from(tip)).depth;
-    Ok(SitePosition {
+    SitePosition {
         vein: case.tree.branches[target.branch].label.abbreviation().to_owned(),
         arc_mm: target.arc_mm,
         apical: depth > 2.0 / 3.0,
-    })
+    }
 }
 
 async fn sweep_test(

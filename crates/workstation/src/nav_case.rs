@@ -16,6 +16,7 @@ use venogram::VeinLabel;
 /// The tree part of `patient.json`.
 #[derive(Deserialize)]
 struct PatientFile {
+    seed: u64,
     tree: TreeFile,
 }
 
@@ -39,6 +40,8 @@ struct BranchFile {
 
 /// What `csnav track` and `csnav send-tips` read from a case directory.
 pub struct NavCase {
+    /// The synthetic patient's seed (its LV and physiology follow from it).
+    pub seed: u64,
     /// The 3D tree, patient space.
     pub tree: NavTree3,
     /// The synthetic tracker (fiducials; its truth is used only by the test sender).
@@ -77,7 +80,7 @@ impl NavCase {
         let in_patient: Vec<Point3<f64>> = tracker.fiducials.iter().map(|f| Point3::from(f.in_patient_mm)).collect();
         let registration = register_points(&in_tracker, &in_patient)
             .with_context(|| format!("registering the tracker from {}", tracker_path.display()))?;
-        Ok(Self { tree, tracker, registration })
+        Ok(Self { seed: patient.seed, tree, tracker, registration })
     }
 
     /// The centerline point at `arc_mm` from the ostium on the way to `branch`: on the

@@ -84,3 +84,80 @@ impl CommandLog {
         self.entry(t_ms, site, "safety", SafetyBody { event });
     }
 }
+
+/// Where a test session writes what it did: the command log, a recording, or both.
+pub trait Journal {
+    /// A command and its result.
+    fn command(
+        &mut self,
+        t_ms: f64,
+        site: Option<&str>,
+        who: &str,
+        command: &Command,
+        result: &Result<Reply, DeviceError>,
+    );
+    /// An event the session received (beats, EGM, programs, safe pacing).
+    fn event(&mut self, t_ms: f64, site: Option<&str>, event: &Event);
+}
+
+impl Journal for CommandLog {
+    fn command(
+        &mut self,
+        t_ms: f64,
+        site: Option<&str>,
+        who: &str,
+        command: &Command,
+        result: &Result<Reply, DeviceError>,
+    ) {
+        self.record(t_ms, site, who, command, result);
+    }
+
+    /// Only safety events go to the command log (beats and EGM are the recording's).
+    fn event(&mut self, t_ms: f64, site: Option<&str>, event: &Event) {
+        if matches!(event, Event::SafePacing { .. }) {
+            self.safety(t_ms, site, event);
+        }
+    }
+}
+
+/// Two journals written together.
+impl<A: Journal, B: Journal> Journal for (A, B) {
+    fn command(
+        &mut self,
+        t_ms: f64,
+        site: Option<&str>,
+        who: &str,
+        command: &Command,
+        result: &Result<Reply, DeviceError>,
+    ) {
+        self.0.command(t_ms, site, who, command, result);
+        self.1.command(t_ms, site, who, command, result);
+    }
+
+    fn event(&mut self, t_ms: f64, site: Option<&str>, event: &Event) {
+        self.0.event(t_ms, site, event);
+        self.1.event(t_ms, site, event);
+    }
+}
+
+/// A journal that may be absent.
+impl<J: Journal> Journal for Option<J> {
+    fn command(
+        &mut self,
+        t_ms: f64,
+        site: Option<&str>,
+        who: &str,
+        command: &Command,
+        result: &Result<Reply, DeviceError>,
+    ) {
+        if let Some(j) = self {
+            j.command(t_ms, site, who, command, result);
+        }
+    }
+
+    fn event(&mut self, t_ms: f64, site: Option<&str>, event: &Event) {
+        if let Some(j) = self {
+            j.event(t_ms, site, event);
+        }
+    }
+}

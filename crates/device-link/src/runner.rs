@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::client::DeviceClient;
 use crate::lead::{LeadModel, Vector};
-use crate::log::CommandLog;
+use crate::log::Journal;
 use crate::procedures::{
     PhrenicOutcome, PhrenicTest, StepDownConfig, StepTest, Stepped, ThresholdOutcome, ThresholdTest, margin_ok,
 };
@@ -52,8 +52,8 @@ pub struct Session<'a> {
     pub client: &'a DeviceClient,
     /// Its events.
     pub events: &'a mut mpsc::Receiver<Event>,
-    /// The log.
-    pub log: Option<&'a mut CommandLog>,
+    /// Where commands, results and events are written (the command log, a recording).
+    pub journal: Option<&'a mut dyn Journal>,
     /// The site's name, for the log.
     pub site: String,
     /// Start of the session clock (log times are ms since it).
@@ -64,14 +64,29 @@ impl Session<'_> {
     /// Sends a command, logging it and its result.
     pub async fn command(&mut self, command: Command) -> Result<Reply, String> {
         let result = self.client.request(command.clone()).await;
-        if let Some(log) = self.log.as_deref_mut() {
+        let t_ms = self.ms();
+        if let Some(journal) = self.journal.as_deref_mut() {
             let logged = result.clone().map_err(|e| match e {
                 crate::client::ClientError::Device(d) => d,
                 other => crate::protocol::DeviceError::Protocol { reason: other.to_string() },
             });
-            log.record(self.epoch.elapsed().as_secs_f64() * 1e3, Some(&self.site), "client", &command, &logged);
+            journal.command(t_ms, Some(&self.site), "client", &command, &logged);
         }
         result.map_err(|e| e.to_string())
+    }
+
+    fn ms(&self) -> f64 {
+        self.epoch.elapsed().as_secs_f64() * 1e3
+    }
+
+    /// The next device event, written to the journal.
+    async fn next_event(&mut self) -> Option<Event> {
+        let event = self.events.recv().await?;
+        let t_ms = self.ms();
+        if let Some(journal) = self.journal.as_deref_mut() {
+            journal.event(t_ms, Some(&self.site), &event);
+        }
+        Some(event)
     }
 
     /// Runs a stepper to its end.
@@ -80,7 +95,7 @@ impl Session<'_> {
         self.command(Command::Program { program: first }).await?;
         // Events from before this program (old beats) are skipped by the test itself.
         while test.outcome().is_none() {
-            let Some(event) = self.events.recv().await else { return Err("link to the device lost".into()) };
+            let Some(event) = self.next_event().await else { return Err("link to the device lost".into()) };
             match event {
                 Event::Beat(beat) => {
                     if let Some(next) = test.on_beat(&beat) {
@@ -111,7 +126,7 @@ impl Session<'_> {
     /// Ends a test: safe pacing, and drains the stop's own safety event.
     async fn finish(&mut self) {
         if self.command(Command::Stop).await.is_ok() {
-            while let Some(event) = self.events.recv().await {
+            while let Some(event) = self.next_event().await {
                 if matches!(event, Event::SafePacing { .. }) {
                     break;
                 }

@@ -49,7 +49,7 @@ async fn sweeps_find_the_true_thresholds_and_phrenic_stimulation() {
         let mut session = Session {
             client: &client,
             events: &mut events,
-            log: None,
+            journal: None,
             site: format!("{label:?}"),
             epoch: tokio::time::Instant::now(),
         };
@@ -137,7 +137,7 @@ async fn a_test_cut_short_is_incomplete() {
     let mut session = Session {
         client: &client,
         events: &mut events,
-        log: None,
+        journal: None,
         site: "PLV".into(),
         epoch: tokio::time::Instant::now(),
     };

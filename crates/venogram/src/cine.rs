@@ -239,6 +239,12 @@ impl Cine {
         &self.samples
     }
 
+    /// Gives up the samples (all frames, row-major), e.g. to a recorder, without copying them.
+    #[must_use]
+    pub fn into_samples(self) -> Vec<u16> {
+        self.samples
+    }
+
     /// Mutable samples, for in-place conversions during ingest.
     pub(crate) fn samples_mut(&mut self) -> &mut [u16] {
         &mut self.samples

@@ -68,6 +68,86 @@ pub enum Command {
     /// (threshold, PNS margin, impedance), then a score from QLV/QRSd, threshold, R wave,
     /// apical position and the lateral wall, with the reason for every rank.
     DeviceRank(DeviceRankArgs),
+    /// A scripted session on the synthetic patient, recorded like a live one: the case's
+    /// venogram runs read, segmented and recorded with their cameras; a tracked tip advancing
+    /// along the tree to the target; a capture-threshold test there over the device link.
+    SimSession(SimSessionArgs),
+    /// Replay a recording (`.rrd`): the navigation panel re-driven through csnav's pipeline
+    /// (and checked against what was shown), the device panel, at 1x, faster, or stepwise.
+    Replay(ReplayArgs),
+    /// Summarise a recording: who made it, duration, whether it was closed or cut short,
+    /// frames, tip samples, device commands, thresholds, and rows per entity.
+    RecordInfo(RecordInfoArgs),
+}
+
+/// Arguments of `csnav sim-session`.
+#[derive(Debug, Args)]
+pub struct SimSessionArgs {
+    /// Case directory: patient.json, tracker.json and the venogram runs (*.dcm).
+    #[arg(long, value_name = "DIR")]
+    pub case: PathBuf,
+    /// Target site, NAME=VEIN@FRACTION (default: the middle of the PLV, else of the LMV).
+    #[arg(long, value_name = "NAME=VEIN@FRACTION")]
+    pub target: Option<String>,
+    /// Tool name.
+    #[arg(long, default_value = "Guidewire")]
+    pub tool: String,
+    /// Tracker rate, Hz.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate_hz: f64,
+    /// Speed of the tip along the tree, mm/s.
+    #[arg(long, default_value_t = 40.0)]
+    pub speed_mm_s: f64,
+    /// Tracker noise, mm RMS (3D).
+    #[arg(long, default_value_t = 0.3)]
+    pub noise_mm: f64,
+    /// Seed of the tracker noise.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Beats per step of the threshold test.
+    #[arg(long, default_value_t = 2)]
+    pub beats_per_step: u32,
+    /// Skip the threshold test.
+    #[arg(long)]
+    pub no_device: bool,
+    /// Print what was sent as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Recording options.
+    #[command(flatten)]
+    pub record: crate::session_record::RecordArgs,
+}
+
+/// Arguments of `csnav replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recording.
+    pub file: PathBuf,
+    /// Speed: 1 = real time, 10 = ten times faster, 0 = as fast as possible.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// One event at a time: Enter shows the next.
+    #[arg(long, conflicts_with = "speed")]
+    pub step: bool,
+    /// Start this many seconds into the procedure (earlier events rebuild the state silently).
+    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    pub seek_s: f64,
+    /// Most tip lines printed per tool and second (0 = every sample; differences always).
+    #[arg(long, default_value_t = 10.0, value_name = "HZ")]
+    pub max_rate_hz: f64,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `csnav record-info`.
+#[derive(Debug, Args)]
+pub struct RecordInfoArgs {
+    /// The recording.
+    pub file: PathBuf,
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `csnav device-rank`.

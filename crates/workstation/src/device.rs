@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use device_link::client::DeviceClient;
 use device_link::lead::{LeadModel, Vector, electrodes_along};
-use device_link::log::CommandLog;
+use device_link::log::{CommandLog, Journal};
 use device_link::procedures::{
     PhrenicOutcome, StepDownConfig, Stepped, ThresholdOutcome, margin_ok, strength_duration_fit,
 };
@@ -97,7 +97,7 @@ pub fn run_model(args: &DeviceModelArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The electrode positions of `lead` with its tip at `site` (VEIN@FRACTION) in the case.
-fn electrodes_at(case: &NavCase, lead: LeadModel, target: &Target) -> anyhow::Result<[[f64; 3]; 4]> {
+pub(crate) fn electrodes_at(case: &NavCase, lead: LeadModel, target: &Target) -> anyhow::Result<[[f64; 3]; 4]> {
     // Back from the tip toward the ostium, 1 mm at a time.
     let path: Vec<[f64; 3]> = (0..=target.arc_mm.floor() as usize)
         .map(|k| {
@@ -191,7 +191,7 @@ pub fn run_test(args: &DeviceArgs) -> anyhow::Result<ExitCode> {
         let mut session = Session {
             client: &client,
             events: &mut events,
-            log: log.as_mut(),
+            journal: log.as_mut().map(|l| l as &mut dyn Journal),
             site: args.site.clone(),
             epoch: tokio::time::Instant::now(),
         };

@@ -6,8 +6,11 @@ mod cli;
 mod device;
 mod info;
 mod nav_case;
+mod replay;
 mod segment;
 mod send_tips;
+mod session_record;
+mod sim_session;
 mod simulate;
 mod test_pattern;
 mod track;
@@ -31,6 +34,9 @@ fn main() -> std::process::ExitCode {
         cli::Command::DeviceModel(args) => device::run_model(&args),
         cli::Command::Device(args) => device::run_test(&args),
         cli::Command::DeviceRank(args) => device::run_rank(&args),
+        cli::Command::SimSession(args) => sim_session::run(&args),
+        cli::Command::Replay(args) => replay::run(&args),
+        cli::Command::RecordInfo(args) => replay::info(&args),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 scripts/system-packages.sh dicom3tools
 export CSNAV_PEERS_VENV="${CSNAV_PEERS_VENV:-$HOME/.cache/csnav/peers-venv}"
 scripts/install-peers.sh >/dev/null
+export CSNAV_RERUN_VENV="${CSNAV_RERUN_VENV:-$HOME/.cache/csnav/rerun-venv}"
+scripts/install-rerun-peer.sh >/dev/null
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"

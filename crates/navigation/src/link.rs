@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::igtl::{DEFAULT_MAX_BODY_BYTES, Decoder, IgtlError, Message};
-use crate::tracking::LatestSamples;
+use crate::tracking::{LatestSamples, ToolSample};
 
 /// Settings of a link.
 #[derive(Debug, Clone)]
@@ -119,6 +119,21 @@ pub struct Hub {
     outgoing: broadcast::Sender<Arc<Vec<u8>>>,
     inbox: mpsc::Sender<(SocketAddr, Message)>,
     epoch: Instant,
+    tap: Arc<TapSlot>,
+}
+
+/// Called with every tool sample as it arrives (on the network task: keep it short and
+/// never block, e.g. hand the sample to a recorder's bounded queue).
+pub type SampleTap = Box<dyn FnMut(&ToolSample) + Send>;
+
+/// Where the hub keeps its tap.
+#[derive(Default)]
+struct TapSlot(Mutex<Option<SampleTap>>);
+
+impl std::fmt::Debug for TapSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TapSlot")
+    }
 }
 
 /// Capacity of the outgoing broadcast, messages per peer.
@@ -143,6 +158,7 @@ impl Hub {
             outgoing,
             inbox,
             epoch: Instant::now(),
+            tap: Arc::new(TapSlot::default()),
         };
         (hub, rx)
     }
@@ -170,6 +186,11 @@ impl Hub {
         self.updated.subscribe()
     }
 
+    /// Sees every tool sample as it arrives (the display only reads the latest).
+    pub fn set_sample_tap(&self, tap: SampleTap) {
+        *lock(&self.tap.0) = Some(tap);
+    }
+
     /// Sends a message to every connected peer (dropped for a peer that lags far behind).
     pub fn send(&self, message: &Message) -> Result<(), IgtlError> {
         let bytes = Arc::new(message.encode()?);
@@ -180,7 +201,12 @@ impl Hub {
 
     fn deliver(&self, peer: SocketAddr, message: Message) {
         let now = self.now_ms();
-        let tools = lock(&self.samples).ingest(&message, now);
+        let mut tap = lock(&self.tap.0);
+        let tools = match tap.as_mut() {
+            Some(tap) => lock(&self.samples).ingest_with(&message, now, |s| tap(s)),
+            None => lock(&self.samples).ingest(&message, now),
+        };
+        drop(tap);
         let mut c = lock(&self.counters);
         c.messages += 1;
         if tools == 0 && self.inbox.try_send((peer, message)).is_err() {

@@ -75,6 +75,11 @@ fn phase_of(message: &Message) -> Option<Phase> {
 impl LatestSamples {
     /// Takes the tool samples a message carries (none for other types); returns how many.
     pub fn ingest(&mut self, message: &Message, received_ms: f64) -> usize {
+        self.ingest_with(message, received_ms, |_| {})
+    }
+
+    /// [`Self::ingest`], calling `each` with every sample taken.
+    pub fn ingest_with(&mut self, message: &Message, received_ms: f64, mut each: impl FnMut(&ToolSample)) -> usize {
         let phase = phase_of(message);
         let sample = |tool: &str, tracker_from_sensor: Matrix4<f64>| ToolSample {
             tool: tool.to_owned(),
@@ -97,6 +102,7 @@ impl LatestSamples {
                 continue;
             }
             self.received += 1;
+            each(&s);
             if self.unread.insert(s.tool.clone(), true) == Some(true) {
                 self.superseded += 1;
             }

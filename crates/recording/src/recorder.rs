@@ -205,7 +205,9 @@ impl Recorder {
         let (tx, rx) = std::sync::mpsc::sync_channel(config.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let mut writer = Writer::new(rec);
-        writer.session(info).map_err(|e| create_error(e.to_string()))?;
+        // The metadata goes to the file first, so any part of the file that can be read says
+        // what it is.
+        writer.session(info).and_then(|()| writer.flush()).map_err(|e| create_error(e.to_string()))?;
         let thread_counters = counters.clone();
         let flush_interval = config.flush_interval;
         let thread = std::thread::Builder::new()

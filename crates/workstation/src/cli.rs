@@ -265,6 +265,9 @@ pub struct DeviceArgs {
     /// Print the result record as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Recording options (on by default).
+    #[command(flatten)]
+    pub record: crate::session_record::RecordArgs,
 }
 
 /// Arguments of `csnav track`.
@@ -303,6 +306,9 @@ pub struct TrackArgs {
     /// Print one JSON object per update instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Recording options (live sessions record by default; a replayed stream only with --record).
+    #[command(flatten)]
+    pub record: crate::session_record::RecordArgs,
 }
 
 /// Arguments of `csnav send-tips`.

@@ -21,6 +21,9 @@ use serde::Serialize;
 
 use crate::cli::{DeviceArgs, DeviceModelArgs, DeviceTest};
 use crate::nav_case::NavCase;
+use crate::session_record;
+use recording::record::{Record as RecordItem, TestResultRecord};
+use recording::{Recorder, SessionMode};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -155,6 +158,8 @@ struct Outcome {
     json: serde_json::Value,
     text: String,
     complete: bool,
+    /// The thresholds found, for the recording.
+    results: Vec<TestResultRecord>,
 }
 
 impl Outcome {
@@ -167,7 +172,45 @@ impl Outcome {
         complete: bool,
     ) -> anyhow::Result<Self> {
         let json = serde_json::to_value(Record { test, site: &args.site, lead: args.lead, vector, result })?;
-        Ok(Self { json, text, complete })
+        Ok(Self { json, text, complete, results: Vec::new() })
+    }
+
+    /// Adds a result for the recording.
+    fn with_result(
+        mut self,
+        args: &DeviceArgs,
+        vector: String,
+        capture: Option<&Run<ThresholdOutcome>>,
+        phrenic: Option<&Run<PhrenicOutcome>>,
+        complete: bool,
+    ) -> Self {
+        let test = self.json.get("test").and_then(serde_json::Value::as_str).unwrap_or("test").to_owned();
+        self.results.push(TestResultRecord {
+            site: args.site.clone(),
+            test,
+            vector: Some(vector),
+            capture_threshold_volts: capture.and_then(capture_volts),
+            phrenic_threshold_volts: phrenic.and_then(phrenic_volts),
+            complete,
+            detail: self.json.clone(),
+        });
+        self
+    }
+}
+
+/// The capture threshold of a complete amplitude test, volts.
+fn capture_volts(run: &Run<ThresholdOutcome>) -> Option<f64> {
+    match run.complete() {
+        Some(ThresholdOutcome::Threshold { value, .. }) => Some(*value),
+        _ => None,
+    }
+}
+
+/// The phrenic threshold of a complete phrenic test, volts.
+fn phrenic_volts(run: &Run<PhrenicOutcome>) -> Option<f64> {
+    match run.complete() {
+        Some(PhrenicOutcome::Threshold { volts }) => Some(*volts),
+        _ => None,
     }
 }
 
@@ -180,18 +223,29 @@ pub fn run_test(args: &DeviceArgs) -> anyhow::Result<ExitCode> {
     let electrodes = electrodes_at(&case, lead, &target)?;
     let vector = args.vector.as_deref().map(|v| parse_vector(lead, v)).transpose()?.unwrap_or(lead.vectors()[0]);
     let position = site_position(&case, &target, electrodes[0]);
-    let mut log = match &args.log {
+    let log = match &args.log {
         Some(path) => {
             Some(CommandLog::open(path).with_context(|| format!("opening the command log {}", path.display()))?)
         }
         None => None,
     };
-    runtime()?.block_on(async {
+    let config = serde_json::json!({
+        "test": format!("{:?}", args.test), "device": args.device, "site": args.site, "lead": args.lead,
+        "vector": args.vector, "start_volts": args.start_volts, "pulse_width_ms": args.pulse_width_ms,
+        "beats_per_step": args.beats_per_step,
+    });
+    let recorder = session_record::open(&args.record, "device", &args.case, SessionMode::Simulator, config)?;
+    let rec = recorder.as_ref().map(Recorder::sender);
+    if let Some(rec) = &rec {
+        rec.send(RecordItem::Target(session_record::target(&case, &target)));
+    }
+    let mut journal = (log, rec.clone());
+    let code = runtime()?.block_on(async {
         let (client, mut events) = DeviceClient::connect(&args.device, "csnav", Role::Control).await?;
         let mut session = Session {
             client: &client,
             events: &mut events,
-            journal: log.as_mut().map(|l| l as &mut dyn Journal),
+            journal: Some(&mut journal as &mut dyn Journal),
             site: args.site.clone(),
             epoch: tokio::time::Instant::now(),
         };
@@ -232,8 +286,17 @@ pub fn run_test(args: &DeviceArgs) -> anyhow::Result<ExitCode> {
         } else {
             println!("{}", outcome.text);
         }
+        if let Some(rec) = &rec {
+            for result in &outcome.results {
+                rec.send(RecordItem::TestResult(Box::new(result.clone())));
+            }
+        }
         anyhow::Ok(if outcome.complete { ExitCode::SUCCESS } else { ExitCode::from(3) })
-    })
+    });
+    // Whatever happened, what was measured is in the recording.
+    drop(rec);
+    session_record::finish(recorder)?;
+    code
 }
 
 /// The amplitude threshold at the command line's pulse width and start.
@@ -268,7 +331,13 @@ async fn threshold_test(
         Run::Incomplete { reason } => format!("{name}: INCOMPLETE ({reason}): no threshold"),
     };
     let complete = run.is_complete();
-    Outcome::new(args, "threshold", Some(name), run, text, complete)
+    Ok(Outcome::new(args, "threshold", Some(name.clone()), &run, text, complete)?.with_result(
+        args,
+        name,
+        Some(&run),
+        None,
+        complete,
+    ))
 }
 
 async fn pw_test(
@@ -298,9 +367,16 @@ async fn pw_test(
         ))
     );
     let complete = pw.is_complete() && amp.is_complete();
+    let capture = amp.clone();
     let result =
         PwResult { pulse_width: pw, amplitude: amp, rheobase_volts: fit.map(|f| f.0), chronaxie_ms: fit.map(|f| f.1) };
-    Outcome::new(args, "pw_threshold", Some(name), result, text, complete)
+    Ok(Outcome::new(args, "pw_threshold", Some(name.clone()), result, text, complete)?.with_result(
+        args,
+        name,
+        Some(&capture),
+        None,
+        complete,
+    ))
 }
 
 fn describe_phrenic(run: &Run<PhrenicOutcome>) -> String {
@@ -337,7 +413,15 @@ async fn pns_test(
         }
     );
     let complete = capture.is_complete() && pns.is_complete();
-    Outcome::new(args, "pns", Some(name), PnsResult { capture, phrenic: pns, margin_ok: margin }, text, complete)
+    let outcome = Outcome::new(
+        args,
+        "pns",
+        Some(name.clone()),
+        PnsResult { capture: capture.clone(), phrenic: pns.clone(), margin_ok: margin },
+        text,
+        complete,
+    )?;
+    Ok(outcome.with_result(args, name, Some(&capture), Some(&pns), complete))
 }
 
 /// Where a site is, for its record: vein, arc length, apical or not.
@@ -406,6 +490,8 @@ async fn sweep_test(
     }
     let complete = results.len() == lead.vectors().len()
         && results.iter().all(|r| r.threshold.is_complete() && r.phrenic.is_complete());
+    let per_vector: Vec<(String, Run<ThresholdOutcome>, Run<PhrenicOutcome>)> =
+        results.iter().map(|r| (r.name.clone(), r.threshold.clone(), r.phrenic.clone())).collect();
     let record = SiteRecord {
         site: args.site.clone(),
         vein: Some(position.vein),
@@ -414,7 +500,12 @@ async fn sweep_test(
         scar: None,
         vectors: results,
     };
-    Outcome::new(args, "sweep", None, record, text.trim_end().to_owned(), complete)
+    let mut outcome = Outcome::new(args, "sweep", None, record, text.trim_end().to_owned(), complete)?;
+    for (name, capture, phrenic) in per_vector {
+        let done = capture.is_complete() && phrenic.is_complete();
+        outcome = outcome.with_result(args, name, Some(&capture), Some(&phrenic), done);
+    }
+    Ok(outcome)
 }
 
 fn describe(run: &Run<ThresholdOutcome>, unit: &str) -> String {

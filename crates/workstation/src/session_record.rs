@@ -33,7 +33,7 @@ pub struct RecordArgs {
     #[arg(long)]
     pub no_record: bool,
     /// Directory of the default recording files.
-    #[arg(long, value_name = "DIR", default_value = "recordings")]
+    #[arg(long, value_name = "DIR", env = "CSNAV_RECORD_DIR", default_value = "recordings")]
     pub record_dir: PathBuf,
 }
 

@@ -243,6 +243,7 @@ pub fn run(args: &SimSessionArgs) -> anyhow::Result<ExitCode> {
     let sigma = args.noise_mm / 3f64.sqrt();
     let travel_s = target.arc_mm / args.speed_mm_s;
     let samples = (travel_s * args.rate_hz).ceil() as u64;
+    eprintln!("tip advancing to \"{}\" at {} mm/s, {} Hz", target.name, args.speed_mm_s, args.rate_hz);
     let started = Instant::now();
     let mut last = None;
     for k in 0..=samples {

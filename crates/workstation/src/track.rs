@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,9 @@ use serde::Serialize;
 
 use crate::cli::TrackArgs;
 use crate::nav_case::NavCase;
+use crate::session_record::{self, TipPipeline};
+use recording::record::{Level, NoteRecord, Record};
+use recording::{RecordSender, Recorder, SessionMode};
 
 /// One printed update (the `--json` line).
 #[derive(Debug, Serialize)]
@@ -51,7 +55,8 @@ struct Printed {
 
 /// Turns tool states into printed updates.
 struct TrackView {
-    case: NavCase,
+    case: Arc<NavCase>,
+    recording: Option<RecordSender>,
     target: Option<Target>,
     calibration: ToolCalibration,
     snappers: HashMap<String, Snapper>,
@@ -77,6 +82,18 @@ impl TrackView {
             };
             if !changed {
                 continue;
+            }
+            let was_stale = self.printed.get(tool).map(|p| p.stale);
+            if let Some(rec) = &self.recording
+                && was_stale.is_some_and(|s| s != state.stale)
+            {
+                let text = if state.stale {
+                    format!("{tool}: STALE (last sample {:.0} ms old)", state.age_ms)
+                } else {
+                    format!("{tool}: tracking again")
+                };
+                let level = if state.stale { Level::Warn } else { Level::Info };
+                rec.send(Record::Note(NoteRecord { topic: "navigation".into(), level, text }));
             }
             self.printed.insert(
                 tool.to_owned(),
@@ -158,8 +175,28 @@ pub fn run(args: &TrackArgs) -> anyhow::Result<ExitCode> {
             format!("; predicted TRE at target \"{}\" {:.2} mm", t.name, reg.predicted_tre_mm(&at))
         })
     );
+    // Live sessions record by default; a replayed capture only when a file is named.
+    let recorder = if args.replay.is_some() && args.record.record.is_none() {
+        None
+    } else {
+        let config = serde_json::json!({
+            "listen": args.listen, "connect": args.connect, "replay": args.replay, "targets": args.targets,
+            "stale_ms": args.stale_ms,
+        });
+        session_record::open(&args.record, "track", &args.case, SessionMode::Simulator, config)?
+    };
+    let rec = recorder.as_ref().map(Recorder::sender);
+    if let Some(rec) = &rec {
+        rec.send(Record::Tree3d(session_record::tree3d(&case, "simulator truth")));
+        rec.send(Record::Registration(session_record::registration(&case)));
+        if let Some(t) = &target {
+            rec.send(Record::Target(session_record::target(&case, t)));
+        }
+    }
+    let case = Arc::new(case);
     let view = TrackView {
         case,
+        recording: rec,
         target,
         calibration: ToolCalibration::default(),
         snappers: HashMap::new(),
@@ -168,10 +205,22 @@ pub fn run(args: &TrackArgs) -> anyhow::Result<ExitCode> {
         min_interval_ms: if args.max_rate_hz > 0.0 { 1000.0 / args.max_rate_hz } else { 0.0 },
         stale_after_ms: args.stale_ms,
     };
-    match &args.replay {
+    let code = match &args.replay {
         Some(file) => replay(file, args.speed, view),
         None => live(args, view),
-    }
+    };
+    // What was recorded stays recorded whatever happened to the session.
+    session_record::finish(recorder)?;
+    code
+}
+
+/// Records every sample (the display shows only the latest): through the same pipeline.
+fn record_tap(case: Arc<NavCase>, target: Option<Target>, rec: RecordSender) -> navigation::link::SampleTap {
+    let mut pipeline = TipPipeline::new(target);
+    Box::new(move |sample| {
+        let tip = pipeline.process(&case.tree, &case.registration, &sample.tool, sample.received_ms, &sample.tracker_from_sensor, false, 0.0);
+        rec.send(Record::Tip(Box::new(tip)));
+    })
 }
 
 /// A tool is stale strictly after its limit: checked this long after it.
@@ -183,6 +232,7 @@ fn replay(file: &Path, speed: f64, mut view: TrackView) -> anyhow::Result<ExitCo
     let mut decoder = Decoder::default();
     decoder.feed(&bytes);
     let mut samples = LatestSamples::default();
+    let mut tap = view.recording.clone().map(|rec| record_tap(view.case.clone(), view.target.clone(), rec));
     let mut first: Option<f64> = None;
     let mut last_ms = 0.0;
     let started = Instant::now();
@@ -229,7 +279,10 @@ fn replay(file: &Path, speed: f64, mut view: TrackView) -> anyhow::Result<ExitCo
             shown_ms = at;
         }
         pace(t_ms);
-        samples.ingest(&message, t_ms);
+        match tap.as_mut() {
+            Some(tap) => samples.ingest_with(&message, t_ms, |s| tap(s)),
+            None => samples.ingest(&message, t_ms),
+        };
         let states = samples.states(t_ms, view.stale_after_ms);
         view.show(&states, t_ms, &mut out)?;
         last_ms = t_ms;
@@ -251,6 +304,9 @@ fn live(args: &TrackArgs, mut view: TrackView) -> anyhow::Result<ExitCode> {
         .context("starting the network runtime")?;
     runtime.block_on(async move {
         let (hub, mut inbox) = Hub::new(64);
+        if let Some(rec) = view.recording.clone() {
+            hub.set_sample_tap(record_tap(view.case.clone(), view.target.clone(), rec));
+        }
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let server = if let Some(tracker) = &args.connect {
             eprintln!("connecting to the OpenIGTLink tracker at {tracker} (research software, not a medical device)");

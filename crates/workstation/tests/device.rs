@@ -14,7 +14,7 @@ use common::{case, csnav, text};
 fn model(log: &str) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_csnav"))
+    let mut child = common::csnav_command()
         .args(["device-model", "--case", &case(), "--listen", &addr, "--duration-s", "30", "--log", log])
         .stderr(Stdio::piped())
         .spawn()
@@ -158,7 +158,7 @@ fn an_interrupted_test_is_incomplete_and_the_device_safe() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("device.jsonl").display().to_string();
     let (mut model, addr) = model(&log);
-    let test = Command::new(env!("CARGO_BIN_EXE_csnav"))
+    let test = common::csnav_command()
         .args(["device", "threshold", "--device", &addr, "--case", &case(), "--site", "PLV@0.67", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

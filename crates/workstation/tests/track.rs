@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test: a failed unwrap is a failed test")]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 mod common;
 use common::{case, csnav, text};
@@ -91,7 +91,7 @@ fn a_recorded_stream_replays_to_the_target_with_dropouts_flagged() {
 fn live_tips_over_openigtlink_reach_the_target() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
-    let mut track = Command::new(env!("CARGO_BIN_EXE_csnav"))
+    let mut track = common::csnav_command()
         .args(["track", "--case", &case(), "--listen", &listen, "--json", "--max-rate-hz", "50", "--duration-s", "8"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -13,10 +13,46 @@ pub fn case() -> String {
 
 /// Runs `csnav` with `args`.
 pub fn csnav(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_csnav")).args(args).output().unwrap()
+    csnav_command().args(args).output().unwrap()
+}
+
+/// The `csnav` binary, its default recordings kept out of the source tree.
+pub fn csnav_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_csnav"));
+    command.env("CSNAV_RECORD_DIR", std::env::temp_dir().join("csnav-test-recordings"));
+    command
 }
 
 /// Bytes as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Rerun's Python SDK and CLI (`scripts/install-rerun-peer.sh`).
+pub struct RerunPeer {
+    /// The venv's Python.
+    pub python: PathBuf,
+    /// The `rerun` CLI of the same wheel.
+    pub rerun: PathBuf,
+    /// The reader script.
+    pub reader: PathBuf,
+}
+
+/// The rerun-sdk peer; panics with the fix when it is not installed.
+pub fn rerun_peer() -> Option<RerunPeer> {
+    let venv = std::env::var_os("CSNAV_RERUN_VENV").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/csnav/rerun-venv"),
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "rerun-sdk peer venv not found at {}: run scripts/install-rerun-peer.sh (the README's test command does)",
+        venv.display()
+    );
+    Some(RerunPeer {
+        python,
+        rerun: venv.join("bin/rerun"),
+        reader: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/rerun_read_recording.py"),
+    })
 }

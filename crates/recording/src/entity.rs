@@ -44,7 +44,7 @@ pub fn safe_part(name: &str) -> String {
     if s.is_empty() { "_".to_owned() } else { s }
 }
 
-/// A run's camera entity (Transform3D + Pinhole).
+/// A run's camera entity (`Transform3D` + `Pinhole`).
 #[must_use]
 pub fn run(run: u32) -> String {
     format!("world/runs/run{run}")

@@ -53,7 +53,11 @@ fn keyed(key: &[u8], identifier: &str) -> String {
     h.update(b"\0");
     h.update(identifier.as_bytes());
     let digest = h.finalize();
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    digest[..6].iter().fold(String::new(), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// The pseudonym of a case identifier, e.g. `case-3f9a0c12b7de`.

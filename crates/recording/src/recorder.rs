@@ -140,12 +140,14 @@ impl std::fmt::Debug for RecordSender {
 impl RecordSender {
     /// Queues a record stamped with the current wall time; `false` when it was dropped (queue
     /// full, or the recorder gone). Never blocks.
+    #[allow(clippy::must_use_candidate, reason = "the loss is counted and reported; callers may go on regardless")]
     pub fn send(&self, record: Record) -> bool {
         self.send_at(wall_now_ns(), record)
     }
 
     /// Queues a record stamped with `wall_ns` (ns since the Unix epoch): for simulated
     /// sessions that run on their own clock.
+    #[allow(clippy::must_use_candidate, reason = "the loss is counted and reported; callers may go on regardless")]
     pub fn send_at(&self, wall_ns: i64, record: Record) -> bool {
         let kind = record.kind().index();
         if self.counters.closing.load(Ordering::Acquire) {
@@ -207,7 +209,7 @@ impl Recorder {
         let mut writer = Writer::new(rec);
         // The metadata goes to the file first, so any part of the file that can be read says
         // what it is.
-        writer.session(info).and_then(|()| writer.flush()).map_err(|e| create_error(e.to_string()))?;
+        writer.session(info).and_then(|()| writer.flush()).map_err(create_error)?;
         let thread_counters = counters.clone();
         let flush_interval = config.flush_interval;
         let thread = std::thread::Builder::new()
@@ -218,6 +220,7 @@ impl Recorder {
     }
 
     /// Queues a record (see [`RecordSender::send`]).
+    #[allow(clippy::must_use_candidate, reason = "the loss is counted and reported; callers may go on regardless")]
     pub fn send(&self, record: Record) -> bool {
         self.sender.send(record)
     }

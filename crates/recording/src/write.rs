@@ -370,7 +370,7 @@ impl Writer {
     /// arrived, the others before it at the sample rate.
     fn egm(&mut self, egm: &EgmRecord, wall_ns: i64) -> WriteResult {
         let n = egm.lv_tip_mv.len();
-        if n == 0 || !(egm.sample_rate_hz > 0.0) {
+        if n == 0 || egm.sample_rate_hz.is_nan() || egm.sample_rate_hz <= 0.0 {
             return Ok(());
         }
         let step_ns = 1e9 / egm.sample_rate_hz;

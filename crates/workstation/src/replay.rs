@@ -81,6 +81,20 @@ fn describe_tip(t: &TipRecord) -> String {
     format!("{:<12} {place}{target}{stale}", t.tool)
 }
 
+/// A test result as the device panel shows it.
+fn describe_result(r: &recording::record::TestResultRecord) -> String {
+    let v = |x: Option<f64>| x.map_or_else(|| "none".to_owned(), |v| format!("{v:.2} V"));
+    format!(
+        "RESULT [{}] {} {}: capture {}, phrenic {}{}",
+        r.site,
+        r.test,
+        r.vector.as_deref().unwrap_or("-"),
+        v(r.capture_threshold_volts),
+        v(r.phrenic_threshold_volts),
+        if r.complete { "" } else { " (INCOMPLETE)" }
+    )
+}
+
 /// How a re-driven tip differs from the recorded one, if it does.
 fn difference(recorded: &TipRecord, now: &TipRecord) -> Option<String> {
     let moved = Vector3::from(recorded.tip_in_patient_mm) - Vector3::from(now.tip_in_patient_mm);
@@ -95,6 +109,152 @@ fn difference(recorded: &TipRecord, now: &TipRecord) -> Option<String> {
         (Some(_), None) => Some("off the tree (recorded on it)".to_owned()),
         (None, Some(b)) => Some(format!("on {} (recorded off the tree)", b.label)),
         _ => None,
+    }
+}
+
+/// The replay's state: the rebuilt navigation and what was seen.
+struct Replayer {
+    nav: Navigation,
+    summary: Summary,
+    last_print: BTreeMap<String, f64>,
+    min_interval_s: f64,
+}
+
+impl Replayer {
+    /// Re-drives a tip sample; the line to show, if any (at the rate limit, and always when
+    /// the result differs from the recording).
+    fn tip(&mut self, recorded: &TipRecord, t_s: f64) -> Option<String> {
+        self.summary.tip_samples += 1;
+        let (Some(tree), Some(registration)) = (&self.nav.tree, &self.nav.registration) else {
+            self.summary.tips_without_tree += 1;
+            return None;
+        };
+        let matrix = matrix4(&recorded.tracker_from_sensor);
+        self.nav.pipeline.calibration.tip_in_sensor_mm = Vector3::from(recorded.tip_in_sensor_mm);
+        let now = self.nav.pipeline.process(
+            tree,
+            registration,
+            &recorded.tool,
+            recorded.t_ms,
+            &matrix,
+            recorded.stale,
+            recorded.age_ms,
+        );
+        let differs = difference(recorded, &now);
+        if differs.is_some() {
+            self.summary.tips_differing += 1;
+        }
+        let last = self.last_print.entry(recorded.tool.clone()).or_insert(f64::NEG_INFINITY);
+        if differs.is_none() && t_s - *last < self.min_interval_s {
+            return None;
+        }
+        *last = t_s;
+        let mut text = describe_tip(&now);
+        if let Some(d) = differs {
+            text.push_str("  DIFFERS FROM THE RECORDING: ");
+            text.push_str(&d);
+        }
+        Some(text)
+    }
+
+    /// Re-drives one record; returns the panel lines it makes.
+    fn lines(&mut self, record: &Stored, t_s: f64) -> anyhow::Result<Vec<(&'static str, String)>> {
+        let mut lines: Vec<(&'static str, String)> = Vec::new();
+        match record {
+            Stored::Session(_) => {}
+            Stored::Run(r) => lines.push((
+                "venogram",
+                format!("run {}: {} ({} frames, {}x{})", r.run, r.source, r.frame_count, r.columns, r.rows),
+            )),
+            Stored::Tree2d(t) => lines.push((
+                "venogram",
+                format!(
+                    "run {} frame {}: tree of {} branches, {} bifurcations",
+                    t.run,
+                    t.frame,
+                    t.branches.len(),
+                    t.bifurcations_px.len()
+                ),
+            )),
+            Stored::Tree3d(t) => {
+                let tree = tree_from(t)?;
+                lines.push(("navigation", format!("3D tree ({}): {} branches", t.source, t.branches.len())));
+                self.nav.tree = Some(tree);
+            }
+            Stored::Registration(r) => {
+                let tracker: Vec<Point3<f64>> = r.fiducials.iter().map(|f| Point3::from(f.in_tracker_mm)).collect();
+                let patient: Vec<Point3<f64>> = r.fiducials.iter().map(|f| Point3::from(f.in_patient_mm)).collect();
+                let registration =
+                    register_points(&tracker, &patient).context("re-registering the recorded fiducials")?;
+                let agree = (registration.fre_rms_mm - r.fre_rms_mm).abs() < 1e-9;
+                lines.push((
+                    "navigation",
+                    format!(
+                        "registration: {} fiducials, FRE {:.2} mm RMS{}",
+                        r.fiducials.len(),
+                        registration.fre_rms_mm,
+                        if agree { String::new() } else { format!(" (recorded {:.2} mm: DIFFERS)", r.fre_rms_mm) }
+                    ),
+                ));
+                self.nav.registration = Some(registration);
+            }
+            Stored::Target(t) => {
+                self.nav.pipeline.target = Some(Target { name: t.name.clone(), branch: t.branch, arc_mm: t.arc_mm });
+                lines.push((
+                    "navigation",
+                    format!("target \"{}\": {} at {:.1} mm from the ostium", t.name, t.label, t.arc_mm),
+                ));
+            }
+            Stored::Tip(recorded) => {
+                if let Some(text) = self.tip(recorded, t_s) {
+                    lines.push(("navigation", text));
+                }
+            }
+            Stored::DeviceCommand(c) => {
+                self.summary.device_commands += 1;
+                let result = match &c.result {
+                    Ok(r) => serde_json::to_string(r)?,
+                    Err(e) => format!("REFUSED: {e}"),
+                };
+                lines.push((
+                    "device",
+                    format!(
+                        "[{}] {} -> {result}",
+                        c.site.as_deref().unwrap_or("-"),
+                        serde_json::to_string(&c.command)?
+                    ),
+                ));
+            }
+            Stored::DeviceEvent(e) => match &e.event {
+                device_link::protocol::Event::Beat(b) => {
+                    self.summary.beats += 1;
+                    lines.push((
+                        "device",
+                        format!(
+                            "beat {}: {:.2} V {:.1} ms {:?}{}",
+                            b.index,
+                            b.amplitude_volts,
+                            b.pulse_width_ms,
+                            b.capture,
+                            if b.phrenic { " PHRENIC" } else { "" }
+                        ),
+                    ));
+                }
+                device_link::protocol::Event::SafePacing { reason, .. } => {
+                    lines.push(("device", format!("SAFE PACING: {reason:?}")));
+                }
+                device_link::protocol::Event::ProgramApplied { .. } | device_link::protocol::Event::Egm(_) => {}
+            },
+            Stored::TestResult(r) => {
+                self.summary.test_results += 1;
+                lines.push(("device", describe_result(r)));
+            }
+            Stored::Note(n) => {
+                self.summary.notes += 1;
+                lines.push(("notes", format!("{:?} [{}] {}", n.level, n.topic, n.text)));
+            }
+        }
+        Ok(lines)
     }
 }
 
@@ -117,10 +277,12 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         eprintln!("note: the recording was cut short (the session did not close it); replaying up to its last flush");
     }
     let t0 = contents.records.iter().map(|r| r.wall_ns).filter(|t| *t > 0).min().unwrap_or(0);
-    let mut nav = Navigation { tree: None, registration: None, pipeline: TipPipeline::new(None) };
-    let mut summary = Summary::default();
-    let mut last_print: BTreeMap<String, f64> = BTreeMap::new();
-    let min_interval_s = if args.max_rate_hz > 0.0 { 1.0 / args.max_rate_hz } else { 0.0 };
+    let mut replayer = Replayer {
+        nav: Navigation { tree: None, registration: None, pipeline: TipPipeline::new(None) },
+        summary: Summary::default(),
+        last_print: BTreeMap::new(),
+        min_interval_s: if args.max_rate_hz > 0.0 { 1.0 / args.max_rate_hz } else { 0.0 },
+    };
     let started = Instant::now();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -128,139 +290,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     for timed in &contents.records {
         let t_s = if timed.wall_ns > 0 { (timed.wall_ns - t0) as f64 / 1e9 } else { 0.0 };
         let shown = t_s >= args.seek_s;
-        let mut lines: Vec<(&'static str, String)> = Vec::new();
-        match &timed.record {
-            Stored::Session(_) => {}
-            Stored::Run(r) => lines.push((
-                "venogram",
-                format!("run {}: {} ({} frames, {}x{})", r.run, r.source, r.frame_count, r.columns, r.rows),
-            )),
-            Stored::Tree2d(t) => lines.push((
-                "venogram",
-                format!(
-                    "run {} frame {}: tree of {} branches, {} bifurcations",
-                    t.run,
-                    t.frame,
-                    t.branches.len(),
-                    t.bifurcations_px.len()
-                ),
-            )),
-            Stored::Tree3d(t) => {
-                let tree = tree_from(t)?;
-                lines.push(("navigation", format!("3D tree ({}): {} branches", t.source, t.branches.len())));
-                nav.tree = Some(tree);
-            }
-            Stored::Registration(r) => {
-                let tracker: Vec<Point3<f64>> = r.fiducials.iter().map(|f| Point3::from(f.in_tracker_mm)).collect();
-                let patient: Vec<Point3<f64>> = r.fiducials.iter().map(|f| Point3::from(f.in_patient_mm)).collect();
-                let registration =
-                    register_points(&tracker, &patient).context("re-registering the recorded fiducials")?;
-                let agree = (registration.fre_rms_mm - r.fre_rms_mm).abs() < 1e-9;
-                lines.push((
-                    "navigation",
-                    format!(
-                        "registration: {} fiducials, FRE {:.2} mm RMS{}",
-                        r.fiducials.len(),
-                        registration.fre_rms_mm,
-                        if agree { String::new() } else { format!(" (recorded {:.2} mm: DIFFERS)", r.fre_rms_mm) }
-                    ),
-                ));
-                nav.registration = Some(registration);
-            }
-            Stored::Target(t) => {
-                nav.pipeline.target = Some(Target { name: t.name.clone(), branch: t.branch, arc_mm: t.arc_mm });
-                lines.push((
-                    "navigation",
-                    format!("target \"{}\": {} at {:.1} mm from the ostium", t.name, t.label, t.arc_mm),
-                ));
-            }
-            Stored::Tip(recorded) => {
-                summary.tip_samples += 1;
-                let (Some(tree), Some(registration)) = (&nav.tree, &nav.registration) else {
-                    summary.tips_without_tree += 1;
-                    continue;
-                };
-                let matrix = matrix4(&recorded.tracker_from_sensor);
-                nav.pipeline.calibration.tip_in_sensor_mm = Vector3::from(recorded.tip_in_sensor_mm);
-                let now = nav.pipeline.process(
-                    tree,
-                    registration,
-                    &recorded.tool,
-                    recorded.t_ms,
-                    &matrix,
-                    recorded.stale,
-                    recorded.age_ms,
-                );
-                let differs = difference(recorded, &now);
-                if differs.is_some() {
-                    summary.tips_differing += 1;
-                }
-                let last = last_print.entry(recorded.tool.clone()).or_insert(f64::NEG_INFINITY);
-                if differs.is_some() || t_s - *last >= min_interval_s {
-                    *last = t_s;
-                    let mut text = describe_tip(&now);
-                    if let Some(d) = differs {
-                        text.push_str(&format!("  DIFFERS FROM THE RECORDING: {d}"));
-                    }
-                    lines.push(("navigation", text));
-                }
-            }
-            Stored::DeviceCommand(c) => {
-                summary.device_commands += 1;
-                let result = match &c.result {
-                    Ok(r) => serde_json::to_string(r)?,
-                    Err(e) => format!("REFUSED: {e}"),
-                };
-                lines.push((
-                    "device",
-                    format!(
-                        "[{}] {} -> {result}",
-                        c.site.as_deref().unwrap_or("-"),
-                        serde_json::to_string(&c.command)?
-                    ),
-                ));
-            }
-            Stored::DeviceEvent(e) => match &e.event {
-                device_link::protocol::Event::Beat(b) => {
-                    summary.beats += 1;
-                    lines.push((
-                        "device",
-                        format!(
-                            "beat {}: {:.2} V {:.1} ms {:?}{}",
-                            b.index,
-                            b.amplitude_volts,
-                            b.pulse_width_ms,
-                            b.capture,
-                            if b.phrenic { " PHRENIC" } else { "" }
-                        ),
-                    ));
-                }
-                device_link::protocol::Event::SafePacing { reason, .. } => {
-                    lines.push(("device", format!("SAFE PACING: {reason:?}")))
-                }
-                device_link::protocol::Event::ProgramApplied { .. } | device_link::protocol::Event::Egm(_) => {}
-            },
-            Stored::TestResult(r) => {
-                summary.test_results += 1;
-                let v = |x: Option<f64>| x.map_or_else(|| "none".to_owned(), |v| format!("{v:.2} V"));
-                lines.push((
-                    "device",
-                    format!(
-                        "RESULT [{}] {} {}: capture {}, phrenic {}{}",
-                        r.site,
-                        r.test,
-                        r.vector.as_deref().unwrap_or("-"),
-                        v(r.capture_threshold_volts),
-                        v(r.phrenic_threshold_volts),
-                        if r.complete { "" } else { " (INCOMPLETE)" }
-                    ),
-                ));
-            }
-            Stored::Note(n) => {
-                summary.notes += 1;
-                lines.push(("notes", format!("{:?} [{}] {}", n.level, n.topic, n.text)));
-            }
-        }
+        let lines = replayer.lines(&timed.record, t_s)?;
         if !shown || lines.is_empty() {
             continue;
         }
@@ -286,6 +316,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         }
         out.flush()?;
     }
+    let summary = replayer.summary;
     eprintln!(
         "replayed {} tip samples ({} differ from the recording{}), {} device commands, {} beats, {} test results",
         summary.tip_samples,

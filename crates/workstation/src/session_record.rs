@@ -170,6 +170,7 @@ impl TipPipeline {
     }
 
     /// One sample of `tool`.
+    #[allow(clippy::too_many_arguments, reason = "a sample's fields, named at every call")]
     pub fn process(
         &mut self,
         tree: &NavTree3,

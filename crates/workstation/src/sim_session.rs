@@ -239,33 +239,7 @@ pub fn run(args: &SimSessionArgs) -> anyhow::Result<ExitCode> {
     send(Record::Registration(session_record::registration(&case)));
     send(Record::Target(session_record::target(&case, &target)));
     sent.targets = 1;
-    let mut rng = SimRng::new(args.seed, TIP_STREAM);
-    let sigma = args.noise_mm / 3f64.sqrt();
-    let travel_s = target.arc_mm / args.speed_mm_s;
-    let samples = (travel_s * args.rate_hz).ceil() as u64;
-    eprintln!("tip advancing to \"{}\" at {} mm/s, {} Hz", target.name, args.speed_mm_s, args.rate_hz);
-    let started = Instant::now();
-    let mut last = None;
-    for k in 0..=samples {
-        let t = k as f64 / args.rate_hz;
-        if let Some(wait) = Duration::from_secs_f64(t).checked_sub(started.elapsed()) {
-            std::thread::sleep(wait);
-        }
-        let s = (args.speed_mm_s * t).min(target.arc_mm);
-        let p = case.point_toward(target.branch, s);
-        let tangent = case.point_toward(target.branch, (s + 1.0).min(target.arc_mm))
-            - case.point_toward(target.branch, (s - 1.0).max(0.0));
-        let rotation =
-            UnitQuaternion::rotation_between(&Vector3::z(), &tangent).unwrap_or_else(UnitQuaternion::identity);
-        let noise = Vector3::new(rng.normal(0.0, sigma), rng.normal(0.0, sigma), rng.normal(0.0, sigma));
-        let patient_from_sensor = Isometry3::from_parts(Translation3::from(p + noise), rotation);
-        let tracker_from_sensor = (case.tracker.tracker_from_patient * patient_from_sensor).to_homogeneous();
-        let tip =
-            pipeline.process(&case.tree, &case.registration, &args.tool, t * 1e3, &tracker_from_sensor, false, 0.0);
-        send(Record::Tip(Box::new(tip.clone())));
-        sent.tip_samples += 1;
-        last = Some(tip);
-    }
+    let last = advance_tip(&case, &target, args, &mut pipeline, rec.as_ref(), &mut sent);
     if let Some(tip) = &last {
         eprintln!(
             "tip at {} {:.1} mm from the ostium, {:.1} mm along the tree to \"{}\"",
@@ -301,6 +275,48 @@ pub fn run(args: &SimSessionArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tip advancing along the tree to the target at the tracker's rate, in real time, each
+/// sample through the navigation pipeline; returns the last.
+fn advance_tip(
+    case: &NavCase,
+    target: &navigation::guidance::Target,
+    args: &SimSessionArgs,
+    pipeline: &mut TipPipeline,
+    rec: Option<&RecordSender>,
+    sent: &mut Sent,
+) -> Option<recording::record::TipRecord> {
+    let mut rng = SimRng::new(args.seed, TIP_STREAM);
+    let sigma = args.noise_mm / 3f64.sqrt();
+    let travel_s = target.arc_mm / args.speed_mm_s;
+    let samples = (travel_s * args.rate_hz).ceil() as u64;
+    eprintln!("tip advancing to \"{}\" at {} mm/s, {} Hz", target.name, args.speed_mm_s, args.rate_hz);
+    let started = Instant::now();
+    let mut last = None;
+    for k in 0..=samples {
+        let t = k as f64 / args.rate_hz;
+        if let Some(wait) = Duration::from_secs_f64(t).checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let s = (args.speed_mm_s * t).min(target.arc_mm);
+        let p = case.point_toward(target.branch, s);
+        let tangent = case.point_toward(target.branch, (s + 1.0).min(target.arc_mm))
+            - case.point_toward(target.branch, (s - 1.0).max(0.0));
+        let rotation =
+            UnitQuaternion::rotation_between(&Vector3::z(), &tangent).unwrap_or_else(UnitQuaternion::identity);
+        let noise = Vector3::new(rng.normal(0.0, sigma), rng.normal(0.0, sigma), rng.normal(0.0, sigma));
+        let patient_from_sensor = Isometry3::from_parts(Translation3::from(p + noise), rotation);
+        let tracker_from_sensor = (case.tracker.tracker_from_patient * patient_from_sensor).to_homogeneous();
+        let tip =
+            pipeline.process(&case.tree, &case.registration, &args.tool, t * 1e3, &tracker_from_sensor, false, 0.0);
+        if let Some(r) = rec {
+            r.send(Record::Tip(Box::new(tip.clone())));
+        }
+        sent.tip_samples += 1;
+        last = Some(tip);
+    }
+    last
 }
 
 /// What the threshold test did.

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -218,7 +218,15 @@ pub fn run(args: &TrackArgs) -> anyhow::Result<ExitCode> {
 fn record_tap(case: Arc<NavCase>, target: Option<Target>, rec: RecordSender) -> navigation::link::SampleTap {
     let mut pipeline = TipPipeline::new(target);
     Box::new(move |sample| {
-        let tip = pipeline.process(&case.tree, &case.registration, &sample.tool, sample.received_ms, &sample.tracker_from_sensor, false, 0.0);
+        let tip = pipeline.process(
+            &case.tree,
+            &case.registration,
+            &sample.tool,
+            sample.received_ms,
+            &sample.tracker_from_sensor,
+            false,
+            0.0,
+        );
         rec.send(Record::Tip(Box::new(tip)));
     })
 }

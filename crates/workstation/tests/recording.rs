@@ -59,7 +59,10 @@ fn a_scripted_session_is_recorded_and_read_back_as_sent() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains(&format!("replayed {} tip samples (0 differ", sent["tip_samples"])), "{stderr}");
     let lines: Vec<Value> = text(&out.stdout).lines().map(|l| json(l.as_bytes())).collect();
-    let tips = lines.iter().filter(|l| l["panel"] == "navigation" && l["text"].as_str().unwrap().starts_with("Guidewire")).count();
+    let tips = lines
+        .iter()
+        .filter(|l| l["panel"] == "navigation" && l["text"].as_str().unwrap().starts_with("Guidewire"))
+        .count();
     assert_eq!(tips as u64, sent["tip_samples"].as_u64().unwrap());
     let last_tip = lines.iter().rev().find(|l| l["text"].as_str().unwrap().starts_with("Guidewire")).unwrap();
     assert!(last_tip["text"].as_str().unwrap().contains("PLV"), "{last_tip}");
@@ -75,7 +78,7 @@ fn a_scripted_session_is_recorded_and_read_back_as_sent() {
     assert!(text(&out.stderr).contains("(0 differ"));
 
     // Rerun's own Python SDK reads the same numbers, and its CLI verifies the file.
-    let Some(peer) = common::rerun_peer() else { return };
+    let peer = common::rerun_peer();
     let out = std::process::Command::new(&peer.python).arg(&peer.reader).arg(&file).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let read = json(&out.stdout);
@@ -154,7 +157,14 @@ fn bad_recordings_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.rrd");
     let out = csnav(&[
-        "sim-session", "--case", &case(), "--record", good.to_str().unwrap(), "--no-device", "--speed-mm-s", "400",
+        "sim-session",
+        "--case",
+        &case(),
+        "--record",
+        good.to_str().unwrap(),
+        "--no-device",
+        "--speed-mm-s",
+        "400",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let bytes = std::fs::read(&good).unwrap();
@@ -173,7 +183,9 @@ fn bad_recordings_get_clear_errors() {
     }
     let empty = write("empty.rrd", b"");
     assert!(text(&csnav(&["replay", &empty]).stderr).contains("the file is empty"));
-    assert!(text(&csnav(&["replay", &dir.path().join("missing.rrd").display().to_string()]).stderr).contains("cannot open"));
+    assert!(
+        text(&csnav(&["replay", &dir.path().join("missing.rrd").display().to_string()]).stderr).contains("cannot open")
+    );
 
     // Written by a Rerun version before 0.23 (the stream header's version bytes, after "RRF2").
     assert_eq!(&bytes[..4], b"RRF2", "the stream header moved");

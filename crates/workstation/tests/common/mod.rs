@@ -39,7 +39,7 @@ pub struct RerunPeer {
 }
 
 /// The rerun-sdk peer; panics with the fix when it is not installed.
-pub fn rerun_peer() -> Option<RerunPeer> {
+pub fn rerun_peer() -> RerunPeer {
     let venv = std::env::var_os("CSNAV_RERUN_VENV").map_or_else(
         || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/csnav/rerun-venv"),
         PathBuf::from,
@@ -50,9 +50,9 @@ pub fn rerun_peer() -> Option<RerunPeer> {
         "rerun-sdk peer venv not found at {}: run scripts/install-rerun-peer.sh (the README's test command does)",
         venv.display()
     );
-    Some(RerunPeer {
+    RerunPeer {
         python,
         rerun: venv.join("bin/rerun"),
         reader: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/rerun_read_recording.py"),
-    })
+    }
 }

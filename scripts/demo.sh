@@ -17,3 +17,7 @@ for view in lao30 rao30; do
   echo
   "$csnav" segment "assets/cases/synthetic-seed7/$view.dcm" --out "out/segment/$view" "$@"
 done
+echo
+# A recorded session on the synthetic patient: the runs, the tip to the target, a threshold test.
+"$csnav" sim-session --case assets/cases/synthetic-seed7 --record out/session.rrd
+"$csnav" record-info out/session.rrd

@@ -10,7 +10,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use recording::record::{EgmRecord, FramePixels, FrameRecord, Record, RunInfo, SnapRecord, TipRecord};
+use device_link::protocol::EgmChunk;
+use recording::record::{FramePixels, FrameRecord, Record, RunInfo, SnapRecord, TipRecord};
 use recording::{Recorder, RecorderConfig, SessionInfo, SessionMode};
 
 /// Process CPU time (user + system), seconds, from /proc (clock ticks of 10 ms).
@@ -98,7 +99,7 @@ fn play(minutes: f64, speed: f64, frames: &[Vec<u16>], recorder: Option<&Recorde
                     let wave = |phase: f64| -> Vec<f32> {
                         (0..1000).map(|i| ((s * 1000 + i) as f64 * 0.0063 + phase).sin() as f32).collect()
                     };
-                    Record::Egm(EgmRecord {
+                    Record::Egm(EgmChunk {
                         t_ms: s as f64 * 1000.0,
                         sample_rate_hz: 1000.0,
                         lv_tip_mv: wave(0.0),

@@ -3,7 +3,7 @@
 //! component next to the Rerun archetypes that show it, so that a replay re-drives csnav's
 //! own pipeline from exactly the numbers the live session had (f64, no rounding).
 
-use device_link::protocol::{Command, DeviceError, Event, Reply};
+use device_link::protocol::{Command, DeviceError, EgmChunk, Event, Reply};
 use serde::{Deserialize, Serialize};
 
 /// Where a session's data came from.
@@ -346,21 +346,6 @@ pub struct MaskRecord {
     pub mask: Vec<u8>,
 }
 
-/// A stretch of electrograms (1 kHz or less), with the device clock time of the first sample.
-#[derive(Debug, Clone)]
-pub struct EgmRecord {
-    /// Device time of the first sample, ms.
-    pub t_ms: f64,
-    /// Samples per second.
-    pub sample_rate_hz: f64,
-    /// LV tip EGM, mV.
-    pub lv_tip_mv: Vec<f32>,
-    /// LV ring EGM, mV.
-    pub lv_ring_mv: Vec<f32>,
-    /// Surface ECG, mV.
-    pub ecg_mv: Vec<f32>,
-}
-
 /// Everything a session records.
 #[derive(Debug, Clone)]
 pub enum Record {
@@ -384,8 +369,8 @@ pub enum Record {
     DeviceCommand(Box<DeviceCommandRecord>),
     /// A device event.
     DeviceEvent(Box<DeviceEventRecord>),
-    /// Electrograms.
-    Egm(EgmRecord),
+    /// Electrograms (the device's own stretch, one beat long).
+    Egm(EgmChunk),
     /// A test's result.
     TestResult(Box<TestResultRecord>),
     /// A note.

@@ -363,13 +363,7 @@ impl device_link::log::Journal for RecordSender {
 
     fn event(&mut self, t_ms: f64, site: Option<&str>, event: &device_link::protocol::Event) {
         let record = match event {
-            device_link::protocol::Event::Egm(chunk) => Record::Egm(crate::record::EgmRecord {
-                t_ms: chunk.t_ms,
-                sample_rate_hz: chunk.sample_rate_hz,
-                lv_tip_mv: chunk.lv_tip_mv.clone(),
-                lv_ring_mv: chunk.lv_ring_mv.clone(),
-                ecg_mv: chunk.ecg_mv.clone(),
-            }),
+            device_link::protocol::Event::Egm(chunk) => Record::Egm(chunk.clone()),
             other => Record::DeviceEvent(Box::new(crate::record::DeviceEventRecord {
                 t_ms,
                 site: site.map(str::to_owned),

@@ -12,7 +12,7 @@ use rerun::{AsComponents, RecordingStream};
 
 use crate::entity;
 use crate::record::{
-    DeviceCommandRecord, DeviceEventRecord, EgmRecord, FramePixels, FrameRecord, Level, MaskRecord, NoteRecord, Record,
+    DeviceCommandRecord, DeviceEventRecord, FramePixels, FrameRecord, Level, MaskRecord, NoteRecord, Record,
     RegistrationRecord, RunInfo, Segmentation2d, SessionInfo, SessionMode, Stored, TargetRecord, TestResultRecord,
     TipRecord, Tree3d,
 };
@@ -40,6 +40,11 @@ fn text_level(level: Level) -> rerun::TextLogLevel {
         Level::Error => rerun::TextLogLevel::from(rerun::TextLogLevel::ERROR),
         Level::Critical => rerun::TextLogLevel::from(rerun::TextLogLevel::CRITICAL),
     }
+}
+
+/// Mean of a branch's radii (the line strip's one radius).
+fn mean_radius(radii: &[f64]) -> f32 {
+    (radii.iter().sum::<f64>() / radii.len().max(1) as f64) as f32
 }
 
 fn px(p: [f64; 2]) -> [f32; 2] {
@@ -192,11 +197,7 @@ impl Writer {
     fn tree2d(&mut self, tree: &Segmentation2d) -> WriteResult {
         let strips: Vec<Vec<[f32; 2]>> =
             tree.branches.iter().map(|b| b.points_px.iter().map(|p| px(*p)).collect()).collect();
-        let radii: Vec<f32> = tree
-            .branches
-            .iter()
-            .map(|b| (b.radius_px.iter().sum::<f64>() / b.radius_px.len().max(1) as f64) as f32)
-            .collect();
+        let radii: Vec<f32> = tree.branches.iter().map(|b| mean_radius(&b.radius_px)).collect();
         let labels: Vec<String> = tree.branches.iter().map(|b| b.label.clone()).collect();
         let colors: Vec<rerun::Color> = tree.branches.iter().map(|b| label_color(&b.label)).collect();
         let lines = rerun::LineStrips2D::new(strips)
@@ -223,11 +224,7 @@ impl Writer {
     fn tree3d(&mut self, tree: &Tree3d) -> WriteResult {
         let strips: Vec<Vec<[f32; 3]>> =
             tree.branches.iter().map(|b| b.points_mm.iter().map(|p| mm(*p)).collect()).collect();
-        let radii: Vec<f32> = tree
-            .branches
-            .iter()
-            .map(|b| (b.radius_mm.iter().sum::<f64>() / b.radius_mm.len().max(1) as f64) as f32)
-            .collect();
+        let radii: Vec<f32> = tree.branches.iter().map(|b| mean_radius(&b.radius_mm)).collect();
         let lines = rerun::LineStrips3D::new(strips)
             .with_radii(radii)
             .with_labels(tree.branches.iter().map(|b| b.label.clone()))
@@ -332,18 +329,7 @@ impl Writer {
         use device_link::protocol::Event;
         match &e.event {
             // Electrograms are columns of scalars, not JSON.
-            Event::Egm(chunk) => {
-                return self.egm(
-                    &EgmRecord {
-                        t_ms: chunk.t_ms,
-                        sample_rate_hz: chunk.sample_rate_hz,
-                        lv_tip_mv: chunk.lv_tip_mv.clone(),
-                        lv_ring_mv: chunk.lv_ring_mv.clone(),
-                        ecg_mv: chunk.ecg_mv.clone(),
-                    },
-                    wall_ns,
-                );
-            }
+            Event::Egm(chunk) => return self.egm(chunk, wall_ns),
             Event::Beat(beat) => {
                 let captured = matches!(beat.capture, device_link::protocol::Capture::Captured);
                 self.log(entity::BEAT_CAPTURE, &[&rerun::Scalars::single(f64::from(u8::from(captured)))])?;
@@ -368,7 +354,7 @@ impl Writer {
 
     /// Electrograms as scalar columns; the last sample is placed at the time the stretch
     /// arrived, the others before it at the sample rate.
-    fn egm(&mut self, egm: &EgmRecord, wall_ns: i64) -> WriteResult {
+    fn egm(&mut self, egm: &device_link::protocol::EgmChunk, wall_ns: i64) -> WriteResult {
         let n = egm.lv_tip_mv.len();
         if n == 0 || egm.sample_rate_hz.is_nan() || egm.sample_rate_hz <= 0.0 {
             return Ok(());

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use nalgebra::{Point3, Vector3};
+use nalgebra::{Isometry3, Point3, Translation3, UnitQuaternion, Vector3};
 use navigation::guidance::Target;
 use navigation::registration::{Registration, register_points};
 use navigation::tree::{BranchInput, NavTree, NavTree3};
@@ -94,6 +94,18 @@ impl NavCase {
             .copied()
             .unwrap_or(lineage[0]);
         self.tree.point_at(on, arc_mm).unwrap_or_else(Vector3::zeros)
+    }
+
+    /// The synthetic tracker's reading of a sensor at `arc_mm` on the way to `target`, pointing
+    /// along the centerline, displaced by `noise_mm` (patient space): what the test sender and
+    /// the simulated session play.
+    pub fn tracker_from_sensor_toward(&self, target: &Target, arc_mm: f64, noise_mm: Vector3<f64>) -> Isometry3<f64> {
+        let at = |s: f64| self.point_toward(target.branch, s);
+        let tangent = at((arc_mm + 1.0).min(target.arc_mm)) - at((arc_mm - 1.0).max(0.0));
+        let rotation =
+            UnitQuaternion::rotation_between(&Vector3::z(), &tangent).unwrap_or_else(UnitQuaternion::identity);
+        let patient_from_sensor = Isometry3::from_parts(Translation3::from(at(arc_mm) + noise_mm), rotation);
+        self.tracker.tracker_from_patient * patient_from_sensor
     }
 
     /// The first branch with `label`.

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
-use nalgebra::{Isometry3, Translation3, UnitQuaternion, Vector3};
+use nalgebra::Vector3;
 use navigation::igtl::{Body, DeviceName, HeaderVersion, Message, MetaEntry, Timestamp, Transform};
 use simulator::rng::SimRng;
 
@@ -37,7 +37,6 @@ pub fn run(args: &SendTipsArgs) -> anyhow::Result<ExitCode> {
         None => case.default_target().context("the case has no PLV or LMV to aim at; give --target")?,
     };
     let tool = DeviceName::new(&args.tool)?;
-    let position_at = |s: f64| case.point_toward(target.branch, s);
     let mut socket = match &args.to {
         Some(addr) => {
             let s =
@@ -79,13 +78,8 @@ pub fn run(args: &SendTipsArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let s = (args.speed_mm_s * t).min(target.arc_mm);
-        let p = position_at(s);
-        let tangent = position_at((s + 1.0).min(target.arc_mm)) - position_at((s - 1.0).max(0.0));
-        let rotation =
-            UnitQuaternion::rotation_between(&Vector3::z(), &tangent).unwrap_or_else(UnitQuaternion::identity);
         let noise = Vector3::new(rng.normal(0.0, sigma), rng.normal(0.0, sigma), rng.normal(0.0, sigma));
-        let patient_from_sensor = Isometry3::from_parts(Translation3::from(p + noise), rotation);
-        let tracker_from_sensor = case.tracker.tracker_from_patient * patient_from_sensor;
+        let tracker_from_sensor = case.tracker_from_sensor_toward(&target, s, noise);
         let mut message = Message {
             timestamp: Timestamp::from_secs_f64(t0 + t),
             ..Message::new(tool.clone(), Body::Transform(Transform::from_matrix(&tracker_from_sensor.to_homogeneous())))

@@ -17,7 +17,7 @@ use device_link::procedures::{StepDownConfig, Stepped, ThresholdOutcome};
 use device_link::protocol::{Command, Role};
 use device_link::runner::{Run, Session};
 use device_link::server::{ServerConfig, serve};
-use nalgebra::{Isometry3, Translation3, UnitQuaternion, Vector3};
+use nalgebra::Vector3;
 use recording::record::{
     Branch2d, FramePixels, FrameRecord, MaskRecord, Record, RunInfo, Segmentation2d, TestResultRecord, ViewCamera,
 };
@@ -300,14 +300,8 @@ fn advance_tip(
             std::thread::sleep(wait);
         }
         let s = (args.speed_mm_s * t).min(target.arc_mm);
-        let p = case.point_toward(target.branch, s);
-        let tangent = case.point_toward(target.branch, (s + 1.0).min(target.arc_mm))
-            - case.point_toward(target.branch, (s - 1.0).max(0.0));
-        let rotation =
-            UnitQuaternion::rotation_between(&Vector3::z(), &tangent).unwrap_or_else(UnitQuaternion::identity);
         let noise = Vector3::new(rng.normal(0.0, sigma), rng.normal(0.0, sigma), rng.normal(0.0, sigma));
-        let patient_from_sensor = Isometry3::from_parts(Translation3::from(p + noise), rotation);
-        let tracker_from_sensor = (case.tracker.tracker_from_patient * patient_from_sensor).to_homogeneous();
+        let tracker_from_sensor = case.tracker_from_sensor_toward(target, s, noise).to_homogeneous();
         let tip =
             pipeline.process(&case.tree, &case.registration, &args.tool, t * 1e3, &tracker_from_sensor, false, 0.0);
         if let Some(r) = rec {

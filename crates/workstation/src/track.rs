@@ -11,11 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use nalgebra::Point3;
-use navigation::guidance::{DEFAULT_LOOK_AHEAD_MM, Target, guide};
+use navigation::guidance::Target;
 use navigation::igtl::{Body, DataType, Decoder, DeviceName, FixedName, Message, StreamParams};
 use navigation::link::{Hub, LinkConfig, bind, connect, serve};
-use navigation::snap::Snapper;
-use navigation::tool::ToolCalibration;
 use navigation::tracking::{LatestSamples, ToolState};
 use serde::Serialize;
 
@@ -31,7 +29,7 @@ struct TipUpdate<'a> {
     tool: &'a str,
     t_ms: f64,
     tip_in_patient_mm: [f64; 3],
-    branch: Option<&'static str>,
+    branch: Option<String>,
     arc_mm: Option<f64>,
     off_vessel_mm: Option<f64>,
     stale: bool,
@@ -57,9 +55,8 @@ struct Printed {
 struct TrackView {
     case: Arc<NavCase>,
     recording: Option<RecordSender>,
-    target: Option<Target>,
-    calibration: ToolCalibration,
-    snappers: HashMap<String, Snapper>,
+    /// Calibration, snap (per-tool hysteresis) and guidance: the recording's pipeline.
+    pipeline: TipPipeline,
     printed: HashMap<String, Printed>,
     json: bool,
     min_interval_ms: f64,
@@ -99,30 +96,29 @@ impl TrackView {
                 tool.to_owned(),
                 Printed { received_ms: state.sample.received_ms, shown_at_ms: now_ms, stale: state.stale },
             );
-            let tip = self
-                .calibration
-                .tip_in_patient(&self.case.registration.patient_from_tracker, &state.sample.tracker_from_sensor);
-            let snapper = self.snappers.entry(tool.to_owned()).or_default();
-            let snap = snapper.snap(&self.case.tree, &tip.coords);
-            let target = match (&snap, &self.target) {
-                (Some(s), Some(t)) => {
-                    guide(&self.case.tree, s, &tip.coords, t, DEFAULT_LOOK_AHEAD_MM).map(|g| TargetUpdate {
-                        name: g.target.clone(),
-                        path_mm: round3(g.path_mm),
-                        field_dir: g.steer_direction.map(|d| [round3(d.x), round3(d.y), round3(d.z)]),
-                    })
-                }
-                _ => None,
-            };
+            let tip = self.pipeline.process(
+                &self.case.tree,
+                &self.case.registration,
+                tool,
+                now_ms,
+                &state.sample.tracker_from_sensor,
+                state.stale,
+                state.age_ms,
+            );
+            let [x, y, z] = tip.tip_in_patient_mm;
             let update = TipUpdate {
                 tool,
                 t_ms: round3(now_ms),
-                tip_in_patient_mm: [round3(tip.x), round3(tip.y), round3(tip.z)],
-                branch: snap.map(|s| s.label.abbreviation()),
-                arc_mm: snap.map(|s| round3(s.arc_mm)),
-                off_vessel_mm: snap.map(|s| round3(s.off_vessel_mm)),
+                tip_in_patient_mm: [round3(x), round3(y), round3(z)],
+                branch: tip.snap.as_ref().map(|s| s.label.clone()),
+                arc_mm: tip.snap.as_ref().map(|s| round3(s.arc_mm)),
+                off_vessel_mm: tip.snap.as_ref().map(|s| round3(s.off_vessel_mm)),
                 stale: state.stale,
-                target,
+                target: tip.guidance.map(|g| TargetUpdate {
+                    name: g.target,
+                    path_mm: round3(g.path_mm),
+                    field_dir: g.steer_direction.map(|d| d.map(round3)),
+                }),
             };
             self.print(&update, state.age_ms, out)?;
         }
@@ -134,7 +130,7 @@ impl TrackView {
             serde_json::to_writer(&mut *out, u)?;
             writeln!(out)?;
         } else {
-            let place = match (u.branch, u.arc_mm, u.off_vessel_mm) {
+            let place = match (u.branch.as_deref(), u.arc_mm, u.off_vessel_mm) {
                 (Some(b), Some(a), Some(o)) => format!("{b:<6} arc {a:>6.1} mm  off vessel {o:>4.1} mm"),
                 _ => "off the tree".to_owned(),
             };
@@ -197,9 +193,7 @@ pub fn run(args: &TrackArgs) -> anyhow::Result<ExitCode> {
     let view = TrackView {
         case,
         recording: rec,
-        target,
-        calibration: ToolCalibration::default(),
-        snappers: HashMap::new(),
+        pipeline: TipPipeline::new(target),
         printed: HashMap::new(),
         json: args.json,
         min_interval_ms: if args.max_rate_hz > 0.0 { 1000.0 / args.max_rate_hz } else { 0.0 },
@@ -240,7 +234,7 @@ fn replay(file: &Path, speed: f64, mut view: TrackView) -> anyhow::Result<ExitCo
     let mut decoder = Decoder::default();
     decoder.feed(&bytes);
     let mut samples = LatestSamples::default();
-    let mut tap = view.recording.clone().map(|rec| record_tap(view.case.clone(), view.target.clone(), rec));
+    let mut tap = view.recording.clone().map(|rec| record_tap(view.case.clone(), view.pipeline.target.clone(), rec));
     let mut first: Option<f64> = None;
     let mut last_ms = 0.0;
     let started = Instant::now();
@@ -313,7 +307,7 @@ fn live(args: &TrackArgs, mut view: TrackView) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let (hub, mut inbox) = Hub::new(64);
         if let Some(rec) = view.recording.clone() {
-            hub.set_sample_tap(record_tap(view.case.clone(), view.target.clone(), rec));
+            hub.set_sample_tap(record_tap(view.case.clone(), view.pipeline.target.clone(), rec));
         }
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let server = if let Some(tracker) = &args.connect {

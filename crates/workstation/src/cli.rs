@@ -23,6 +23,15 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The main job: a scripted procedure on the bundled synthetic case, end to end (segment
+    /// both runs, track a lead tip along two branches, threshold, PNS and vector tests at three
+    /// sites, rank them, record to .rrd). With a display it opens the app; without one (or with
+    /// --headless) it renders the same screen offscreen and writes screenshots (PNG) of the 3D
+    /// and 2D views and the site table, the recording and a summary into --out.
+    Demo(DemoArgs),
+    /// Simulator mode in the app: the bundled case with a simulated tracker and device model
+    /// in process; after the scripted tests, Tab selects a site and the tip is driven there.
+    Sim(DemoArgs),
     /// Summarise X-ray angiography (XA) runs: image size, frames, bit depth, transfer syntax,
     /// C-arm geometry (LAO/RAO, CRA/CAU, distances, pixel spacing), timing and ECG pointers,
     /// and which geometry values were defaulted because the file lacks them.
@@ -138,6 +147,51 @@ pub struct ReplayArgs {
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `csnav demo` and `csnav sim`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The case folder (venogram runs, simulator truth, tracker fiducials).
+    #[arg(long, value_name = "DIR", default_value = "assets/cases/synthetic-seed7")]
+    pub case: PathBuf,
+    /// Render offscreen and write screenshots even when a display is available.
+    #[arg(long)]
+    pub headless: bool,
+    /// Where the screenshots, the summary and (by default) the recording go.
+    #[arg(long, value_name = "DIR", default_value = "demo")]
+    pub out: PathBuf,
+    /// Screen size, `WIDTHxHEIGHT` px.
+    #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
+    pub size: (u32, u32),
+    /// Tip speed along the veins, mm/s.
+    #[arg(long, default_value_t = 25.0)]
+    pub speed_mm_s: f64,
+    /// Tracker noise (RMS, 3D), mm.
+    #[arg(long, default_value_t = 0.3)]
+    pub noise_mm: f64,
+    /// Noise seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Navigation only: no device tests.
+    #[arg(long)]
+    pub no_device: bool,
+    /// Recording (default for the demo: OUT/session.rrd).
+    #[command(flatten)]
+    pub record: crate::session_record::RecordArgs,
+}
+
+/// `WIDTHxHEIGHT` to a size (each 320-7680 px).
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("size {s:?} is not WIDTHxHEIGHT"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|v| (320..=7680).contains(v))
+            .ok_or_else(|| format!("size {s:?}: each side must be 320-7680 px"))
+    };
+    Ok((parse(w)?, parse(h)?))
 }
 
 /// Arguments of `csnav record-info`.

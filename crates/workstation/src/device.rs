@@ -425,15 +425,15 @@ async fn pns_test(
 }
 
 /// Where a site is, for its record: vein, arc length, apical or not.
-struct SitePosition {
-    vein: String,
-    arc_mm: f64,
-    apical: bool,
+pub(crate) struct SitePosition {
+    pub(crate) vein: String,
+    pub(crate) arc_mm: f64,
+    pub(crate) apical: bool,
 }
 
 /// The site's vein and arc from the case's tree, apical from the case's LV (the tip in the
 /// apical third of the base-to-apex length).
-fn site_position(case: &NavCase, target: &Target, tip: [f64; 3]) -> SitePosition {
+pub(crate) fn site_position(case: &NavCase, target: &Target, tip: [f64; 3]) -> SitePosition {
     let patient = simulator::SyntheticPatient::generate(case.seed);
     let depth = patient.lv.coord_of(&nalgebra::Point3::from(tip)).depth;
     SitePosition {

@@ -2,10 +2,14 @@
 //! This binary parses the command line, sets up logging and wires the domain crates; it owns
 //! no domain logic. Research software, not a cleared medical device.
 
+mod app;
+mod case_runs;
 mod cli;
 mod device;
 mod info;
+mod modes;
 mod nav_case;
+mod procedure;
 mod replay;
 mod segment;
 mod send_tips;
@@ -25,6 +29,8 @@ fn main() -> std::process::ExitCode {
         tracing::debug!("allocator tuning unavailable; frame buffers are returned to the kernel");
     }
     let result = match cli.command {
+        cli::Command::Demo(args) => modes::run_demo(&args, false),
+        cli::Command::Sim(args) => modes::run_demo(&args, true),
         cli::Command::Info(args) => info::run(&args),
         cli::Command::TestPattern(args) => test_pattern::run(&args),
         cli::Command::Simulate(args) => simulate::run(&args),

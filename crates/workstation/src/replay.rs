@@ -26,7 +26,7 @@ use crate::session_record::{TipPipeline, matrix4};
 /// A re-driven tip further than this from the recorded one is reported, mm.
 const AGREE_MM: f64 = 1e-6;
 
-fn tree_from(record: &Tree3d) -> anyhow::Result<NavTree3> {
+pub(crate) fn tree_from(record: &Tree3d) -> anyhow::Result<NavTree3> {
     let inputs = record
         .branches
         .iter()

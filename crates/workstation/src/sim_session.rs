@@ -18,16 +18,12 @@ use device_link::protocol::{Command, Role};
 use device_link::runner::{Run, Session};
 use device_link::server::{ServerConfig, serve};
 use nalgebra::Vector3;
-use recording::record::{
-    Branch2d, FramePixels, FrameRecord, MaskRecord, Record, RunInfo, Segmentation2d, TestResultRecord, ViewCamera,
-};
+use recording::record::{Record, TestResultRecord};
 use recording::{RecordSender, SessionMode};
 use serde::Serialize;
 use simulator::rng::SimRng;
-use venogram::geometry::{GeometryDefaults, GeometryOverrides};
-use venogram::segment::{FrameChoice, NodeKind, SegmentParams, segment_run};
-use venogram::{ResolvedGeometry, read_xa_file};
 
+use crate::case_runs;
 use crate::cli::SimSessionArgs;
 use crate::nav_case::NavCase;
 use crate::session_record::{self, TipPipeline};
@@ -89,105 +85,24 @@ impl Journal for Counting {
     }
 }
 
-/// The case's XA runs (`*.dcm`), by name.
-fn run_files(case: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(case)
-        .with_context(|| format!("listing {}", case.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("dcm")))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-fn rows3(m: &nalgebra::Matrix3<f64>) -> [[f64; 3]; 3] {
-    std::array::from_fn(|r| std::array::from_fn(|c| m[(r, c)]))
-}
-
 /// Reads, segments and records one run; returns its projection and what was sent.
 fn record_run(
     rec: Option<&RecordSender>,
     run: u32,
     path: &Path,
 ) -> anyhow::Result<(Option<venogram::geometry::CArmProjection>, SentRun)> {
-    let xa = read_xa_file(path).with_context(|| format!("reading {}", path.display()))?;
-    let cine = &xa.cine;
-    let geometry = ResolvedGeometry::resolve(
-        &xa.acquisition.positioner,
-        cine.rows(),
-        cine.columns(),
-        &GeometryOverrides::default(),
-        &GeometryDefaults::default(),
-    );
-    let projection = geometry.projection().ok();
-    let params = SegmentParams::for_geometry(&geometry, None);
-    let seg =
-        segment_run(cine, FrameChoice::Auto, &params).with_context(|| format!("segmenting {}", path.display()))?;
-    let source = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let loaded = case_runs::load_run(run, path)?;
     let sent = SentRun {
         run,
-        source: source.clone(),
-        frames: cine.frame_count(),
-        segmented_frame: seg.frame,
-        tree_branches: seg.tree.branches.len(),
+        source: loaded.info.source.clone(),
+        frames: loaded.info.frame_count,
+        segmented_frame: loaded.segmented_frame,
+        tree_branches: loaded.tree.branches.len(),
     };
-    let Some(rec) = rec else { return Ok((projection, sent)) };
-    let (rows, columns, frames) = (cine.rows(), cine.columns(), cine.frame_count());
-    rec.send(Record::Run(RunInfo {
-        run,
-        source,
-        rows,
-        columns,
-        frame_count: frames,
-        bits_stored: cine.format.bits_stored,
-        frame_time_ms: xa.acquisition.timing.frame_time_ms,
-        primary_angle_deg: Some(geometry.primary_angle_deg.value),
-        secondary_angle_deg: Some(geometry.secondary_angle_deg.value),
-        camera: projection.as_ref().map(|p| ViewCamera {
-            intrinsics: rows3(&p.intrinsics),
-            view_from_patient_rotation: rows3(&p.view_from_patient_rotation),
-            source_in_patient_mm: [p.source_in_patient.x, p.source_in_patient.y, p.source_in_patient.z],
-        }),
-    }));
-    let tree = &seg.tree;
-    rec.send(Record::Mask(MaskRecord { run, frame: seg.frame, rows, columns, mask: seg.mask.data.clone() }));
-    rec.send(Record::Tree2d(Segmentation2d {
-        run,
-        frame: seg.frame,
-        branches: tree
-            .branches
-            .iter()
-            .map(|b| Branch2d {
-                id: b.id,
-                parent: b.parent,
-                label: b.label.abbreviation().to_owned(),
-                points_px: b.points.clone(),
-                radius_px: b.radius_px.clone(),
-            })
-            .collect(),
-        bifurcations_px: tree.nodes.iter().filter(|n| n.kind == NodeKind::Bifurcation).map(|n| n.xy).collect(),
-        root_px: tree.root().map(|n| n.xy),
-        empty_reason: tree.empty_reason.clone(),
-    }));
-    // The frames share one buffer: the cine's samples are handed over, not copied.
-    let n = cine.pixels_per_frame();
-    let buffer = rerun_buffer(xa.cine.into_samples());
-    for index in 0..frames {
-        let start = index as usize * n * 2;
-        let pixels = FramePixels::U16(buffer.slice_with_length(start, n * 2));
-        // A run of stored frames is recorded at once: pace it so the queue never overflows.
-        while !rec.send(Record::Frame(FrameRecord { run, index, rows, columns, pixels: pixels.clone() })) {
-            if rec.dropped().total() > 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+    if let Some(rec) = rec {
+        case_runs::record_run(rec, &loaded);
     }
-    Ok((projection, sent))
-}
-
-fn rerun_buffer(samples: Vec<u16>) -> recording::record::FrameBuffer {
-    recording::record::FrameBuffer::from_vec(samples)
+    Ok((loaded.projection, sent))
 }
 
 /// Runs `csnav sim-session`.
@@ -219,7 +134,7 @@ pub fn run(args: &SimSessionArgs) -> anyhow::Result<ExitCode> {
 
     // The venogram runs.
     let mut pipeline = TipPipeline::new(Some(target.clone()));
-    for (k, path) in run_files(&args.case)?.iter().enumerate() {
+    for (k, path) in case_runs::run_files(&args.case)?.iter().enumerate() {
         let run = k as u32 + 1;
         let (projection, run_sent) = record_run(rec.as_ref(), run, path)?;
         eprintln!(

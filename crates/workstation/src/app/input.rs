@@ -1,0 +1,129 @@
+//! Keyboard and mouse: orbit (left drag), pan (right drag) and zoom (wheel) of the 3D view;
+//! standard views (1 AP, 2 LAO 35, 3 RAO 30; arrows orbit by 5 degrees); cine play/hold on
+//! the reference frame (space); window (`[` `]`) and level (`-` `=`) of the venogram views;
+//! next target (Tab); save the plan (S, review mode).
+
+use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
+use bevy::prelude::*;
+
+use super::layout::Layout;
+use super::model::{CaseState, SelectTarget};
+use super::view2d::Cines;
+use super::view3d::{Orbit, STANDARD_VIEWS, View3dCamera};
+use super::{UiCommand, UiCommands};
+
+/// The input plugin.
+pub struct InputPlugin;
+
+impl Plugin for InputPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Update, (camera_keys, camera_mouse, cine_keys, target_keys));
+    }
+}
+
+fn camera_keys(keys: Option<Res<ButtonInput<KeyCode>>>, mut orbits: Query<&mut Orbit, With<View3dCamera>>) {
+    let Some(keys) = keys else { return };
+    for mut orbit in &mut orbits {
+        for (key, view) in [(KeyCode::Digit1, 0), (KeyCode::Digit2, 1), (KeyCode::Digit3, 2)] {
+            if keys.just_pressed(key) {
+                let (_, lao, cranial) = STANDARD_VIEWS[view];
+                orbit.lao_deg = lao;
+                orbit.cranial_deg = cranial;
+            }
+        }
+        let step = 5.0;
+        if keys.just_pressed(KeyCode::ArrowLeft) {
+            orbit.lao_deg -= step;
+        }
+        if keys.just_pressed(KeyCode::ArrowRight) {
+            orbit.lao_deg += step;
+        }
+        if keys.just_pressed(KeyCode::ArrowUp) {
+            orbit.cranial_deg = (orbit.cranial_deg + step).min(89.0);
+        }
+        if keys.just_pressed(KeyCode::ArrowDown) {
+            orbit.cranial_deg = (orbit.cranial_deg - step).max(-89.0);
+        }
+    }
+}
+
+/// The cursor in physical px, when over the window.
+fn cursor_px(windows: &Query<&Window>) -> Option<Vec2> {
+    let window = windows.iter().next()?;
+    window.cursor_position().map(|p| p * window.scale_factor())
+}
+
+fn camera_mouse(
+    buttons: Option<Res<ButtonInput<MouseButton>>>,
+    motion: Option<Res<AccumulatedMouseMotion>>,
+    scroll: Option<Res<AccumulatedMouseScroll>>,
+    windows: Query<&Window>,
+    layout: Res<Layout>,
+    mut orbits: Query<&mut Orbit, With<View3dCamera>>,
+) {
+    let (Some(buttons), Some(motion), Some(scroll)) = (buttons, motion, scroll) else { return };
+    let Some(cursor) = cursor_px(&windows) else { return };
+    let r = layout.view3d;
+    if cursor.x < r.x || cursor.y < r.y || cursor.x > r.x + r.w || cursor.y > r.y + r.h {
+        return;
+    }
+    for mut orbit in &mut orbits {
+        if buttons.pressed(MouseButton::Left) && motion.delta != Vec2::ZERO {
+            orbit.lao_deg -= motion.delta.x * 0.3;
+            orbit.cranial_deg = (orbit.cranial_deg + motion.delta.y * 0.3).clamp(-89.0, 89.0);
+        }
+        if buttons.pressed(MouseButton::Right) && motion.delta != Vec2::ZERO {
+            let t = orbit.transform();
+            let per_px = orbit.distance_mm / r.h.max(1.0);
+            orbit.focus += (-t.right() * motion.delta.x + t.up() * motion.delta.y) * per_px;
+        }
+        if scroll.delta.y != 0.0 {
+            orbit.distance_mm = (orbit.distance_mm * (1.0 - 0.1 * scroll.delta.y.signum())).clamp(40.0, 1500.0);
+        }
+    }
+}
+
+fn cine_keys(keys: Option<Res<ButtonInput<KeyCode>>>, mut cines: ResMut<Cines>) {
+    let Some(keys) = keys else { return };
+    if keys.just_pressed(KeyCode::Space) {
+        cines.playing = !cines.playing;
+    }
+    let mut scale_width = None;
+    let mut shift_level = None;
+    if keys.just_pressed(KeyCode::BracketLeft) {
+        scale_width = Some(0.9);
+    }
+    if keys.just_pressed(KeyCode::BracketRight) {
+        scale_width = Some(1.1);
+    }
+    if keys.just_pressed(KeyCode::Minus) {
+        shift_level = Some(-0.05);
+    }
+    if keys.just_pressed(KeyCode::Equal) {
+        shift_level = Some(0.05);
+    }
+    if scale_width.is_some() || shift_level.is_some() {
+        for w in &mut cines.window {
+            w.0 += shift_level.unwrap_or(0.0) * w.1;
+            w.1 = (w.1 * scale_width.unwrap_or(1.0)).max(1.0);
+        }
+    }
+}
+
+fn target_keys(
+    keys: Option<Res<ButtonInput<KeyCode>>>,
+    case: Res<CaseState>,
+    mut select: MessageWriter<SelectTarget>,
+    commands: Option<Res<UiCommands>>,
+) {
+    let Some(keys) = keys else { return };
+    if keys.just_pressed(KeyCode::Tab) && !case.targets.is_empty() {
+        let next = case.selected.map_or(0, |k| (k + 1) % case.targets.len());
+        select.write(SelectTarget(case.targets[next].name.clone()));
+    }
+    if keys.just_pressed(KeyCode::KeyS)
+        && let Some(tx) = commands
+    {
+        let _ = tx.0.send(UiCommand::SavePlan);
+    }
+}

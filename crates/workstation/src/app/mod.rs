@@ -1,0 +1,191 @@
+//! The csnav workstation app (bevy): the 3D tree, the venogram views with live overlays, the
+//! device and navigation panels. Domain work happens off the main thread in a *source* (the
+//! scripted procedure, the simulator, a replayed recording, or the live links) that sends
+//! [`AppMsg`]s through a channel; the app drains it once per frame and never waits on it.
+//!
+//! One plugin per concern: [`model::ModelPlugin`] (state, staleness, target selection; no
+//! rendering, testable under `MinimalPlugins`), [`view3d::View3dPlugin`],
+//! [`view2d::View2dPlugin`], [`panels::PanelsPlugin`], [`input::InputPlugin`] and, offscreen,
+//! [`capture::CapturePlugin`].
+
+#![allow(clippy::needless_pass_by_value, reason = "Bevy systems take their parameters (Res, Query) by value")]
+#![allow(clippy::type_complexity, reason = "Bevy queries spell out their components and filters")]
+
+pub mod capture;
+pub mod colors;
+pub mod input;
+pub mod layout;
+pub mod model;
+pub mod panels;
+pub mod view2d;
+pub mod view3d;
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bevy::app::{AppExit, ScheduleRunnerPlugin};
+use bevy::prelude::*;
+use bevy::window::{ExitCondition, WindowResolution};
+use device_link::ranking::{RankedSite, SiteRecord};
+use recording::record::Record;
+use venogram::geometry::CArmProjection;
+
+use crate::case_runs::LoadedRun;
+
+/// What the app is for; shown in the header and deciding which panels lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Resource)]
+pub enum Mode {
+    /// Simulator mode (synthetic patient, simulated tracker and device).
+    Simulator,
+    /// The scripted demonstration procedure.
+    Demo,
+}
+
+impl Mode {
+    /// The mode's name in the header.
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Simulator => "SIMULATOR",
+            Self::Demo => "DEMO (simulated)",
+        }
+    }
+}
+
+/// A link the app depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// The OpenIGTLink tracker.
+    Tracker,
+    /// The pacing analyzer / device model.
+    Device,
+}
+
+/// The state of a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not used in this mode.
+    NotUsed,
+    /// Connecting.
+    Connecting,
+    /// Connected, data flowing.
+    Connected,
+}
+
+/// The triangle mesh of the LV epicardium, patient LPS mm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LvMesh {
+    /// Vertex positions.
+    pub positions_mm: Vec<[f32; 3]>,
+    /// Triangles (indices into `positions_mm`).
+    pub triangles: Vec<[u32; 3]>,
+}
+
+/// Everything a source tells the app.
+#[derive(Debug, Clone)]
+pub enum AppMsg {
+    /// A recording record (3D tree, registration, target, tip, device event, EGM, result, note).
+    Record(Record),
+    /// A venogram run, decoded and segmented.
+    Run(Arc<LoadedRun>, Option<CArmProjection>),
+    /// The LV surface.
+    Lv(Arc<LvMesh>),
+    /// A link changed state.
+    Link(LinkKind, LinkState),
+    /// The procedure's current step, in words.
+    Step(String),
+    /// Everything measured at a site (a vector test).
+    Site(Box<SiteRecord>),
+    /// The sites ranked.
+    Ranking(Vec<RankedSite>),
+    /// The source selects a target (the scripted procedure moving to its next site).
+    Select(String),
+    /// The source has finished (scripted procedures, replays).
+    Finished,
+    /// The source failed and stopped, with the reason.
+    Failed(String),
+}
+
+/// What the user asks of the source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UiCommand {
+    /// Guide to this target (by name).
+    SelectTarget(String),
+    /// Save the plan (review mode).
+    SavePlan,
+}
+
+/// The channel from the source, drained once per frame.
+#[derive(Resource)]
+pub struct Feed(pub Mutex<Receiver<AppMsg>>);
+
+/// The channel back to the source (absent in tests).
+#[derive(Resource, Clone)]
+pub struct UiCommands(pub Sender<UiCommand>);
+
+/// How the app was started.
+#[derive(Debug, Clone, Resource)]
+pub struct AppOptions {
+    /// The mode.
+    pub mode: Mode,
+    /// The case's name (pseudonymised where it came from a recording).
+    pub case_name: String,
+    /// Offscreen: render into an image and write screenshots to this folder, then exit.
+    pub headless_out: Option<PathBuf>,
+    /// Window (or offscreen image) size, physical px.
+    pub size_px: (u32, u32),
+}
+
+/// Runs the app until the window closes (or, offscreen, until the screenshots are written).
+pub fn run(options: AppOptions, feed: Receiver<AppMsg>, commands: Sender<UiCommand>) -> AppExit {
+    let mut app = App::new();
+    let (w, h) = options.size_px;
+    let plugins = DefaultPlugins.build().disable::<bevy::log::LogPlugin>();
+    if options.headless_out.is_some() {
+        app.add_plugins(
+            plugins
+                .set(WindowPlugin {
+                    primary_window: None,
+                    exit_condition: ExitCondition::DontExit,
+                    close_when_requested: false,
+                    ..default()
+                })
+                .disable::<bevy::winit::WinitPlugin>(),
+        )
+        .add_plugins(ScheduleRunnerPlugin::run_loop(Duration::from_millis(2)));
+    } else {
+        app.add_plugins(plugins.set(WindowPlugin {
+            primary_window: Some(Window {
+                title: format!("csnav: {} (research software, not a medical device)", options.mode.title()),
+                resolution: WindowResolution::new(w, h),
+                ..default()
+            }),
+            ..default()
+        }));
+    }
+    app.insert_resource(ClearColor(colors::BACKGROUND))
+        .insert_resource(Feed(Mutex::new(feed)))
+        .insert_resource(UiCommands(commands))
+        .insert_resource(options.mode)
+        .insert_resource(options.clone())
+        .add_plugins((
+            model::ModelPlugin,
+            layout::LayoutPlugin,
+            view3d::View3dPlugin,
+            view2d::View2dPlugin,
+            panels::PanelsPlugin,
+            input::InputPlugin,
+        ));
+    if options.headless_out.is_some() {
+        app.add_plugins(capture::CapturePlugin);
+    }
+    app.run()
+}
+
+/// Whether a display is available for a window (X11).
+#[must_use]
+pub fn display_available() -> bool {
+    std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
+}

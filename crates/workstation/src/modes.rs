@@ -1,0 +1,93 @@
+//! The app's modes as commands: `csnav demo` and `csnav sim` start the scripted procedure
+//! as the app's source on its own thread, then run the app (windowed, or offscreen with
+//! screenshots) on the main thread.
+
+use std::process::ExitCode;
+use std::sync::mpsc;
+
+use anyhow::Context as _;
+use bevy::app::AppExit;
+use recording::SessionMode;
+
+use crate::app::{self, AppOptions, Mode};
+use crate::cli::DemoArgs;
+use crate::procedure::{self, ProcedureConfig};
+use crate::session_record::{self, RecordArgs};
+
+/// Runs `csnav demo` (`interactive` false) or `csnav sim` (true).
+pub fn run_demo(args: &DemoArgs, interactive: bool) -> anyhow::Result<ExitCode> {
+    if args.speed_mm_s <= 0.0 || args.speed_mm_s > 200.0 || !(0.0..=5.0).contains(&args.noise_mm) {
+        anyhow::bail!("--speed-mm-s must be in (0, 200] and --noise-mm in [0, 5]");
+    }
+    let headless = args.headless || !app::display_available();
+    if headless && !args.headless {
+        eprintln!("no display (DISPLAY is not set): rendering offscreen into {}", args.out.display());
+    }
+    let mode = if interactive { Mode::Simulator } else { Mode::Demo };
+    let command = if interactive { "sim" } else { "demo" };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    // The demo's recording goes with its screenshots unless asked otherwise.
+    let record = RecordArgs {
+        record: args.record.record.clone().or_else(|| (!interactive).then(|| args.out.join("session.rrd"))),
+        ..args.record.clone()
+    };
+    let config = ProcedureConfig {
+        case: args.case.clone(),
+        speed_mm_s: args.speed_mm_s,
+        noise_mm: args.noise_mm,
+        seed: args.seed,
+        device_tests: !args.no_device,
+        interactive,
+    };
+    let settings = serde_json::json!({
+        "speed_mm_s": args.speed_mm_s, "noise_mm": args.noise_mm, "seed": args.seed,
+        "device_tests": !args.no_device, "headless": headless,
+    });
+    let recorder = session_record::open(&record, command, &args.case, SessionMode::Simulator, settings)?;
+    let rec = recorder.as_ref().map(recording::Recorder::sender);
+    eprintln!(
+        "csnav {command} on {} (synthetic patient; research software, not a medical device)",
+        args.case.display()
+    );
+
+    let (feed_tx, feed_rx) = mpsc::channel();
+    let (command_tx, command_rx) = mpsc::channel();
+    let source = std::thread::Builder::new()
+        .name("procedure".into())
+        .spawn(move || {
+            let failed = feed_tx.clone();
+            let result = procedure::run(&config, feed_tx, &command_rx, rec);
+            if let Err(e) = &result {
+                // The app shows it (and, offscreen, stops waiting for the procedure).
+                let _ = failed.send(app::AppMsg::Failed(format!("{e:#}")));
+            }
+            result
+        })
+        .context("starting the procedure thread")?;
+    let options = AppOptions {
+        mode,
+        case_name: args.case.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        headless_out: headless.then(|| args.out.clone()),
+        size_px: args.size,
+    };
+    let exit = app::run(options, feed_rx, command_tx);
+    let summary = match source.join() {
+        Ok(result) => result?,
+        Err(_) => anyhow::bail!("the procedure thread panicked"),
+    };
+    session_record::finish(recorder)?;
+    println!("{} tip samples, {} runs, sites tested: {}", summary.tip_samples, summary.runs, summary.sites.join(", "));
+    for r in &summary.ranking {
+        let how = match r.score {
+            Some(score) if r.eligible => {
+                format!("score {score:.2}, best vector {}", r.best_vector.as_deref().unwrap_or("-"))
+            }
+            _ => format!("not eligible: {}", r.reasons.join("; ")),
+        };
+        println!("{}. {}: {how}", r.rank, r.site);
+    }
+    Ok(match exit {
+        AppExit::Success => ExitCode::SUCCESS,
+        AppExit::Error(_) => ExitCode::FAILURE,
+    })
+}

@@ -120,8 +120,12 @@ impl Layout {
             .collect();
         let captions2d = views2d.iter().map(|v| ScreenRect { x: v.x, y: v.y + v.h, w: v.w, h: caption_h }).collect();
         let bottom_h = h - top_end;
-        let col =
-            |x0: f32, x1: f32| ScreenRect { x: (w * x0).round(), y: top_end, w: (w * (x1 - x0)).round(), h: bottom_h };
+        let col = |x0: f32, x1: f32| ScreenRect {
+            x: (w * x0).round(),
+            y: top_end,
+            w: (w * x1).round() - (w * x0).round(),
+            h: bottom_h,
+        };
         let device = col(0.44, 0.72);
         let egm =
             ScreenRect { x: device.x + 8.0, y: device.y + 34.0, w: device.w - 16.0, h: (bottom_h * 0.32).round() };

@@ -455,6 +455,20 @@ impl RecordKind {
 }
 
 impl Record {
+    /// A device event as recorded: an EGM stretch as [`Record::Egm`], anything else as
+    /// [`Record::DeviceEvent`].
+    #[must_use]
+    pub fn device_event(t_ms: f64, site: Option<&str>, event: &Event) -> Self {
+        match event {
+            Event::Egm(chunk) => Self::Egm(chunk.clone()),
+            other => Self::DeviceEvent(Box::new(DeviceEventRecord {
+                t_ms,
+                site: site.map(str::to_owned),
+                event: other.clone(),
+            })),
+        }
+    }
+
     /// Its kind.
     #[must_use]
     pub fn kind(&self) -> RecordKind {

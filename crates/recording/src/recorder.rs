@@ -362,14 +362,6 @@ impl device_link::log::Journal for RecordSender {
     }
 
     fn event(&mut self, t_ms: f64, site: Option<&str>, event: &device_link::protocol::Event) {
-        let record = match event {
-            device_link::protocol::Event::Egm(chunk) => Record::Egm(chunk.clone()),
-            other => Record::DeviceEvent(Box::new(crate::record::DeviceEventRecord {
-                t_ms,
-                site: site.map(str::to_owned),
-                event: other.clone(),
-            })),
-        };
-        self.send(record);
+        self.send(Record::device_event(t_ms, site, event));
     }
 }

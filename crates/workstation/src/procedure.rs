@@ -27,7 +27,7 @@ use device_link::server::{ServerConfig, serve};
 use nalgebra::Vector3;
 use navigation::guidance::Target;
 use recording::RecordSender;
-use recording::record::{DeviceEventRecord, Level, NoteRecord, Record, TestResultRecord, TipRecord};
+use recording::record::{Level, NoteRecord, Record, TestResultRecord, TipRecord};
 use simulator::rng::SimRng;
 use venogram::labels::VeinLabel;
 
@@ -121,16 +121,7 @@ impl Journal for Journaled {
     }
 
     fn event(&mut self, t_ms: f64, site: Option<&str>, event: &Event) {
-        self.out.rec.event(t_ms, site, event);
-        let record = match event {
-            Event::Egm(chunk) => Record::Egm(chunk.clone()),
-            other => Record::DeviceEvent(Box::new(DeviceEventRecord {
-                t_ms,
-                site: site.map(str::to_owned),
-                event: other.clone(),
-            })),
-        };
-        let _ = self.out.app.send(AppMsg::Record(record));
+        self.out.record(&Record::device_event(t_ms, site, event));
     }
 }
 
@@ -242,6 +233,22 @@ impl TipDriver {
         tokio::time::sleep_until(self.next).await;
     }
 
+    /// Drives the tip to `goal`: back along its current path to where the paths part, then
+    /// on toward `goal`; false when the app has gone.
+    async fn drive_to(&mut self, out: &Out, goal: &Target, speed_mm_s: f64) -> bool {
+        let from = self.toward.clone();
+        let parting = parting_arc_mm(&self.case, &from, goal);
+        if parting < self.arc_mm - 1e-6 {
+            out.step(format!("retracting to {parting:.0} mm from the ostium"));
+            if !self.go(out, &from, parting, speed_mm_s).await {
+                return false;
+            }
+        }
+        out.step(format!("advancing to {}", goal.name));
+        out.app(AppMsg::Select(goal.name.clone()));
+        self.go(out, goal, goal.arc_mm, speed_mm_s).await
+    }
+
     /// Moves the tip along the path to `toward` until it is `to_arc_mm` from the ostium.
     async fn go(&mut self, out: &Out, toward: &Target, to_arc_mm: f64, speed_mm_s: f64) -> bool {
         self.toward = toward.clone();
@@ -345,23 +352,10 @@ async fn procedure(
     };
     let mut device = device;
     let mut records: Vec<SiteRecord> = Vec::new();
-    let mut previous: Option<Target> = None;
     for site in &sites {
-        if let Some(prev) = &previous {
-            let parting = parting_arc_mm(&case, prev, site);
-            if parting < tip.arc_mm - 1e-6 {
-                out.step(format!("retracting to {parting:.0} mm from the ostium"));
-                if !tip.go(out, &prev.clone(), parting, config.speed_mm_s).await {
-                    return Ok(finish(summary, tip.samples));
-                }
-            }
-        }
-        out.step(format!("advancing to {}", site.name));
-        out.app(AppMsg::Select(site.name.clone()));
-        if !tip.go(out, site, site.arc_mm, config.speed_mm_s).await {
+        if !tip.drive_to(out, site, config.speed_mm_s).await {
             return Ok(finish(summary, tip.samples));
         }
-        previous = Some(site.clone());
         let Some((client, events, _, _)) = device.as_mut() else { continue };
         let tested = {
             let mut journal = Journaled { out: out.clone() };
@@ -410,17 +404,10 @@ async fn procedure(
     loop {
         if let Ok(UiCommand::SelectTarget(name)) = commands.try_recv()
             && config.interactive
-            && let Some(goal) = sites.iter().find(|s| s.name == name).cloned()
+            && let Some(goal) = sites.iter().find(|s| s.name == name)
+            && !tip.drive_to(out, goal, config.speed_mm_s).await
         {
-            let from = tip.toward.clone();
-            let parting = parting_arc_mm(&case, &from, &goal);
-            out.step(format!("driving to {}", goal.name));
-            out.app(AppMsg::Select(goal.name.clone()));
-            if (parting < tip.arc_mm - 1e-6 && !tip.go(out, &from, parting, config.speed_mm_s).await)
-                || !tip.go(out, &goal, goal.arc_mm, config.speed_mm_s).await
-            {
-                break;
-            }
+            break;
         }
         if !tip.sample(out) {
             break;

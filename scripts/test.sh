@@ -5,9 +5,9 @@
 # Benchmarks are run by hand (README, "Benchmarks"), not here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# mesa-vulkan-drivers + libvulkan1: Mesa's software Vulkan (lavapipe) for the app's offscreen
-# rendering test where the machine has no GPU.
-scripts/system-packages.sh dicom3tools mesa-vulkan-drivers libvulkan1
+# mesa-vulkan-drivers + libvulkan1: Mesa's software Vulkan (lavapipe) for the app's rendering
+# tests where the machine has no GPU; xvfb and the X11 client libraries for the windowed one.
+scripts/system-packages.sh dicom3tools mesa-vulkan-drivers libvulkan1 xvfb libx11-6 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0
 export CSNAV_PEERS_VENV="${CSNAV_PEERS_VENV:-$HOME/.cache/csnav/peers-venv}"
 scripts/install-peers.sh >/dev/null
 export CSNAV_RERUN_VENV="${CSNAV_RERUN_VENV:-$HOME/.cache/csnav/rerun-venv}"

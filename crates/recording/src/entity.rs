@@ -31,6 +31,10 @@ pub const BEAT_CAPTURE: &str = "device/beats/capture";
 pub const BEAT_AMPLITUDE: &str = "device/beats/amplitude_volts";
 /// Test results at sites.
 pub const DEVICE_RESULTS: &str = "device/results";
+/// Everything measured at each site (the ranking's input).
+pub const DEVICE_SITES: &str = "device/sites";
+/// The candidate sites ranked (a table, replaced at each new ranking).
+pub const DEVICE_RANKING: &str = "device/ranking";
 /// Electrogram channels.
 pub const EGM_CHANNELS: [&str; 3] = ["device/egm/lv_tip_mv", "device/egm/lv_ring_mv", "device/egm/ecg_mv"];
 /// The recorder's own messages (dropped items).

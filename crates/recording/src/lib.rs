@@ -14,6 +14,6 @@ pub mod record;
 pub mod recorder;
 mod write;
 
-pub use reader::{Contents, ReadError, SCHEMA, read};
+pub use reader::{Contents, ReadError, RecordedFrame, SCHEMA, read, read_with_frames};
 pub use record::{Record, RecordKind, SessionInfo, SessionMode, Stored};
 pub use recorder::{RecordError, RecordSender, Recorder, RecorderConfig, RecorderStats};

@@ -80,6 +80,17 @@ pub struct Timed {
     pub record: Stored,
 }
 
+/// A cine frame's pixels read back ([`read_with_frames`] only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedFrame {
+    /// Frame index in the run.
+    pub index: u32,
+    /// When it was logged, ns since the Unix epoch.
+    pub wall_ns: i64,
+    /// The samples as logged: `rows * columns` bytes (8-bit) or twice that (16-bit, little-endian).
+    pub bytes: Vec<u8>,
+}
+
 /// An electrogram sample: wall time (ns) and mV.
 pub type EgmSample = (i64, f64);
 
@@ -94,6 +105,8 @@ pub struct Contents {
     pub egm: BTreeMap<String, Vec<EgmSample>>,
     /// Frames per run.
     pub frames: BTreeMap<u32, u64>,
+    /// The frames' pixels per run, in frame order ([`read_with_frames`] only; empty otherwise).
+    pub frame_pixels: BTreeMap<u32, Vec<RecordedFrame>>,
     /// Rows per entity path.
     pub rows_per_entity: BTreeMap<String, u64>,
     /// First and last wall time of any row, ns.
@@ -140,8 +153,17 @@ fn classify(path: &Path, at_byte: u64, e: DecodeError) -> ReadError {
     }
 }
 
-/// Reads the recording at `path`.
+/// Reads the recording at `path` (everything but the frames' pixels).
 pub fn read(path: &Path) -> Result<Contents, ReadError> {
+    read_impl(path, false)
+}
+
+/// Reads the recording at `path` with the cine frames' pixels (for showing the runs again).
+pub fn read_with_frames(path: &Path) -> Result<Contents, ReadError> {
+    read_impl(path, true)
+}
+
+fn read_impl(path: &Path, with_frames: bool) -> Result<Contents, ReadError> {
     let file =
         std::fs::File::open(path).map_err(|e| ReadError::Open { path: path.to_owned(), reason: e.to_string() })?;
     let file_bytes = file.metadata().map_or(0, |m| m.len());
@@ -165,7 +187,7 @@ pub fn read(path: &Path) -> Result<Contents, ReadError> {
             reason: format!("a chunk cannot be read: {e}"),
         })?;
         contents.chunks += 1;
-        ingest(&chunk, &mut contents, &mut records);
+        ingest(&chunk, &mut contents, &mut records, with_frames);
     }
     contents.finished = messages.rrd_manifests().is_ok_and(|m| !m.is_empty());
     contents.trailing_bytes = file_bytes.saturating_sub(messages.num_bytes_processed());
@@ -173,6 +195,9 @@ pub fn read(path: &Path) -> Result<Contents, ReadError> {
     contents.records = records;
     for samples in contents.egm.values_mut() {
         samples.sort_by_key(|s| s.0);
+    }
+    for frames in contents.frame_pixels.values_mut() {
+        frames.sort_by_key(|f| (f.index, f.wall_ns));
     }
     let session = contents.records.iter().find_map(|t| match &t.record {
         Stored::Session(s) => Some(s.clone()),
@@ -194,7 +219,7 @@ pub fn read(path: &Path) -> Result<Contents, ReadError> {
 }
 
 /// Takes what csnav needs from one chunk.
-fn ingest(chunk: &Chunk, contents: &mut Contents, records: &mut Vec<Timed>) {
+fn ingest(chunk: &Chunk, contents: &mut Contents, records: &mut Vec<Timed>, with_frames: bool) {
     let path = chunk.entity_path().to_string();
     let path = path.trim_start_matches('/').to_owned();
     let rows = chunk.num_rows() as u64;
@@ -218,6 +243,23 @@ fn ingest(chunk: &Chunk, contents: &mut Contents, records: &mut Vec<Timed>) {
         let component = rerun::Image::descriptor_buffer().component;
         let frames = chunk.iter_component_indices(wall, component).count() as u64;
         *contents.frames.entry(run).or_default() += frames;
+        if with_frames {
+            let cine = rerun::TimelineName::from(entity::CINE_FRAME);
+            let pixels = contents.frame_pixels.entry(run).or_default();
+            for (((wall_ns, _), (index, _)), buffers) in chunk
+                .iter_component_indices(wall, component)
+                .zip(chunk.iter_component_indices(cine, component))
+                .zip(chunk.iter_slices::<&[u8]>(component))
+            {
+                if let Some(buffer) = buffers.first() {
+                    pixels.push(RecordedFrame {
+                        index: u32::try_from(index.as_i64()).unwrap_or(u32::MAX),
+                        wall_ns: wall_ns.as_i64(),
+                        bytes: buffer.to_vec(),
+                    });
+                }
+            }
+        }
     }
     if let Some(channel) = path.strip_prefix("device/egm/") {
         let component = rerun::Scalars::descriptor_scalars().component;

@@ -4,6 +4,7 @@
 //! own pipeline from exactly the numbers the live session had (f64, no rounding).
 
 use device_link::protocol::{Command, DeviceError, EgmChunk, Event, Reply};
+use device_link::ranking::{RankedSite, SiteRecord};
 use serde::{Deserialize, Serialize};
 
 /// Where a session's data came from.
@@ -44,6 +45,9 @@ pub struct ViewCamera {
     pub view_from_patient_rotation: [[f64; 3]; 3],
     /// X-ray source position, patient mm.
     pub source_in_patient_mm: [f64; 3],
+    /// Source to detector distance, mm (absent in recordings made before csnav kept it).
+    #[serde(default)]
+    pub distance_source_to_detector_mm: Option<f64>,
 }
 
 /// A venogram run (an XA cine): logged once, before its frames.
@@ -373,6 +377,10 @@ pub enum Record {
     Egm(EgmChunk),
     /// A test's result.
     TestResult(Box<TestResultRecord>),
+    /// Everything measured at a site (the input to the ranking).
+    Site(Box<SiteRecord>),
+    /// The candidate sites ranked, best first.
+    Ranking(Vec<RankedSite>),
     /// A note.
     Note(NoteRecord),
 }
@@ -405,13 +413,17 @@ pub enum RecordKind {
     Egm,
     /// [`Record::TestResult`].
     TestResult,
+    /// [`Record::Site`].
+    Site,
+    /// [`Record::Ranking`].
+    Ranking,
     /// [`Record::Note`].
     Note,
 }
 
 impl RecordKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 15] = [
         Self::Run,
         Self::Frame,
         Self::Mask,
@@ -424,6 +436,8 @@ impl RecordKind {
         Self::DeviceEvent,
         Self::Egm,
         Self::TestResult,
+        Self::Site,
+        Self::Ranking,
         Self::Note,
     ];
 
@@ -443,6 +457,8 @@ impl RecordKind {
             Self::DeviceEvent => "device events",
             Self::Egm => "EGM stretches",
             Self::TestResult => "test results",
+            Self::Site => "site records",
+            Self::Ranking => "site rankings",
             Self::Note => "notes",
         }
     }
@@ -485,6 +501,8 @@ impl Record {
             Self::DeviceEvent(_) => RecordKind::DeviceEvent,
             Self::Egm(_) => RecordKind::Egm,
             Self::TestResult(_) => RecordKind::TestResult,
+            Self::Site(_) => RecordKind::Site,
+            Self::Ranking(_) => RecordKind::Ranking,
             Self::Note(_) => RecordKind::Note,
         }
     }
@@ -515,6 +533,10 @@ pub enum Stored {
     DeviceEvent(DeviceEventRecord),
     /// A test result.
     TestResult(TestResultRecord),
+    /// Everything measured at a site.
+    Site(SiteRecord),
+    /// The sites ranked.
+    Ranking(Vec<RankedSite>),
     /// A note.
     Note(NoteRecord),
 }

@@ -4,6 +4,7 @@
 //! positions are shifted by half a pixel on the way in; 3D is patient LPS, mm.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use rerun::external::arrow::array::{ArrayRef, StringArray};
@@ -17,19 +18,11 @@ use crate::record::{
     TipRecord, Tree3d,
 };
 use crate::recorder::{Envelope, KindCounts};
+use device_link::ranking::{RankedSite, SiteRecord};
 
-/// Colour of a vein label (the overlay's palette).
+/// Colour of a vein label (venogram's one palette).
 fn label_color(label: &str) -> rerun::Color {
-    let [r, g, b] = match label {
-        "CS" => [230, 25, 75],
-        "GCV" => [245, 130, 48],
-        "AIV" => [255, 225, 25],
-        "MCV" => [60, 180, 75],
-        "PLV" => [66, 212, 244],
-        "LMV" => [67, 99, 216],
-        "ALV" => [145, 30, 180],
-        _ => [169, 169, 169],
-    };
+    let [r, g, b] = venogram::VeinLabel::rgb_of(label);
     rerun::Color::from_rgb(r, g, b)
 }
 
@@ -131,6 +124,8 @@ impl Writer {
             Record::DeviceEvent(event) => self.device_event(event, wall_ns),
             Record::Egm(egm) => self.egm(egm, wall_ns),
             Record::TestResult(result) => self.test_result(result),
+            Record::Site(site) => self.site(site),
+            Record::Ranking(ranking) => self.ranking(ranking),
             Record::Note(note) => self.note(note),
         }
     }
@@ -394,6 +389,37 @@ impl Writer {
             self.log(&entity::threshold(&r.site, vector, "phrenic_volts"), &[&rerun::Scalars::single(v)])?;
         }
         Ok(())
+    }
+
+    fn site(&mut self, site: &SiteRecord) -> WriteResult {
+        let text = rerun::TextLog::new(format!(
+            "[{}] {} vectors tested{}",
+            site.site,
+            site.vectors.len(),
+            site.vein.as_ref().map_or_else(String::new, |v| format!(" in the {v}"))
+        ))
+        .with_level(text_level(Level::Info));
+        self.log(entity::DEVICE_SITES, &[&text, &stored(&Stored::Site(site.clone()))?])
+    }
+
+    fn ranking(&mut self, ranking: &[RankedSite]) -> WriteResult {
+        let mut table = String::from(
+            "# Candidate sites\n\n| rank | site | score | best vector | eligible | reasons |\n|---|---|---|---|---|---|\n",
+        );
+        for r in ranking {
+            let _ = writeln!(
+                table,
+                "| {} | {} | {} | {} | {} | {} |",
+                r.rank,
+                r.site,
+                r.score.map_or_else(|| "-".to_owned(), |s| format!("{s:.2}")),
+                r.best_vector.as_deref().unwrap_or("-"),
+                if r.eligible { "yes" } else { "no" },
+                r.reasons.join("; ")
+            );
+        }
+        let document = rerun::TextDocument::from_markdown(table);
+        self.log(entity::DEVICE_RANKING, &[&document, &stored(&Stored::Ranking(ranking.to_vec()))?])
     }
 
     fn note(&mut self, note: &NoteRecord) -> WriteResult {

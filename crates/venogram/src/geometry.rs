@@ -131,6 +131,9 @@ pub enum GeometryError {
         /// Secondary angle.
         secondary_deg: f64,
     },
+    /// A pinhole whose rotation is not a rotation or whose focal lengths are not positive.
+    #[error("the camera's rotation is not orthonormal or its focal lengths are not positive")]
+    Pinhole,
     /// The image has no pixels.
     #[error("image size {columns}x{rows} has no pixels")]
     EmptyImage {
@@ -317,6 +320,41 @@ impl CArmProjection {
         })
     }
 
+    /// Rebuilds a projection from its pinhole parts as a recording keeps them: `K`, the
+    /// rotation (rows `u`, `v`, `d`), the source position (isocentre at the origin) and the
+    /// source-to-detector distance.
+    pub fn from_pinhole(
+        intrinsics: Matrix3<f64>,
+        view_from_patient_rotation: Matrix3<f64>,
+        source_in_patient: Point3<f64>,
+        distance_source_to_detector_mm: f64,
+    ) -> Result<Self, GeometryError> {
+        let sod = source_in_patient.coords.norm();
+        let sid = distance_source_to_detector_mm;
+        if !(sod.is_finite() && sid.is_finite() && sod > 0.0 && sod < sid) {
+            return Err(GeometryError::Distances { sod_mm: sod, sid_mm: sid });
+        }
+        let orthonormal =
+            (view_from_patient_rotation * view_from_patient_rotation.transpose() - Matrix3::identity()).abs().max()
+                < 1e-6;
+        let (fx, fy) = (intrinsics[(0, 0)], intrinsics[(1, 1)]);
+        if !(orthonormal && fx.is_finite() && fy.is_finite() && fx > 0.0 && fy > 0.0) {
+            return Err(GeometryError::Pinhole);
+        }
+        let translation = -(view_from_patient_rotation * source_in_patient.coords);
+        let mut extrinsics = Matrix3x4::zeros();
+        extrinsics.fixed_view_mut::<3, 3>(0, 0).copy_from(&view_from_patient_rotation);
+        extrinsics.set_column(3, &translation);
+        Ok(Self {
+            image_from_patient: intrinsics * extrinsics,
+            intrinsics,
+            view_from_patient_rotation,
+            source_in_patient,
+            distance_source_to_detector_mm: sid,
+            distance_source_to_patient_mm: sod,
+        })
+    }
+
     /// Unit beam direction, from the source through the isocentre toward the detector.
     #[must_use]
     pub fn beam_direction(&self) -> Unit<Vector3<f64>> {
@@ -380,6 +418,38 @@ mod tests {
             assert_relative_eq!(p.x, CENTRE, epsilon = 1e-9);
             assert_relative_eq!(p.y, CENTRE, epsilon = 1e-9);
         }
+    }
+
+    #[test]
+    fn a_projection_rebuilt_from_its_pinhole_parts_projects_the_same() {
+        let original = view(-30.0, 20.0);
+        let rebuilt = CArmProjection::from_pinhole(
+            original.intrinsics,
+            original.view_from_patient_rotation,
+            original.source_in_patient,
+            original.distance_source_to_detector_mm,
+        )
+        .unwrap();
+        assert_relative_eq!(
+            rebuilt.distance_source_to_patient_mm,
+            original.distance_source_to_patient_mm,
+            epsilon = 1e-9
+        );
+        for p in [Point3::new(10.0, -20.0, 30.0), Point3::new(-45.0, 60.0, -5.0)] {
+            let (a, b) = (original.project(&p).unwrap(), rebuilt.project(&p).unwrap());
+            assert_relative_eq!(a.x, b.x, epsilon = 1e-9);
+            assert_relative_eq!(a.y, b.y, epsilon = 1e-9);
+        }
+        let skewed = original.view_from_patient_rotation * 1.1;
+        let bad = CArmProjection::from_pinhole(original.intrinsics, skewed, original.source_in_patient, 1000.0);
+        assert!(matches!(bad, Err(GeometryError::Pinhole)));
+        let inside = CArmProjection::from_pinhole(
+            original.intrinsics,
+            original.view_from_patient_rotation,
+            original.source_in_patient,
+            10.0,
+        );
+        assert!(matches!(inside, Err(GeometryError::Distances { .. })));
     }
 
     #[test]

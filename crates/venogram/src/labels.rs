@@ -58,6 +58,29 @@ impl VeinLabel {
         }
     }
 
+    /// The label's display colour, sRGB: one palette for the app's views and lists, the
+    /// overlay pictures and the recordings. Chosen to stay apart from each other, from the
+    /// grey of a venogram and from the magenta of a tracked tip.
+    #[must_use]
+    pub fn rgb(self) -> [u8; 3] {
+        match self {
+            Self::CoronarySinus => [255, 140, 30],
+            Self::GreatCardiacVein => [235, 210, 50],
+            Self::AnteriorInterventricularVein => [70, 130, 255],
+            Self::MiddleCardiacVein => [165, 95, 255],
+            Self::PosterolateralVein => [40, 215, 90],
+            Self::LateralMarginalVein => [30, 205, 230],
+            Self::AnterolateralVein => [255, 100, 170],
+            Self::Branch => [190, 190, 190],
+        }
+    }
+
+    /// The display colour of a label given by abbreviation ([`Self::rgb`]; grey when unknown).
+    #[must_use]
+    pub fn rgb_of(abbreviation: &str) -> [u8; 3] {
+        Self::from_abbreviation(abbreviation).unwrap_or(Self::Branch).rgb()
+    }
+
     /// Whether a tree holds at most one segment with this label (the AV-groove trunk and MCV).
     #[must_use]
     pub fn is_unique(self) -> bool {

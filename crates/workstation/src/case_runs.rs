@@ -10,7 +10,7 @@ use recording::record::{
     Branch2d, FrameBuffer, FramePixels, FrameRecord, MaskRecord, Record, RunInfo, Segmentation2d, ViewCamera,
 };
 use venogram::geometry::{CArmProjection, GeometryDefaults, GeometryOverrides};
-use venogram::segment::{FrameChoice, NodeKind, SegmentParams, segment_run};
+use venogram::segment::{BranchTree, FrameChoice, NodeKind, SegmentParams, Segmentation, segment_run};
 use venogram::{ResolvedGeometry, read_xa_file};
 
 /// A venogram run read, decoded and segmented.
@@ -24,8 +24,9 @@ pub struct LoadedRun {
     pub segmented_frame: u32,
     /// The labelled 2D tree (and its bifurcations), as recorded.
     pub tree: Segmentation2d,
-    /// The segmentation mask of that frame (255 = vessel).
-    pub mask: Vec<u8>,
+    /// The segmentation mask of that frame (255 = vessel); absent for a run read back from a
+    /// recording (the app does not draw it).
+    pub mask: Option<Vec<u8>>,
     /// Every frame's samples, frame after frame (row-major, `rows * columns` each).
     pub samples: Vec<u16>,
     /// The display window (centre, width) in stored values: the file's first VOI window, or
@@ -49,7 +50,7 @@ fn rows3(m: &nalgebra::Matrix3<f64>) -> [[f64; 3]; 3] {
 }
 
 /// The 1st and 99th percentiles of a frame, as a window (centre, width).
-fn percentile_window(frame: &[u16]) -> (f64, f64) {
+pub(crate) fn percentile_window(frame: &[u16]) -> (f64, f64) {
     let mut sorted = frame.to_vec();
     sorted.sort_unstable();
     let at = |q: f64| f64::from(sorted.get(((sorted.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0));
@@ -59,6 +60,41 @@ fn percentile_window(frame: &[u16]) -> (f64, f64) {
 
 /// Reads and segments the run at `path`, numbered `run` (1-based).
 pub fn load_run(run: u32, path: &Path) -> anyhow::Result<LoadedRun> {
+    Ok(segment_file(run, path, None, FrameChoice::Auto)?.0)
+}
+
+/// The recorded form of a segmented tree.
+#[must_use]
+pub fn segmentation2d(run: u32, frame: u32, tree: &BranchTree) -> Segmentation2d {
+    Segmentation2d {
+        run,
+        frame,
+        branches: tree
+            .branches
+            .iter()
+            .map(|b| Branch2d {
+                id: b.id,
+                parent: b.parent,
+                label: b.label.abbreviation().to_owned(),
+                points_px: b.points.clone(),
+                radius_px: b.radius_px.clone(),
+            })
+            .collect(),
+        bifurcations_px: tree.nodes.iter().filter(|n| n.kind == NodeKind::Bifurcation).map(|n| n.xy).collect(),
+        root_px: tree.root().map(|n| n.xy),
+        empty_reason: tree.empty_reason.clone(),
+    }
+}
+
+/// Reads and segments the run at `path` (numbered `run`) from `seed_xy` when given (else from
+/// the ostium found automatically) on the frame chosen; returns the run as shown, the whole
+/// segmentation (tree, enhancement images) and the segmentation's settings.
+pub fn segment_file(
+    run: u32,
+    path: &Path,
+    seed_xy: Option<[f64; 2]>,
+    frame: FrameChoice,
+) -> anyhow::Result<(LoadedRun, Segmentation, SegmentParams)> {
     let xa = read_xa_file(path).with_context(|| format!("reading {}", path.display()))?;
     let cine = &xa.cine;
     let geometry = ResolvedGeometry::resolve(
@@ -69,9 +105,8 @@ pub fn load_run(run: u32, path: &Path) -> anyhow::Result<LoadedRun> {
         &GeometryDefaults::default(),
     );
     let projection = geometry.projection().ok();
-    let params = SegmentParams::for_geometry(&geometry, None);
-    let seg =
-        segment_run(cine, FrameChoice::Auto, &params).with_context(|| format!("segmenting {}", path.display()))?;
+    let params = SegmentParams::for_geometry(&geometry, seed_xy);
+    let seg = segment_run(cine, frame, &params).with_context(|| format!("segmenting {}", path.display()))?;
     let source = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let (rows, columns, frame_count) = (cine.rows(), cine.columns(), cine.frame_count());
     let info = RunInfo {
@@ -88,27 +123,10 @@ pub fn load_run(run: u32, path: &Path) -> anyhow::Result<LoadedRun> {
             intrinsics: rows3(&p.intrinsics),
             view_from_patient_rotation: rows3(&p.view_from_patient_rotation),
             source_in_patient_mm: [p.source_in_patient.x, p.source_in_patient.y, p.source_in_patient.z],
+            distance_source_to_detector_mm: Some(p.distance_source_to_detector_mm),
         }),
     };
-    let tree = &seg.tree;
-    let tree = Segmentation2d {
-        run,
-        frame: seg.frame,
-        branches: tree
-            .branches
-            .iter()
-            .map(|b| Branch2d {
-                id: b.id,
-                parent: b.parent,
-                label: b.label.abbreviation().to_owned(),
-                points_px: b.points.clone(),
-                radius_px: b.radius_px.clone(),
-            })
-            .collect(),
-        bifurcations_px: tree.nodes.iter().filter(|n| n.kind == NodeKind::Bifurcation).map(|n| n.xy).collect(),
-        root_px: tree.root().map(|n| n.xy),
-        empty_reason: tree.empty_reason.clone(),
-    };
+    let tree = segmentation2d(run, seg.frame, &seg.tree);
     // The file's window is in modality units: back to stored values for the shader.
     let rescale = cine.rescale.map_or((1.0, 0.0), |r| (r.slope, r.intercept));
     let file_window = cine
@@ -116,7 +134,7 @@ pub fn load_run(run: u32, path: &Path) -> anyhow::Result<LoadedRun> {
         .first()
         .filter(|_| rescale.0.abs() > 1e-12)
         .map(|w| ((w.center - rescale.1) / rescale.0, (w.width / rescale.0).abs()));
-    let mask = seg.mask.data.clone();
+    let mask = Some(seg.mask.data.clone());
     let segmented_frame = seg.frame;
     let samples = xa.cine.into_samples();
     let n = rows as usize * columns as usize;
@@ -124,7 +142,7 @@ pub fn load_run(run: u32, path: &Path) -> anyhow::Result<LoadedRun> {
     let window = file_window
         .filter(|w| w.1 > 0.0)
         .unwrap_or_else(|| percentile_window(samples.get(start..start + n).unwrap_or(&[])));
-    Ok(LoadedRun { info, projection, segmented_frame, tree, mask, samples, window })
+    Ok((LoadedRun { info, projection, segmented_frame, tree, mask, samples, window }, seg, params))
 }
 
 /// Records a loaded run: its description and camera, mask, 2D tree and every frame (the
@@ -133,13 +151,15 @@ pub fn record_run(rec: &RecordSender, run: &LoadedRun) {
     let info = &run.info;
     let (rows, columns) = (info.rows, info.columns);
     rec.send(Record::Run(info.clone()));
-    rec.send(Record::Mask(MaskRecord {
-        run: info.run,
-        frame: run.segmented_frame,
-        rows,
-        columns,
-        mask: run.mask.clone(),
-    }));
+    if let Some(mask) = &run.mask {
+        rec.send(Record::Mask(MaskRecord {
+            run: info.run,
+            frame: run.segmented_frame,
+            rows,
+            columns,
+            mask: mask.clone(),
+        }));
+    }
     rec.send(Record::Tree2d(run.tree.clone()));
     let n = rows as usize * columns as usize;
     let buffer = FrameBuffer::from_vec(run.samples.clone());

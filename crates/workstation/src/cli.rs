@@ -81,8 +81,24 @@ pub enum Command {
     /// venogram runs read, segmented and recorded with their cameras; a tracked tip advancing
     /// along the tree to the target; a capture-threshold test there over the device link.
     SimSession(SimSessionArgs),
-    /// Replay a recording (`.rrd`): the navigation panel re-driven through csnav's pipeline
-    /// (and checked against what was shown), the device panel, at 1x, faster, or stepwise.
+    /// The intraoperative display: follow the tracker (OpenIGTLink, csnav connects and asks
+    /// for tracking data) and the device (as an observer) on the case's venogram runs and 3D
+    /// tree; lost links are alarms, tips turn stale when their samples stop. Records the
+    /// session.
+    Live(LiveArgs),
+    /// Pre-procedure review in the app: each venogram run segmented; correct the tree (X remove
+    /// a branch, A add one along the vessel, O move the ostium seed, L rename), pick candidate
+    /// targets (T) and save a plan (S) for `csnav live --plan`. `--actions FILE` plays a list of
+    /// edits; offscreen (`--headless` or no display) the screenshots follow them.
+    Review(ReviewArgs),
+    /// Benchmark the app: frame times and the latency from a tip sample to the frame that
+    /// shows it, offscreen on the bundled case with tips at the tracker's rate, the device
+    /// streaming and both runs playing; prints a table and writes it as JSON.
+    BenchFrames(BenchFramesArgs),
+    /// Replay a recording (`.rrd`) in the app (runs, trees, tips, device panel, sites) with a
+    /// display or with --headless; as text otherwise (or with --text, --json, --step): the
+    /// navigation panel re-driven through csnav's pipeline and checked against what was shown,
+    /// the device panel, at 1x, faster, or stepwise.
     Replay(ReplayArgs),
     /// Summarise a recording: who made it, duration, whether it was closed or cut short,
     /// frames, tip samples, device commands, thresholds, and rows per entity.
@@ -129,6 +145,7 @@ pub struct SimSessionArgs {
 
 /// Arguments of `csnav replay`.
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools, reason = "independent command-line switches")]
 pub struct ReplayArgs {
     /// The recording.
     pub file: PathBuf,
@@ -144,9 +161,115 @@ pub struct ReplayArgs {
     /// Most tip lines printed per tool and second (0 = every sample; differences always).
     #[arg(long, default_value_t = 10.0, value_name = "HZ")]
     pub max_rate_hz: f64,
-    /// One JSON object per line.
+    /// One JSON object per line (console replay).
     #[arg(long)]
     pub json: bool,
+    /// Replay as text on the console even when a display is available.
+    #[arg(long)]
+    pub text: bool,
+    /// Render the app offscreen and write screenshots and a summary into --out at the end.
+    #[arg(long, conflicts_with_all = ["text", "json", "step"])]
+    pub headless: bool,
+    /// In the window: take the screenshots at the end of the recording, then close.
+    #[arg(long, conflicts_with_all = ["text", "json", "step"])]
+    pub screenshot: bool,
+    /// Where --headless and --screenshot write the screenshots and summary.
+    #[arg(long, value_name = "DIR", default_value = "replay")]
+    pub out: PathBuf,
+    /// Screen size of the app, `WIDTHxHEIGHT` px.
+    #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
+    pub size: (u32, u32),
+}
+
+/// Arguments of `csnav review`.
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The case folder (venogram runs; a 3D tree when it has one).
+    #[arg(long, value_name = "DIR", default_value = "assets/cases/synthetic-seed7")]
+    pub case: PathBuf,
+    /// Edits to play first (JSON list of actions, see docs/app.md).
+    #[arg(long, value_name = "FILE")]
+    pub actions: Option<PathBuf>,
+    /// Where the plan is saved (default OUT/plan.json).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Render offscreen and write screenshots after the actions even when a display is available.
+    #[arg(long)]
+    pub headless: bool,
+    /// In the window: take the screenshots after the actions, then close.
+    #[arg(long)]
+    pub screenshot: bool,
+    /// Where the screenshots, the summary and (by default) the plan go.
+    #[arg(long, value_name = "DIR", default_value = "review")]
+    pub out: PathBuf,
+    /// Screen size, `WIDTHxHEIGHT` px.
+    #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
+    pub size: (u32, u32),
+}
+
+/// Arguments of `csnav bench-frames`.
+#[derive(Debug, Args)]
+pub struct BenchFramesArgs {
+    /// The case folder.
+    #[arg(long, value_name = "DIR", default_value = "assets/cases/synthetic-seed7")]
+    pub case: PathBuf,
+    /// Seconds of frames timed (after the pipelines are compiled and 60 frames more).
+    #[arg(long, default_value_t = 20.0, value_name = "S")]
+    pub seconds: f64,
+    /// Screen size, `WIDTHxHEIGHT` px.
+    #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
+    pub size: (u32, u32),
+    /// Tracked tools.
+    #[arg(long, default_value_t = 4)]
+    pub tools: usize,
+    /// Samples per second per tool.
+    #[arg(long, default_value_t = 100.0, value_name = "HZ")]
+    pub rate_hz: f64,
+    /// Without the device model's beats and electrograms.
+    #[arg(long)]
+    pub no_device: bool,
+    /// Where the JSON report goes.
+    #[arg(long, value_name = "FILE", default_value = "bench-frames.json")]
+    pub report: PathBuf,
+}
+
+/// Arguments of `csnav live`.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// The tracker's OpenIGTLink server.
+    #[arg(long, default_value = "127.0.0.1:18944", value_name = "HOST:PORT")]
+    pub tracker: String,
+    /// The device (pacing analyzer, e.g. a running `csnav device-model`), followed as an observer.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub device: Option<String>,
+    /// The case folder (venogram runs, 3D tree, tracker fiducials).
+    #[arg(long, value_name = "DIR")]
+    pub case: PathBuf,
+    /// Candidate site, NAME=VEIN@FRACTION of the vein's length; repeat for several; guidance
+    /// goes to the first (default: the plan's targets, else the middle of the PLV or LMV).
+    #[arg(long = "target", value_name = "NAME=VEIN@FRACTION")]
+    pub targets: Vec<String>,
+    /// A plan saved by `csnav review`: its targets (after any --target).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Render offscreen (screenshots after --duration-s) even when a display is available.
+    #[arg(long)]
+    pub headless: bool,
+    /// In the window: take the screenshots after --duration-s, then close.
+    #[arg(long, requires = "duration_s")]
+    pub screenshot: bool,
+    /// When to take the screenshots, seconds after the start (the links keep running until then).
+    #[arg(long, value_name = "S")]
+    pub duration_s: Option<f64>,
+    /// Where the screenshots and the summary go.
+    #[arg(long, value_name = "DIR", default_value = "live")]
+    pub out: PathBuf,
+    /// Screen size, `WIDTHxHEIGHT` px.
+    #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
+    pub size: (u32, u32),
+    /// Recording options (live sessions record by default).
+    #[command(flatten)]
+    pub record: crate::session_record::RecordArgs,
 }
 
 /// Arguments of `csnav demo` and `csnav sim`.
@@ -158,6 +281,9 @@ pub struct DemoArgs {
     /// Render offscreen and write screenshots even when a display is available.
     #[arg(long)]
     pub headless: bool,
+    /// In the window: take the screenshots when the procedure has finished, then close.
+    #[arg(long)]
+    pub screenshot: bool,
     /// Where the screenshots, the summary and (by default) the recording go.
     #[arg(long, value_name = "DIR", default_value = "demo")]
     pub out: PathBuf,
@@ -368,6 +494,10 @@ pub struct TrackArgs {
 /// Arguments of `csnav send-tips`.
 #[derive(Debug, Args)]
 pub struct SendTipsArgs {
+    /// Serve on this address instead (as a tracker's own server does): wait for one receiver,
+    /// e.g. `csnav live --tracker`, then stream to it.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "to")]
+    pub serve: Option<String>,
     /// OpenIGTLink receiver to send to (e.g. a running `csnav track`).
     #[arg(long, value_name = "HOST:PORT")]
     pub to: Option<String>,

@@ -3,14 +3,18 @@
 //! no domain logic. Research software, not a cleared medical device.
 
 mod app;
+mod bench_frames;
 mod case_runs;
 mod cli;
 mod device;
 mod info;
+mod live;
 mod modes;
 mod nav_case;
 mod procedure;
 mod replay;
+mod replay_app;
+mod review;
 mod segment;
 mod send_tips;
 mod session_record;
@@ -41,7 +45,23 @@ fn main() -> std::process::ExitCode {
         cli::Command::Device(args) => device::run_test(&args),
         cli::Command::DeviceRank(args) => device::run_rank(&args),
         cli::Command::SimSession(args) => sim_session::run(&args),
-        cli::Command::Replay(args) => replay::run(&args),
+        cli::Command::Live(args) => live::run(&args),
+        cli::Command::Review(args) => review::run(&args),
+        cli::Command::BenchFrames(args) => bench_frames::run(&args),
+        cli::Command::Replay(args) => {
+            if args.headless {
+                replay_app::run(&args, true)
+            } else if args.screenshot {
+                replay_app::run(&args, false)
+            } else if args.text || args.json || args.step {
+                replay::run(&args)
+            } else if app::display_available() {
+                replay_app::run(&args, false)
+            } else {
+                eprintln!("no display (DISPLAY is not set): replaying as text (--headless renders the app offscreen)");
+                replay::run(&args)
+            }
+        }
         cli::Command::RecordInfo(args) => replay::info(&args),
     };
     match result {

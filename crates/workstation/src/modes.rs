@@ -67,8 +67,10 @@ pub fn run_demo(args: &DemoArgs, interactive: bool) -> anyhow::Result<ExitCode> 
     let options = AppOptions {
         mode,
         case_name: args.case.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        headless_out: headless.then(|| args.out.clone()),
+        offscreen: headless,
+        screenshots: (headless || args.screenshot).then(|| args.out.clone()),
         size_px: args.size,
+        bench: None,
     };
     let exit = app::run(options, feed_rx, command_tx);
     let summary = match source.join() {
@@ -78,13 +80,7 @@ pub fn run_demo(args: &DemoArgs, interactive: bool) -> anyhow::Result<ExitCode> 
     session_record::finish(recorder)?;
     println!("{} tip samples, {} runs, sites tested: {}", summary.tip_samples, summary.runs, summary.sites.join(", "));
     for r in &summary.ranking {
-        let how = match r.score {
-            Some(score) if r.eligible => {
-                format!("score {score:.2}, best vector {}", r.best_vector.as_deref().unwrap_or("-"))
-            }
-            _ => format!("not eligible: {}", r.reasons.join("; ")),
-        };
-        println!("{}. {}: {how}", r.rank, r.site);
+        println!("{}. {}: {}", r.rank, r.site, crate::replay::describe_rank(r));
     }
     Ok(match exit {
         AppExit::Success => ExitCode::SUCCESS,

@@ -373,9 +373,8 @@ async fn procedure(
         let record = tested?;
         summary.sites.push(record.site.clone());
         records.push(record.clone());
-        out.app(AppMsg::Site(Box::new(record)));
-        let ranking = rank_sites(&records, &RankingConfig::default());
-        out.app(AppMsg::Ranking(ranking));
+        out.record(&Record::Site(Box::new(record)));
+        out.record(&Record::Ranking(rank_sites(&records, &RankingConfig::default())));
     }
     let ranking = rank_sites(&records, &RankingConfig::default());
     for r in &ranking {

@@ -95,6 +95,32 @@ fn describe_result(r: &recording::record::TestResultRecord) -> String {
     )
 }
 
+/// A device event as the device panel shows it (none for programs and EGM).
+fn describe_event(event: &device_link::protocol::Event) -> Option<String> {
+    match event {
+        device_link::protocol::Event::Beat(b) => Some(format!(
+            "beat {}: {:.2} V {:.1} ms {:?}{}",
+            b.index,
+            b.amplitude_volts,
+            b.pulse_width_ms,
+            b.capture,
+            if b.phrenic { " PHRENIC" } else { "" }
+        )),
+        device_link::protocol::Event::SafePacing { reason, .. } => Some(format!("SAFE PACING: {reason:?}")),
+        device_link::protocol::Event::ProgramApplied { .. } | device_link::protocol::Event::Egm(_) => None,
+    }
+}
+
+/// A ranked site's score or why it is not eligible.
+pub(crate) fn describe_rank(r: &device_link::ranking::RankedSite) -> String {
+    match r.score {
+        Some(score) if r.eligible => {
+            format!("score {score:.2}, best vector {}", r.best_vector.as_deref().unwrap_or("-"))
+        }
+        _ => format!("not eligible: {}", r.reasons.join("; ")),
+    }
+}
+
 /// How a re-driven tip differs from the recorded one, if it does.
 fn difference(recorded: &TipRecord, now: &TipRecord) -> Option<String> {
     let moved = Vector3::from(recorded.tip_in_patient_mm) - Vector3::from(now.tip_in_patient_mm);
@@ -225,29 +251,29 @@ impl Replayer {
                     ),
                 ));
             }
-            Stored::DeviceEvent(e) => match &e.event {
-                device_link::protocol::Event::Beat(b) => {
+            Stored::DeviceEvent(e) => {
+                if matches!(e.event, device_link::protocol::Event::Beat(_)) {
                     self.summary.beats += 1;
-                    lines.push((
-                        "device",
-                        format!(
-                            "beat {}: {:.2} V {:.1} ms {:?}{}",
-                            b.index,
-                            b.amplitude_volts,
-                            b.pulse_width_ms,
-                            b.capture,
-                            if b.phrenic { " PHRENIC" } else { "" }
-                        ),
-                    ));
                 }
-                device_link::protocol::Event::SafePacing { reason, .. } => {
-                    lines.push(("device", format!("SAFE PACING: {reason:?}")));
-                }
-                device_link::protocol::Event::ProgramApplied { .. } | device_link::protocol::Event::Egm(_) => {}
-            },
+                lines.extend(describe_event(&e.event).map(|text| ("device", text)));
+            }
             Stored::TestResult(r) => {
                 self.summary.test_results += 1;
                 lines.push(("device", describe_result(r)));
+            }
+            Stored::Site(site) => lines.push((
+                "device",
+                format!(
+                    "SITE [{}]: {} vectors tested{}",
+                    site.site,
+                    site.vectors.len(),
+                    site.vein.as_ref().map_or_else(String::new, |v| format!(" in the {v}"))
+                ),
+            )),
+            Stored::Ranking(ranking) => {
+                for r in ranking {
+                    lines.push(("device", format!("RANK {}. {}: {}", r.rank, r.site, describe_rank(r))));
+                }
             }
             Stored::Note(n) => {
                 self.summary.notes += 1;

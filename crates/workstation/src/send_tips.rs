@@ -2,7 +2,8 @@
 //! ground-truth centerline from the ostium to a target, as an electromagnetic tracker would
 //! send it over OpenIGTLink (TRANSFORM of the sensor in tracker space, through the synthetic
 //! tracker's true placement), with sensor noise, a configurable rate and dropouts; to a
-//! running `csnav track`, to a file for `csnav track --replay`, or both.
+//! running `csnav track` (or, serving as a tracker's own server does, to `csnav live`), to a
+//! file for `csnav track --replay`, or both.
 
 use std::io::Write as _;
 use std::net::TcpStream;
@@ -28,8 +29,8 @@ pub fn run(args: &SendTipsArgs) -> anyhow::Result<ExitCode> {
     if !(0.0..=5.0).contains(&args.noise_mm) || !(0.0..1.0).contains(&args.dropout) || args.speed_mm_s <= 0.0 {
         bail!("--noise-mm must be 0-5, --dropout 0-1 (exclusive) and --speed-mm-s positive");
     }
-    if args.to.is_none() && args.capture.is_none() {
-        bail!("nothing to send to: give --to HOST:PORT, --capture FILE, or both");
+    if args.to.is_none() && args.serve.is_none() && args.capture.is_none() {
+        bail!("nothing to send to: give --to HOST:PORT, --serve HOST:PORT, --capture FILE, or both");
     }
     let case = NavCase::load(&args.case)?;
     let target = match &args.target {
@@ -37,14 +38,24 @@ pub fn run(args: &SendTipsArgs) -> anyhow::Result<ExitCode> {
         None => case.default_target().context("the case has no PLV or LMV to aim at; give --target")?,
     };
     let tool = DeviceName::new(&args.tool)?;
-    let mut socket = match &args.to {
-        Some(addr) => {
+    let mut socket = match (&args.to, &args.serve) {
+        (Some(addr), _) => {
             let s =
                 TcpStream::connect(addr).with_context(|| format!("connecting to the OpenIGTLink receiver {addr}"))?;
             s.set_nodelay(true)?;
             Some(s)
         }
-        None => None,
+        (None, Some(addr)) => {
+            // As a tracker's own server does (PLUS): wait for the receiver to connect. What
+            // it sends (a request for tracking data) needs no answer but the stream itself.
+            let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+            eprintln!("serving OpenIGTLink on {}; waiting for a receiver", listener.local_addr()?);
+            let (s, peer) = listener.accept().context("accepting the OpenIGTLink receiver")?;
+            eprintln!("receiver {peer} connected");
+            s.set_nodelay(true)?;
+            Some(s)
+        }
+        (None, None) => None,
     };
     let mut capture = match &args.capture {
         Some(path) => Some(std::io::BufWriter::new(

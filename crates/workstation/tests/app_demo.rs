@@ -1,84 +1,19 @@
 //! The app rendered offscreen: `csnav demo --headless` on the bundled case (software Vulkan
 //! from Mesa's lavapipe where there is no GPU; `scripts/test.sh` installs it). The screenshots
 //! must not be blank, the live tip marker's colour must be where the navigation pipeline
-//! projected the tip, and the tree overlay must cover the ground-truth centerline.
+//! projected the tip, and the tree overlay must cover the ground-truth centerline. The demo's
+//! recording then replays in the app, offscreen and in a window under Xvfb (`--screenshot`),
+//! with its tips where they were recorded, drawn stale.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests: a failure is a failed test")]
 
 mod common;
 
+use common::shot::{Shot, TIP_COLOUR, TIP_STALE_COLOUR, label_colours, screen_from_image};
+
 use std::path::Path;
 
 use serde_json::Value;
-
-/// An RGB screenshot.
-struct Shot {
-    width: usize,
-    height: usize,
-    rgb: Vec<u8>,
-}
-
-impl Shot {
-    fn read(path: &Path) -> Self {
-        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
-        let mut reader = decoder.read_info().unwrap();
-        let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut rgb).unwrap();
-        assert_eq!(info.color_type, png::ColorType::Rgb, "{}", path.display());
-        rgb.truncate(info.buffer_size());
-        Self { width: info.width as usize, height: info.height as usize, rgb }
-    }
-
-    fn at(&self, x: i64, y: i64) -> Option<[u8; 3]> {
-        if x < 0 || y < 0 || x as usize >= self.width || y as usize >= self.height {
-            return None;
-        }
-        let k = (y as usize * self.width + x as usize) * 3;
-        Some([self.rgb[k], self.rgb[k + 1], self.rgb[k + 2]])
-    }
-
-    /// Whether a pixel within `radius` of (x, y) is within `tolerance` of one of `colours`.
-    fn near(&self, x: f64, y: f64, radius: i64, colours: &[[u8; 3]], tolerance: u8) -> bool {
-        let (cx, cy) = (x.floor() as i64, y.floor() as i64);
-        (-radius..=radius).any(|dy| {
-            (-radius..=radius).any(|dx| {
-                self.at(cx + dx, cy + dy)
-                    .is_some_and(|p| colours.iter().any(|c| p.iter().zip(c).all(|(a, b)| a.abs_diff(*b) <= tolerance)))
-            })
-        })
-    }
-
-    /// Distinct colours (quantised), a cheap "not blank" measure.
-    fn distinct_colours(&self) -> usize {
-        let mut seen = std::collections::HashSet::new();
-        for p in self.rgb.chunks_exact(3) {
-            seen.insert((p[0] >> 3, p[1] >> 3, p[2] >> 3));
-        }
-        seen.len()
-    }
-}
-
-/// The overlay colours of the vein labels (the app's palette, `app/colors.rs`).
-const LABEL_COLOURS: [[u8; 3]; 8] = [
-    [255, 140, 30],
-    [235, 210, 50],
-    [70, 130, 255],
-    [165, 95, 255],
-    [40, 215, 90],
-    [30, 205, 230],
-    [255, 100, 170],
-    [190, 190, 190],
-];
-const TIP_COLOUR: [u8; 3] = [255, 0, 255];
-
-fn screen_from_image(fit: &Value, xy: [f64; 2]) -> [f64; 2] {
-    let v = &fit["viewport"];
-    let (vx, vy, vw, vh) =
-        (v["x"].as_f64().unwrap(), v["y"].as_f64().unwrap(), v["w"].as_f64().unwrap(), v["h"].as_f64().unwrap());
-    let (c, r) = (fit["image_px"][0].as_f64().unwrap(), fit["image_px"][1].as_f64().unwrap());
-    let s = fit["scale"].as_f64().unwrap();
-    [vx + vw / 2.0 + (xy[0] + 0.5 - c / 2.0) * s, vy + vh / 2.0 + (xy[1] + 0.5 - r / 2.0) * s]
-}
 
 #[test]
 fn demo_renders_offscreen_with_the_tip_and_tree_where_they_belong() {
@@ -116,6 +51,7 @@ fn demo_renders_offscreen_with_the_tip_and_tree_where_they_belong() {
     }
 
     let screen = Shot::read(&out.path().join("screen.png"));
+    let labels = label_colours();
     let views = summary["views"].as_array().unwrap();
     assert_eq!(views.len(), 2);
     for view in views {
@@ -146,7 +82,7 @@ fn demo_renders_offscreen_with_the_tip_and_tree_where_they_belong() {
                 total += 1;
                 // 2 image px of centreline tolerance at this scale, plus the line's half width.
                 let radius = (2.0 * view["fit"]["scale"].as_f64().unwrap()).ceil() as i64 + 1;
-                if screen.near(sx, sy, radius, &LABEL_COLOURS, 30) {
+                if screen.near(sx, sy, radius, &labels, 30) {
                     covered += 1;
                 }
             }
@@ -162,6 +98,106 @@ fn demo_renders_offscreen_with_the_tip_and_tree_where_they_belong() {
             "{source}: the tree overlay covers only {:.0} % of the ground-truth centerline",
             100.0 * fraction
         );
+    }
+
+    replay_offscreen(out.path(), &summary);
+    replay_in_a_window(out.path());
+}
+
+/// The session's recording replayed in the app offscreen: the same runs and ranking, links
+/// shown as recorded, and the tip where it was last recorded, drawn stale.
+fn replay_offscreen(out: &Path, summary: &Value) {
+    let replayed = tempfile::tempdir().unwrap();
+    let result = common::csnav_command()
+        .arg("replay")
+        .arg(out.join("session.rrd"))
+        .args(["--headless", "--speed", "0", "--size", "1600x900", "--out"])
+        .arg(replayed.path())
+        .output()
+        .unwrap();
+    let stderr = common::text(&result.stderr);
+    assert!(result.status.success(), "csnav replay --headless failed:\n{stderr}");
+    let again: Value =
+        serde_json::from_str(&std::fs::read_to_string(replayed.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(again["ranking"], summary["ranking"], "the replay shows the recorded ranking");
+    assert_eq!(again["links"], serde_json::json!(["Tracker: recorded", "Device: recorded"]));
+    assert!(again["egm_samples"].as_u64().unwrap() > 100, "the EGM strip is replayed: {}", again["egm_samples"]);
+    let screen = Shot::read(&replayed.path().join("screen.png"));
+    let views = again["views"].as_array().unwrap();
+    assert_eq!(views.len(), 2);
+    for (view, live) in views.iter().zip(summary["views"].as_array().unwrap()) {
+        let source = view["source"].as_str().unwrap();
+        assert_eq!(view["source"], live["source"]);
+        let tip = &view["tips"][0];
+        assert_eq!(tip["stale"], true, "{source}: after the recording's end the tip is stale");
+        let xy = [tip["projection_px"][0].as_f64().unwrap(), tip["projection_px"][1].as_f64().unwrap()];
+        let [sx, sy] = screen_from_image(&view["fit"], xy);
+        assert!(
+            screen.near(sx, sy, 3, &[TIP_STALE_COLOUR], 40),
+            "{source}: no stale-tip colour within 3 px of ({sx:.1}, {sy:.1}) in the replay"
+        );
+        assert!(!screen.near(sx, sy, 3, &[TIP_COLOUR], 40), "{source}: a replayed tip is drawn live");
+    }
+}
+
+/// The same replay in a real window (X11 under Xvfb, swapchain and all), captured from the
+/// window: the same screen.
+fn replay_in_a_window(out: &Path) {
+    let display = Xvfb::start();
+    let windowed = tempfile::tempdir().unwrap();
+    let result = common::csnav_command()
+        .env("DISPLAY", &display.name)
+        .arg("replay")
+        .arg(out.join("session.rrd"))
+        .args(["--screenshot", "--speed", "0", "--size", "1600x900", "--out"])
+        .arg(windowed.path())
+        .output()
+        .unwrap();
+    let stderr = common::text(&result.stderr);
+    assert!(result.status.success(), "csnav replay in a window failed:\n{stderr}");
+    let in_window: Value =
+        serde_json::from_str(&std::fs::read_to_string(windowed.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(in_window["size_px"], serde_json::json!([1600, 900]), "the window's own size");
+    let screen = Shot::read(&windowed.path().join("screen.png"));
+    assert!(screen.distinct_colours() > 12, "the window capture looks blank");
+    for view in in_window["views"].as_array().unwrap() {
+        let tip = &view["tips"][0];
+        let xy = [tip["projection_px"][0].as_f64().unwrap(), tip["projection_px"][1].as_f64().unwrap()];
+        let [sx, sy] = screen_from_image(&view["fit"], xy);
+        assert!(
+            screen.near(sx, sy, 3, &[TIP_STALE_COLOUR], 40),
+            "{}: no stale tip within 3 px of ({sx:.1}, {sy:.1}) in the window",
+            view["source"]
+        );
+    }
+}
+
+/// A virtual X server for the windowed test (`xvfb`, installed by scripts/test.sh).
+struct Xvfb {
+    child: std::process::Child,
+    name: String,
+}
+
+impl Xvfb {
+    fn start() -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("Xvfb is needed for the windowed rendering test (scripts/test.sh installs xvfb)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let number: u32 = line.trim().parse().unwrap_or_else(|_| panic!("Xvfb did not say its display: {line:?}"));
+        Self { child, name: format!(":{number}") }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

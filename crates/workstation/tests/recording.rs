@@ -147,7 +147,7 @@ fn a_killed_session_leaves_a_readable_recording_up_to_its_last_flush() {
     assert!(tips >= lower && tips <= sending_for_s * 100.0 + 2.0, "{tips} tip samples after {sending_for_s:.2} s");
     let out = csnav(&["record-info", &file]);
     assert!(text(&out.stdout).contains("CUT SHORT"), "{}", text(&out.stdout));
-    let out = csnav(&["replay", &file, "--speed", "0"]);
+    let out = csnav(&["replay", &file, "--speed", "0", "--text"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("cut short"), "{}", text(&out.stderr));
 }

@@ -12,6 +12,7 @@
 //! 5. labels and measurements, giving a [`tree::BranchTree`].
 
 pub mod balloon;
+pub mod edit;
 pub mod enhance;
 pub mod frame_select;
 pub mod graph;

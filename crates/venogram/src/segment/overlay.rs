@@ -23,21 +23,6 @@ pub struct RgbImage {
     pub data: Vec<u8>,
 }
 
-/// The drawing colour of a label, RGB.
-#[must_use]
-pub fn label_colour(label: VeinLabel) -> [u8; 3] {
-    match label {
-        VeinLabel::CoronarySinus => [230, 25, 75],
-        VeinLabel::GreatCardiacVein => [245, 130, 48],
-        VeinLabel::AnteriorInterventricularVein => [255, 225, 25],
-        VeinLabel::MiddleCardiacVein => [60, 180, 75],
-        VeinLabel::PosterolateralVein => [0, 130, 200],
-        VeinLabel::LateralMarginalVein => [145, 30, 180],
-        VeinLabel::AnterolateralVein => [70, 240, 240],
-        VeinLabel::Branch => [170, 170, 170],
-    }
-}
-
 fn bgr(c: [u8; 3]) -> Scalar {
     Scalar::new(f64::from(c[2]), f64::from(c[1]), f64::from(c[0]), 0.0)
 }
@@ -74,7 +59,7 @@ pub fn draw_overlay(
         }
     }
     for b in &tree.branches {
-        let colour = bgr(label_colour(b.label));
+        let colour = bgr(b.label.rgb());
         for pair in b.points.windows(2) {
             let p = |q: [f64; 2]| Point::new(q[0].round() as i32, q[1].round() as i32);
             imgproc::line(&mut img, p(pair[0]), p(pair[1]), colour, thick, imgproc::LINE_AA, 0)
@@ -106,7 +91,7 @@ pub fn draw_overlay(
         imgproc::rectangle(
             &mut img,
             opencv::core::Rect::new(x, y - line_h / 2 - 2, line_h / 2, line_h / 2),
-            bgr(label_colour(*label)),
+            bgr(label.rgb()),
             -1,
             imgproc::LINE_8,
             0,

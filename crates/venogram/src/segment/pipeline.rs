@@ -875,19 +875,24 @@ fn build_tree(edges: &[OrientedEdge], labels: &[EdgeLabels], spacing_mm: Option<
     // Takeoff angles against the parent branch's distal direction.
     for i in 0..branches.len() {
         let Some(p) = branches[i].parent else { continue };
-        let mean_r = branches[i].radius_px.iter().sum::<f64>() / branches[i].radius_px.len().max(1) as f64;
-        let reach = (3.0 * mean_r).max(10.0);
-        let angle = direction(&branches[p as usize].points, false, reach)
-            .zip(direction(&branches[i].points, true, reach))
-            .map(|(a, b)| (a[0] * b[0] + a[1] * b[1]).clamp(-1.0, 1.0).acos().to_degrees());
-        branches[i].takeoff_angle_deg = angle;
+        branches[i].takeoff_angle_deg = takeoff_angle_deg(&branches[p as usize], &branches[i]);
     }
     BranchTree { nodes, branches, empty_reason: None }
 }
 
+/// Angle between the parent's distal direction and the child's first direction, degrees
+/// (0 = straight on), each measured over three mean radii (at least 10 px).
+pub(crate) fn takeoff_angle_deg(parent: &TreeBranch, child: &TreeBranch) -> Option<f64> {
+    let mean_r = child.radius_px.iter().sum::<f64>() / child.radius_px.len().max(1) as f64;
+    let reach = (3.0 * mean_r).max(10.0);
+    direction(&parent.points, false, reach)
+        .zip(direction(&child.points, true, reach))
+        .map(|(a, b)| (a[0] * b[0] + a[1] * b[1]).clamp(-1.0, 1.0).acos().to_degrees())
+}
+
 /// One branch with its measurements (the takeoff angle is filled in by the caller).
-#[allow(clippy::too_many_arguments, reason = "the fields of a branch, named at the one call")]
-fn measure_branch(
+#[allow(clippy::too_many_arguments, reason = "the fields of a branch, named at each call")]
+pub(crate) fn measure_branch(
     id: u32,
     parent: Option<u32>,
     label: super::super::labels::VeinLabel,

@@ -1,8 +1,9 @@
-//! Offscreen rendering for `csnav demo --headless`: every camera draws into one image; once
-//! the source has finished and the renderer has no pipeline left to compile (software Vulkan
-//! compiles them slowly: a fixed early frame would be black), the image is captured, checked
-//! not to be blank, and written as PNG screenshots (whole screen and each view) with a
-//! `summary.json` saying where each view and each tip landed on screen. Then the app exits.
+//! Screenshots (`--headless`, or `--screenshot` in a window): offscreen, every camera draws
+//! into one image; in a window, the window is captured. Once the source has finished and the
+//! renderer has no pipeline left to compile (software Vulkan compiles them slowly: a fixed
+//! early frame would be black), the screen is captured, checked not to be blank, and written
+//! as PNG screenshots (whole screen and each view) with a `summary.json` saying where each
+//! view and each tip landed on screen. Then the app exits.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +20,7 @@ use serde::Serialize;
 
 use super::AppOptions;
 use super::layout::{AppTarget, ImageFit, Layout, ScreenRect};
-use super::model::{CaseState, SiteTable, Status, TipState};
+use super::model::{CaseState, DeviceState, SiteTable, Status, TipState};
 
 /// Pipelines still compiling in the render world, shared with the main world.
 #[derive(Debug, Clone, Default, Resource)]
@@ -37,34 +38,57 @@ struct CaptureState {
     attempts: u32,
     in_flight: bool,
     captured: Arc<Mutex<Option<Image>>>,
-    image: Handle<Image>,
+    /// The offscreen image (none when the window is captured).
+    image: Option<Handle<Image>>,
     out: PathBuf,
     frames: u64,
 }
 
-/// The offscreen capture plugin.
+/// The offscreen render target: one image every camera draws into (no window needed).
+#[derive(Debug, Clone, Resource)]
+pub struct OffscreenImage(pub Handle<Image>);
+
+/// Renders into an offscreen image instead of a window.
+pub struct OffscreenPlugin;
+
+impl Plugin for OffscreenPlugin {
+    fn build(&self, app: &mut App) {
+        let (w, h) = app.world().resource::<AppOptions>().size_px;
+        let mut image = Image::new_target_texture(w, h, TextureFormat::Rgba8UnormSrgb, None);
+        image.texture_descriptor.usage |= TextureUsages::COPY_SRC;
+        image.asset_usage = RenderAssetUsages::RENDER_WORLD;
+        let handle = app.world_mut().resource_mut::<Assets<Image>>().add(image);
+        app.insert_resource(AppTarget(RenderTarget::Image(handle.clone().into())))
+            .insert_resource(OffscreenImage(handle));
+    }
+}
+
+/// Counts the pipelines still compiling (render world) into [`PipelinesPending`] (main world).
+pub struct PipelinesPlugin;
+
+impl Plugin for PipelinesPlugin {
+    fn build(&self, app: &mut App) {
+        let pending = PipelinesPending::default();
+        app.insert_resource(pending.clone());
+        if let Some(render) = app.get_sub_app_mut(RenderApp) {
+            render.insert_resource(pending).add_systems(Render, count_pending.in_set(RenderSystems::Cleanup));
+        }
+    }
+}
+
+/// The screenshot plugin (after [`PipelinesPlugin`], and [`OffscreenPlugin`] when offscreen).
 pub struct CapturePlugin;
 
 impl Plugin for CapturePlugin {
     fn build(&self, app: &mut App) {
         let options = app.world().resource::<AppOptions>().clone();
-        let (w, h) = options.size_px;
-        let mut image = Image::new_target_texture(w, h, TextureFormat::Rgba8UnormSrgb, None);
-        image.texture_descriptor.usage |= TextureUsages::COPY_SRC;
-        image.asset_usage = RenderAssetUsages::RENDER_WORLD;
-        let handle = app.world_mut().resource_mut::<Assets<Image>>().add(image);
-        let pending = PipelinesPending::default();
-        app.insert_resource(AppTarget(RenderTarget::Image(handle.clone().into())))
-            .insert_resource(pending.clone())
-            .insert_resource(CaptureState {
-                image: handle,
-                out: options.headless_out.clone().unwrap_or_else(|| PathBuf::from("demo")),
-                ..default()
-            })
-            .add_systems(Last, capture);
-        if let Some(render) = app.get_sub_app_mut(RenderApp) {
-            render.insert_resource(pending).add_systems(Render, count_pending.in_set(RenderSystems::Cleanup));
-        }
+        let image = app.world().get_resource::<OffscreenImage>().map(|i| i.0.clone());
+        app.insert_resource(CaptureState {
+            image,
+            out: options.screenshots.clone().unwrap_or_else(|| PathBuf::from("demo")),
+            ..default()
+        })
+        .add_systems(Last, capture);
     }
 }
 
@@ -79,29 +103,44 @@ fn blank(rgba: &[u8]) -> bool {
     differing * 100 < rgba.len() / 4
 }
 
-#[allow(clippy::too_many_arguments, reason = "a Bevy system's parameters")]
+/// What the summary reports, read from the model.
+#[derive(bevy::ecs::system::SystemParam)]
+struct Shown<'w> {
+    status: Res<'w, Status>,
+    case: Res<'w, CaseState>,
+    tips: Res<'w, TipState>,
+    sites: Res<'w, SiteTable>,
+    device: Res<'w, DeviceState>,
+    layout: Res<'w, Layout>,
+}
+
 fn capture(
     mut commands: Commands,
     mut state: ResMut<CaptureState>,
     pending: Res<PipelinesPending>,
-    status: Res<Status>,
-    case: Res<CaseState>,
-    tips: Res<TipState>,
-    sites: Res<SiteTable>,
-    layout: Res<Layout>,
+    shown: Shown,
     mut exit: MessageWriter<AppExit>,
 ) {
+    let (status, case) = (&shown.status, &shown.case);
     state.frames += 1;
     if let Some(image) = state.captured.lock().ok().and_then(|mut c| c.take()) {
         state.in_flight = false;
         let size = image.size();
-        let Some(rgba) = image.data.as_deref() else { return };
+        let Some(data) = image.data.as_deref() else { return };
+        // A window's swapchain is often BGRA; the screenshots are RGBA.
+        let rgba: std::borrow::Cow<[u8]> = match image.texture_descriptor.format {
+            TextureFormat::Bgra8Unorm | TextureFormat::Bgra8UnormSrgb => {
+                std::borrow::Cow::Owned(data.chunks_exact(4).flat_map(|p| [p[2], p[1], p[0], p[3]]).collect())
+            }
+            _ => std::borrow::Cow::Borrowed(data),
+        };
+        let rgba = rgba.as_ref();
         if blank(rgba) && state.attempts < MAX_ATTEMPTS {
             info!("capture {} is blank (pipelines still compiling?); trying again", state.attempts);
             state.settled_frames = 0;
             return;
         }
-        match write_outputs(&state.out, rgba, size, &layout, &case, &tips, &sites, state.frames) {
+        match write_outputs(&state.out, rgba, size, &shown, state.frames) {
             Ok(()) => {
                 eprintln!("screenshots written to {}", state.out.display());
                 exit.write(AppExit::Success);
@@ -126,7 +165,11 @@ fn capture(
     state.attempts += 1;
     state.in_flight = true;
     let slot = state.captured.clone();
-    commands.spawn(Screenshot::image(state.image.clone())).observe(move |captured: On<ScreenshotCaptured>| {
+    let screenshot = match &state.image {
+        Some(image) => Screenshot::image(image.clone()),
+        None => Screenshot::primary_window(),
+    };
+    commands.spawn(screenshot).observe(move |captured: On<ScreenshotCaptured>| {
         if let Ok(mut s) = slot.lock() {
             *s = Some(captured.image.clone());
         }
@@ -162,6 +205,16 @@ struct Summary<'a> {
     views: Vec<ViewSummary>,
     screenshots: Vec<String>,
     ranking: &'a [device_link::ranking::RankedSite],
+    /// The header's link lines, as shown.
+    links: [String; 2],
+    /// Tip samples the app received.
+    tip_samples: u64,
+    /// EGM samples in the strip.
+    egm_samples: usize,
+    /// Safety alarms in the device panel.
+    safety_alarms: &'a [String],
+    /// The step line.
+    step: &'a str,
 }
 
 fn crop_png(path: &Path, rgba: &[u8], width: u32, rect: ScreenRect) -> anyhow::Result<()> {
@@ -185,17 +238,8 @@ fn crop_png(path: &Path, rgba: &[u8], width: u32, rect: ScreenRect) -> anyhow::R
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments, reason = "everything the summary reports")]
-fn write_outputs(
-    out: &Path,
-    rgba: &[u8],
-    size: UVec2,
-    layout: &Layout,
-    case: &CaseState,
-    tips: &TipState,
-    sites: &SiteTable,
-    frames: u64,
-) -> anyhow::Result<()> {
+fn write_outputs(out: &Path, rgba: &[u8], size: UVec2, shown: &Shown, frames: u64) -> anyhow::Result<()> {
+    let (layout, case, tips) = (&*shown.layout, &*shown.case, &*shown.tips);
     std::fs::create_dir_all(out)?;
     let full = ScreenRect { x: 0.0, y: 0.0, w: size.x as f32, h: size.y as f32 };
     let mut shots = vec![("screen.png".to_owned(), full), ("view3d.png".to_owned(), layout.view3d)];
@@ -242,7 +286,15 @@ fn write_outputs(
         layout,
         views,
         screenshots: shots.into_iter().map(|(n, _)| n).collect(),
-        ranking: &sites.ranking,
+        ranking: &shown.sites.ranking,
+        links: [
+            super::panels::link_line("Tracker", &shown.status.tracker).0,
+            super::panels::link_line("Device", &shown.status.device).0,
+        ],
+        tip_samples: tips.samples,
+        egm_samples: shown.device.egm_mv.len(),
+        safety_alarms: &shown.device.safety,
+        step: &shown.status.step,
     };
     std::fs::write(out.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     Ok(())

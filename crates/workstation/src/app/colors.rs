@@ -1,6 +1,7 @@
-//! The app's palette: one colour per vein label (the same in the 3D and 2D views and the
-//! branch list), and the colours of tips, targets, results and alarms. Chosen to stay
-//! distinct from each other and from the grey of a venogram.
+//! The app's palette: the vein labels' colours (venogram's palette, the same in the 3D and 2D
+//! views, the branch list, the overlay pictures and the recordings), and the colours of tips,
+//! targets, results and alarms, chosen to stay distinct from the labels, from each other and
+//! from the grey of a venogram.
 
 use bevy::prelude::Color;
 
@@ -27,24 +28,9 @@ pub const GUIDANCE: Color = Color::srgb(1.0, 1.0, 1.0);
 /// A target not yet tested.
 pub const TARGET: Color = Color::srgb(1.0, 0.85, 0.0);
 
-/// The sRGB bytes of a vein label's colour (by abbreviation; unknown labels are grey).
-#[must_use]
-pub fn label_rgb(label: &str) -> [u8; 3] {
-    match label {
-        "CS" => [255, 140, 30],
-        "GCV" => [235, 210, 50],
-        "AIV" => [70, 130, 255],
-        "MCV" => [165, 95, 255],
-        "PLV" => [40, 215, 90],
-        "LMV" => [30, 205, 230],
-        "ALV" => [255, 100, 170],
-        _ => [190, 190, 190],
-    }
-}
-
 /// A vein label's colour.
 #[must_use]
 pub fn label_color(label: &str) -> Color {
-    let [r, g, b] = label_rgb(label);
+    let [r, g, b] = venogram::VeinLabel::rgb_of(label);
     Color::srgb_u8(r, g, b)
 }

@@ -71,6 +71,20 @@ impl ImageFit {
         let v = &self.viewport;
         [v.x + v.w / 2.0 + w.x * self.scale, v.y + v.h / 2.0 - w.y * self.scale]
     }
+
+    /// Screen pixel to image pixel (the inverse of [`Self::screen_from_image`]); `None`
+    /// outside the image.
+    #[must_use]
+    pub fn image_from_screen(&self, screen: [f32; 2]) -> Option<[f64; 2]> {
+        let v = &self.viewport;
+        let wx = (screen[0] - v.x - v.w / 2.0) / self.scale;
+        let wy = (v.y + v.h / 2.0 - screen[1]) / self.scale;
+        let x = f64::from(wx - 0.5 + self.image_px[0] / 2.0);
+        let y = f64::from(self.image_px[1] / 2.0 - 0.5 - wy);
+        let inside = (-0.5..f64::from(self.image_px[0]) - 0.5).contains(&x)
+            && (-0.5..f64::from(self.image_px[1]) - 0.5).contains(&y);
+        inside.then_some([x, y])
+    }
 }
 
 /// Where everything goes.
@@ -217,5 +231,11 @@ mod tests {
         let tl = fit.screen_from_image([0.0, 0.0]);
         let half = 0.5 * fit.scale;
         assert!((tl[0] - (400.0 - 200.0 + half)).abs() < 1e-3 && (tl[1] - (50.0 + half)).abs() < 1e-3, "{tl:?}");
+        // And back.
+        for xy in [[0.0, 0.0], [100.25, 400.75], [511.0, 3.0]] {
+            let back = fit.image_from_screen(fit.screen_from_image(xy)).unwrap();
+            assert!((back[0] - xy[0]).abs() < 1e-2 && (back[1] - xy[1]).abs() < 1e-2, "{xy:?} -> {back:?}");
+        }
+        assert_eq!(fit.image_from_screen([150.0, 250.0]), None, "left of the fitted image");
     }
 }

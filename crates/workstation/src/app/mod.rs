@@ -11,12 +11,14 @@
 #![allow(clippy::needless_pass_by_value, reason = "Bevy systems take their parameters (Res, Query) by value")]
 #![allow(clippy::type_complexity, reason = "Bevy queries spell out their components and filters")]
 
+pub mod bench;
 pub mod capture;
 pub mod colors;
 pub mod input;
 pub mod layout;
 pub mod model;
 pub mod panels;
+pub mod review;
 pub mod view2d;
 pub mod view3d;
 
@@ -28,7 +30,6 @@ use std::time::Duration;
 use bevy::app::{AppExit, ScheduleRunnerPlugin};
 use bevy::prelude::*;
 use bevy::window::{ExitCondition, WindowResolution};
-use device_link::ranking::{RankedSite, SiteRecord};
 use recording::record::Record;
 use venogram::geometry::CArmProjection;
 
@@ -41,6 +42,12 @@ pub enum Mode {
     Simulator,
     /// The scripted demonstration procedure.
     Demo,
+    /// Intraoperative display of the live tracker and device.
+    Live,
+    /// A recorded procedure played back.
+    Replay,
+    /// Pre-procedure review: segment, edit, choose targets, save a plan.
+    Review,
 }
 
 impl Mode {
@@ -50,6 +57,9 @@ impl Mode {
         match self {
             Self::Simulator => "SIMULATOR",
             Self::Demo => "DEMO (simulated)",
+            Self::Live => "LIVE",
+            Self::Replay => "REPLAY (recorded, not live)",
+            Self::Review => "REVIEW (planning)",
         }
     }
 }
@@ -72,6 +82,10 @@ pub enum LinkState {
     Connecting,
     /// Connected, data flowing.
     Connected,
+    /// Was connected and is not: an alarm until it is back (with why, when known).
+    Lost(String),
+    /// Played back from a recording (never live).
+    Recorded,
 }
 
 /// The triangle mesh of the LV epicardium, patient LPS mm.
@@ -90,16 +104,18 @@ pub enum AppMsg {
     Record(Record),
     /// A venogram run, decoded and segmented.
     Run(Arc<LoadedRun>, Option<CArmProjection>),
+    /// A run's 2D tree replaced (review edits), by its run number.
+    Tree2d(recording::record::Segmentation2d),
+    /// The candidate targets replaced (review: targets added and removed).
+    Targets(Vec<recording::record::TargetRecord>),
     /// The LV surface.
     Lv(Arc<LvMesh>),
     /// A link changed state.
     Link(LinkKind, LinkState),
+    /// Nothing: a source that has nothing to say checks with it that the app is still there.
+    Heartbeat,
     /// The procedure's current step, in words.
     Step(String),
-    /// Everything measured at a site (a vector test).
-    Site(Box<SiteRecord>),
-    /// The sites ranked.
-    Ranking(Vec<RankedSite>),
     /// The source selects a target (the scripted procedure moving to its next site).
     Select(String),
     /// The source has finished (scripted procedures, replays).
@@ -115,6 +131,8 @@ pub enum UiCommand {
     SelectTarget(String),
     /// Save the plan (review mode).
     SavePlan,
+    /// An edit of the plan (review mode).
+    Review(crate::review::ReviewAction),
 }
 
 /// The channel from the source, drained once per frame.
@@ -132,10 +150,15 @@ pub struct AppOptions {
     pub mode: Mode,
     /// The case's name (pseudonymised where it came from a recording).
     pub case_name: String,
-    /// Offscreen: render into an image and write screenshots to this folder, then exit.
-    pub headless_out: Option<PathBuf>,
+    /// Render into an offscreen image instead of a window (needs no display).
+    pub offscreen: bool,
+    /// Once the source has finished and the renderer is ready, write screenshots and a
+    /// summary into this folder, then exit (always given offscreen).
+    pub screenshots: Option<PathBuf>,
     /// Window (or offscreen image) size, physical px.
     pub size_px: (u32, u32),
+    /// Measure frame times and tip latency, print them and exit (`csnav bench-frames`).
+    pub bench: Option<bench::BenchOptions>,
 }
 
 /// Runs the app until the window closes (or, offscreen, until the screenshots are written).
@@ -143,7 +166,7 @@ pub fn run(options: AppOptions, feed: Receiver<AppMsg>, commands: Sender<UiComma
     let mut app = App::new();
     let (w, h) = options.size_px;
     let plugins = DefaultPlugins.build().disable::<bevy::log::LogPlugin>();
-    if options.headless_out.is_some() {
+    if options.offscreen {
         app.add_plugins(
             plugins
                 .set(WindowPlugin {
@@ -177,9 +200,19 @@ pub fn run(options: AppOptions, feed: Receiver<AppMsg>, commands: Sender<UiComma
             view2d::View2dPlugin,
             panels::PanelsPlugin,
             input::InputPlugin,
+            capture::PipelinesPlugin,
         ));
-    if options.headless_out.is_some() {
+    if options.mode == Mode::Review {
+        app.add_plugins(review::ReviewPlugin);
+    }
+    if options.offscreen {
+        app.add_plugins(capture::OffscreenPlugin);
+    }
+    if options.screenshots.is_some() {
         app.add_plugins(capture::CapturePlugin);
+    }
+    if let Some(bench) = &options.bench {
+        app.add_plugins(bench::BenchPlugin(bench.clone()));
     }
     app.run()
 }

@@ -14,7 +14,7 @@ use navigation::guidance::{DEFAULT_LOOK_AHEAD_MM, Target, guide};
 use navigation::snap::Snap;
 use navigation::tracking::DEFAULT_STALE_AFTER_MS;
 use navigation::tree::NavTree3;
-use recording::record::{Record, TargetRecord, TestResultRecord, TipRecord, Tree3d};
+use recording::record::{Record, Segmentation2d, TargetRecord, TestResultRecord, TipRecord, Tree3d};
 use venogram::geometry::CArmProjection;
 use venogram::labels::VeinLabel;
 
@@ -35,6 +35,8 @@ pub struct RunState {
     pub run: Arc<LoadedRun>,
     /// Its projection (patient mm to image px), when known.
     pub projection: Option<CArmProjection>,
+    /// The labelled 2D tree shown over it (the run's own, or as edited in review).
+    pub tree: Segmentation2d,
 }
 
 /// The 3D tree as shown and navigated.
@@ -190,6 +192,8 @@ impl Default for Status {
 pub enum ModelChanged {
     /// A run arrived (its index in [`CaseState::runs`]).
     Run(usize),
+    /// A run's 2D tree changed (its index).
+    Tree2d(usize),
     /// The 3D tree or the LV changed.
     Anatomy,
     /// Targets or the selection changed.
@@ -252,7 +256,8 @@ fn apply(m: &mut Model, msg: AppMsg, now: f64) {
     match msg {
         AppMsg::Record(record) => apply_record(m, record, now),
         AppMsg::Run(run, projection) => {
-            m.case.runs.push(RunState { run, projection });
+            let tree = run.tree.clone();
+            m.case.runs.push(RunState { run, projection, tree });
             let k = m.case.runs.len() - 1;
             m.changed.write(ModelChanged::Run(k));
         }
@@ -268,19 +273,23 @@ fn apply(m: &mut Model, msg: AppMsg, now: f64) {
             push_note(&mut m.status.notes, step.clone());
             m.status.step = step;
         }
-        AppMsg::Site(site) => {
-            let site = *site;
-            match m.sites.sites.iter_mut().find(|s| s.site == site.site) {
-                Some(existing) => *existing = site,
-                None => m.sites.sites.push(site),
+        AppMsg::Tree2d(tree) => {
+            if let Some(k) = m.case.runs.iter().position(|r| r.run.info.run == tree.run) {
+                m.case.runs[k].tree = tree;
+                m.changed.write(ModelChanged::Tree2d(k));
             }
-            m.changed.write(ModelChanged::Sites);
         }
-        AppMsg::Ranking(ranking) => {
-            m.sites.ranking = ranking;
-            m.changed.write(ModelChanged::Sites);
+        AppMsg::Targets(targets) => {
+            let selected = m.case.selected_target().map(|t| t.name.clone());
+            m.case.selected = selected.and_then(|name| targets.iter().position(|t| t.name == name));
+            if m.case.selected.is_none() && !targets.is_empty() {
+                m.case.selected = Some(0);
+            }
+            m.case.targets = targets;
+            m.changed.write(ModelChanged::Targets);
         }
         AppMsg::Finished => m.status.finished = true,
+        AppMsg::Heartbeat => {}
         AppMsg::Select(name) => {
             if let Some(k) = m.case.targets.iter().position(|t| t.name == name) {
                 m.case.selected = Some(k);
@@ -352,6 +361,18 @@ fn apply_record(m: &mut Model, record: Record, now: f64) {
         },
         Record::Egm(chunk) => ingest_egm(&mut m.device, &chunk),
         Record::TestResult(result) => m.device.results.push(*result),
+        Record::Site(site) => {
+            let site = *site;
+            match m.sites.sites.iter_mut().find(|s| s.site == site.site) {
+                Some(existing) => *existing = site,
+                None => m.sites.sites.push(site),
+            }
+            m.changed.write(ModelChanged::Sites);
+        }
+        Record::Ranking(ranking) => {
+            m.sites.ranking = ranking;
+            m.changed.write(ModelChanged::Sites);
+        }
         Record::Note(note) => push_note(&mut m.status.notes, note.text),
         Record::Run(_)
         | Record::Frame(_)
@@ -587,7 +608,7 @@ mod tests {
             scar: None,
             vectors: Vec::new(),
         };
-        tx.send(AppMsg::Site(Box::new(site.clone()))).unwrap();
+        tx.send(AppMsg::Record(Record::Site(Box::new(site.clone())))).unwrap();
         let ranked = RankedSite {
             rank: 1,
             site: "PLV@0.50".into(),
@@ -596,7 +617,7 @@ mod tests {
             score: Some(0.8),
             reasons: vec!["threshold 1.3 V".into()],
         };
-        tx.send(AppMsg::Ranking(vec![ranked.clone()])).unwrap();
+        tx.send(AppMsg::Record(Record::Ranking(vec![ranked.clone()]))).unwrap();
         app.update();
         assert_eq!(app.world().resource::<DeviceState>().results, vec![result]);
         let table = app.world().resource::<SiteTable>();
@@ -605,7 +626,7 @@ mod tests {
         // The same site measured again replaces its row.
         let mut again = site;
         again.arc_mm = Some(81.0);
-        tx.send(AppMsg::Site(Box::new(again.clone()))).unwrap();
+        tx.send(AppMsg::Record(Record::Site(Box::new(again.clone())))).unwrap();
         app.update();
         assert_eq!(app.world().resource::<SiteTable>().sites, vec![again]);
     }

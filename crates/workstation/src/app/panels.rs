@@ -243,11 +243,15 @@ fn set_lines(commands: &mut Commands, entity: Entity, lines: Vec<(String, Color)
     });
 }
 
-fn link_line(name: &str, state: &LinkState) -> (String, Color) {
+/// A link's line in the header and its colour.
+pub(crate) fn link_line(name: &str, state: &LinkState) -> (String, Color) {
     match state {
         LinkState::NotUsed => (format!("{name}: not used"), colors::DIM),
         LinkState::Connecting => (format!("{name}: connecting"), colors::WARN),
         LinkState::Connected => (format!("{name}: connected"), colors::GOOD),
+        LinkState::Lost(why) if why.is_empty() => (format!("!! {name}: LOST"), colors::ALARM),
+        LinkState::Lost(why) => (format!("!! {name}: LOST ({why})"), colors::ALARM),
+        LinkState::Recorded => (format!("{name}: recorded"), colors::DIM),
     }
 }
 
@@ -255,6 +259,7 @@ fn header(
     mut commands: Commands,
     options: Option<Res<AppOptions>>,
     mode: Option<Res<Mode>>,
+    tool: Option<Res<super::review::ReviewTool>>,
     status: Res<Status>,
     blocks: Query<(Entity, &PanelText)>,
     mut done: Local<bool>,
@@ -268,7 +273,8 @@ fn header(
             PanelText::Title => {
                 let mode = mode.as_deref().map_or("", |m| m.title());
                 let case = options.as_deref().map_or("", |o| o.case_name.as_str());
-                set_lines(&mut commands, e, vec![(format!("csnav  {mode}  {case}"), colors::TEXT)]);
+                let tool = tool.as_deref().map_or(String::new(), |t| format!("  [{}]", t.describe()));
+                set_lines(&mut commands, e, vec![(format!("csnav  {mode}  {case}{tool}"), colors::TEXT)]);
             }
             PanelText::Notice => set_lines(
                 &mut commands,
@@ -348,29 +354,45 @@ fn polyline_mm(points: &[[f64; 3]]) -> f64 {
         .sum()
 }
 
-fn branches(mut commands: Commands, case: Res<CaseState>, blocks: Query<(Entity, &PanelText)>) {
+fn branches(
+    mut commands: Commands,
+    case: Res<CaseState>,
+    mode: Option<Res<Mode>>,
+    blocks: Query<(Entity, &PanelText)>,
+) {
     if !case.is_changed() {
         return;
     }
     let Some((e, _)) = blocks.iter().find(|(_, w)| **w == PanelText::Branches) else { return };
     let mut lines = vec![("Branch  length  diam".to_owned(), colors::DIM)];
-    if let Some(tree) = &case.tree {
-        for b in &tree.record.branches {
-            let mean_d = 2.0 * b.radius_mm.iter().sum::<f64>() / b.radius_mm.len().max(1) as f64;
-            lines.push((
-                format!("{:<6} {:>4.0} mm {:>4.1} mm", b.label, polyline_mm(&b.points_mm), mean_d),
-                colors::label_color(&b.label),
-            ));
+    let reviewing = mode.is_some_and(|m| *m == Mode::Review);
+    match (&case.tree, reviewing) {
+        (Some(tree), false) => {
+            for b in &tree.record.branches {
+                let mean_d = 2.0 * b.radius_mm.iter().sum::<f64>() / b.radius_mm.len().max(1) as f64;
+                lines.push((
+                    format!("{:<6} {:>4.0} mm {:>4.1} mm", b.label, polyline_mm(&b.points_mm), mean_d),
+                    colors::label_color(&b.label),
+                ));
+            }
         }
-    } else if let Some(run) = case.runs.first() {
-        lines.push((format!("(2D, run {}: px)", run.run.info.run), colors::DIM));
-        for b in &run.run.tree.branches {
-            let len: f64 = b
-                .points_px
-                .windows(2)
-                .map(|w| ((w[1][0] - w[0][0]).powi(2) + (w[1][1] - w[0][1]).powi(2)).sqrt())
-                .sum();
-            lines.push((format!("{:<10} {:>5.0} px", b.label, len), colors::label_color(&b.label)));
+        // The 2D trees (as edited, in review): lengths in image px.
+        _ => {
+            for run in &case.runs {
+                lines.push((format!("run {} ({}): px", run.run.info.run, run.run.info.source), colors::DIM));
+                for b in &run.tree.branches {
+                    let len: f64 = b
+                        .points_px
+                        .windows(2)
+                        .map(|w| ((w[1][0] - w[0][0]).powi(2) + (w[1][1] - w[0][1]).powi(2)).sqrt())
+                        .sum();
+                    let mean_d = 2.0 * b.radius_px.iter().sum::<f64>() / b.radius_px.len().max(1) as f64;
+                    lines.push((
+                        format!("{:>2} {:<6} {:>5.0} {:>4.1}", b.id, b.label, len, mean_d),
+                        colors::label_color(&b.label),
+                    ));
+                }
+            }
         }
     }
     set_lines(&mut commands, e, lines);

@@ -78,9 +78,9 @@ struct FrameQuad {
     shown: Option<u32>,
 }
 
-/// The static overlay of a run (tree).
+/// The static overlay of a run (tree and ostium), by run index: rebuilt when its tree changes.
 #[derive(Component)]
-struct TreeOverlay;
+struct TreeOverlay(usize);
 
 /// The dynamic overlay of a run (tips, target, path), rebuilt each frame.
 #[derive(Component)]
@@ -98,10 +98,13 @@ impl Plugin for View2dPlugin {
                 error!("the window/level shader could not be registered: {e}");
             }
         }
-        let playing = app.world().get_resource::<super::AppOptions>().is_none_or(|o| o.headless_out.is_none());
+        let playing = app.world().get_resource::<super::AppOptions>().is_none_or(|o| o.screenshots.is_none());
         app.add_plugins(Material2dPlugin::<WindowLevelMaterial>::default())
             .insert_resource(Cines { playing, ..default() })
-            .add_systems(Update, (add_views, follow_layout, play_cines, show_frames, draw_live).chain());
+            .add_systems(
+                Update,
+                (add_views, refresh_overlays, follow_layout, play_cines, show_frames, draw_live).chain(),
+            );
     }
 }
 
@@ -206,17 +209,64 @@ fn add_views(
             layer.clone(),
             FrameQuad { run: k, image, material, shown: Some(run.segmented_frame) },
         ));
-        let width = LINE_PX / fit.scale.max(1e-3);
-        for branch in &run.tree.branches {
-            let Some(mesh) = ribbon(&fit, &branch.points_px, width) else { continue };
-            commands.spawn((
-                Mesh2d(meshes.add(mesh)),
-                MeshMaterial2d(colours.add(ColorMaterial::from(colors::label_color(&branch.label)))),
-                Transform::from_xyz(0.0, 0.0, 1.0),
-                layer.clone(),
-                TreeOverlay,
-            ));
+        spawn_overlay(&mut commands, k, &fit, &layer, &state.tree, &mut meshes, &mut colours);
+    }
+}
+
+/// The labelled tree of run `k` and a ring at its ostium (the root, or the user's seed).
+fn spawn_overlay(
+    commands: &mut Commands,
+    k: usize,
+    fit: &ImageFit,
+    layer: &RenderLayers,
+    tree: &recording::record::Segmentation2d,
+    meshes: &mut Assets<Mesh>,
+    colours: &mut Assets<ColorMaterial>,
+) {
+    let px = 1.0 / fit.scale.max(1e-3);
+    for branch in &tree.branches {
+        let Some(mesh) = ribbon(fit, &branch.points_px, LINE_PX * px) else { continue };
+        commands.spawn((
+            Mesh2d(meshes.add(mesh)),
+            MeshMaterial2d(colours.add(ColorMaterial::from(colors::label_color(&branch.label)))),
+            Transform::from_xyz(0.0, 0.0, 1.0),
+            layer.clone(),
+            TreeOverlay(k),
+        ));
+    }
+    if let Some(root) = tree.root_px {
+        let at = fit.world_from_image(root);
+        commands.spawn((
+            Mesh2d(meshes.add(Annulus::new(5.0 * px, 7.0 * px))),
+            MeshMaterial2d(colours.add(ColorMaterial::from(colors::TEXT))),
+            Transform::from_xyz(at.x, at.y, 1.2),
+            layer.clone(),
+            TreeOverlay(k),
+        ));
+    }
+}
+
+/// Rebuilds the overlay of a run whose tree changed (review edits).
+fn refresh_overlays(
+    mut commands: Commands,
+    mut changed: MessageReader<ModelChanged>,
+    case: Res<CaseState>,
+    layout: Res<Layout>,
+    old: Query<(Entity, &TreeOverlay)>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut colours: ResMut<Assets<ColorMaterial>>,
+) {
+    for c in changed.read() {
+        let ModelChanged::Tree2d(k) = *c else { continue };
+        let Some(state) = case.runs.get(k) else { continue };
+        for (e, overlay) in &old {
+            if overlay.0 == k {
+                commands.entity(e).despawn();
+            }
         }
+        let fit = ImageFit::new(layout.slot(k), state.run.info.columns, state.run.info.rows);
+        let layer = RenderLayers::layer(view_layer(k.min(super::layout::VIEW_SLOTS - 1)));
+        spawn_overlay(&mut commands, k, &fit, &layer, &state.tree, &mut meshes, &mut colours);
     }
 }
 
@@ -314,12 +364,13 @@ fn draw_live(
         let layer = RenderLayers::layer(view_layer(k.min(super::layout::VIEW_SLOTS - 1)));
         let px = 1.0 / fit.scale.max(1e-3);
         let project = |p: [f64; 3]| projection.project(&Point3::from(p)).map(|xy| [xy.x, xy.y]);
-        if let Some(target) = case.selected_target()
-            && let Some(xy) = project(target.position_mm)
-        {
+        // Every candidate target; the selected one larger.
+        for (t, target) in case.targets.iter().enumerate() {
+            let Some(xy) = project(target.position_mm) else { continue };
             let at = fit.world_from_image(xy);
+            let (inner, outer) = if case.selected == Some(t) { (7.0, 10.0) } else { (4.0, 6.0) };
             commands.spawn((
-                Mesh2d(meshes.add(Annulus::new(7.0 * px, 10.0 * px))),
+                Mesh2d(meshes.add(Annulus::new(inner * px, outer * px))),
                 MeshMaterial2d(target_colour.clone()),
                 Transform::from_xyz(at.x, at.y, 2.0),
                 layer.clone(),

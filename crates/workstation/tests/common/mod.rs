@@ -3,6 +3,8 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 #![allow(clippy::unwrap_used, reason = "test helpers: a failure is a failed test")]
 
+pub mod shot;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

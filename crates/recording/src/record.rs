@@ -260,6 +260,14 @@ pub struct TestResultRecord {
     pub detail: serde_json::Value,
 }
 
+/// The candidate sites ranked (a struct: the stored form is an internally tagged enum, which
+/// cannot hold a bare list).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankingRecord {
+    /// Best first.
+    pub sites: Vec<RankedSite>,
+}
+
 /// Severity of a note.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -380,7 +388,7 @@ pub enum Record {
     /// Everything measured at a site (the input to the ranking).
     Site(Box<SiteRecord>),
     /// The candidate sites ranked, best first.
-    Ranking(Vec<RankedSite>),
+    Ranking(RankingRecord),
     /// A note.
     Note(NoteRecord),
 }
@@ -536,7 +544,40 @@ pub enum Stored {
     /// Everything measured at a site.
     Site(SiteRecord),
     /// The sites ranked.
-    Ranking(Vec<RankedSite>),
+    Ranking(RankingRecord),
     /// A note.
     Note(NoteRecord),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_and_ranking_records_round_trip_in_the_stored_form() {
+        let site = SiteRecord {
+            site: "PLV@0.50".into(),
+            vein: Some("PLV".into()),
+            arc_mm: Some(61.5),
+            apical: false,
+            scar: None,
+            vectors: Vec::new(),
+        };
+        let ranked = RankedSite {
+            rank: 1,
+            site: "PLV@0.50".into(),
+            eligible: true,
+            best_vector: Some("D1-M2".into()),
+            score: Some(0.71),
+            reasons: vec!["QLV/QRSd 0.7".into()],
+        };
+        for stored in [
+            Stored::Site(site),
+            Stored::Ranking(RankingRecord { sites: vec![ranked] }),
+            Stored::Note(NoteRecord { topic: "device".into(), level: Level::Error, text: "Device link LOST".into() }),
+        ] {
+            let json = serde_json::to_string(&stored).unwrap();
+            assert_eq!(serde_json::from_str::<Stored>(&json).unwrap(), stored, "{json}");
+        }
+    }
 }

@@ -13,12 +13,12 @@ use rerun::{AsComponents, RecordingStream};
 
 use crate::entity;
 use crate::record::{
-    DeviceCommandRecord, DeviceEventRecord, FramePixels, FrameRecord, Level, MaskRecord, NoteRecord, Record,
-    RegistrationRecord, RunInfo, Segmentation2d, SessionInfo, SessionMode, Stored, TargetRecord, TestResultRecord,
-    TipRecord, Tree3d,
+    DeviceCommandRecord, DeviceEventRecord, FramePixels, FrameRecord, Level, MaskRecord, NoteRecord, RankingRecord,
+    Record, RegistrationRecord, RunInfo, Segmentation2d, SessionInfo, SessionMode, Stored, TargetRecord,
+    TestResultRecord, TipRecord, Tree3d,
 };
 use crate::recorder::{Envelope, KindCounts};
-use device_link::ranking::{RankedSite, SiteRecord};
+use device_link::ranking::SiteRecord;
 
 /// Colour of a vein label (venogram's one palette).
 fn label_color(label: &str) -> rerun::Color {
@@ -402,11 +402,11 @@ impl Writer {
         self.log(entity::DEVICE_SITES, &[&text, &stored(&Stored::Site(site.clone()))?])
     }
 
-    fn ranking(&mut self, ranking: &[RankedSite]) -> WriteResult {
+    fn ranking(&mut self, ranking: &RankingRecord) -> WriteResult {
         let mut table = String::from(
             "# Candidate sites\n\n| rank | site | score | best vector | eligible | reasons |\n|---|---|---|---|---|---|\n",
         );
-        for r in ranking {
+        for r in &ranking.sites {
             let _ = writeln!(
                 table,
                 "| {} | {} | {} | {} | {} | {} |",
@@ -419,7 +419,7 @@ impl Writer {
             );
         }
         let document = rerun::TextDocument::from_markdown(table);
-        self.log(entity::DEVICE_RANKING, &[&document, &stored(&Stored::Ranking(ranking.to_vec()))?])
+        self.log(entity::DEVICE_RANKING, &[&document, &stored(&Stored::Ranking(ranking.clone()))?])
     }
 
     fn note(&mut self, note: &NoteRecord) -> WriteResult {

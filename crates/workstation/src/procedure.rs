@@ -27,7 +27,7 @@ use device_link::server::{ServerConfig, serve};
 use nalgebra::Vector3;
 use navigation::guidance::Target;
 use recording::RecordSender;
-use recording::record::{Level, NoteRecord, Record, TestResultRecord, TipRecord};
+use recording::record::{Level, NoteRecord, RankingRecord, Record, TestResultRecord, TipRecord};
 use simulator::rng::SimRng;
 use venogram::labels::VeinLabel;
 
@@ -374,7 +374,7 @@ async fn procedure(
         summary.sites.push(record.site.clone());
         records.push(record.clone());
         out.record(&Record::Site(Box::new(record)));
-        out.record(&Record::Ranking(rank_sites(&records, &RankingConfig::default())));
+        out.record(&Record::Ranking(RankingRecord { sites: rank_sites(&records, &RankingConfig::default()) }));
     }
     let ranking = rank_sites(&records, &RankingConfig::default());
     for r in &ranking {

@@ -271,7 +271,7 @@ impl Replayer {
                 ),
             )),
             Stored::Ranking(ranking) => {
-                for r in ranking {
+                for r in &ranking.sites {
                     lines.push(("device", format!("RANK {}. {}: {}", r.rank, r.site, describe_rank(r))));
                 }
             }

@@ -171,6 +171,7 @@ fn playlist(file: &Path) -> anyhow::Result<Playlist> {
             _ => {}
         }
     }
+    infos.sort_by_key(|i| i.run);
     let mut runs = Vec::new();
     for info in infos {
         let frames = contents.frame_pixels.get(&info.run).map_or(&[][..], Vec::as_slice);

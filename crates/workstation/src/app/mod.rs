@@ -58,7 +58,7 @@ impl Mode {
             Self::Simulator => "SIMULATOR",
             Self::Demo => "DEMO (simulated)",
             Self::Live => "LIVE",
-            Self::Replay => "REPLAY (recorded, not live)",
+            Self::Replay => "REPLAY (not live)",
             Self::Review => "REVIEW (planning)",
         }
     }

@@ -370,7 +370,7 @@ fn apply_record(m: &mut Model, record: Record, now: f64) {
             m.changed.write(ModelChanged::Sites);
         }
         Record::Ranking(ranking) => {
-            m.sites.ranking = ranking;
+            m.sites.ranking = ranking.sites;
             m.changed.write(ModelChanged::Sites);
         }
         Record::Note(note) => push_note(&mut m.status.notes, note.text),
@@ -498,7 +498,7 @@ mod tests {
 
     use bevy::time::TimeUpdateStrategy;
     use device_link::ranking::{RankedSite, SiteRecord};
-    use recording::record::{Branch3d, SnapRecord, TargetRecord, TestResultRecord, TipRecord, Tree3d};
+    use recording::record::{Branch3d, RankingRecord, SnapRecord, TargetRecord, TestResultRecord, TipRecord, Tree3d};
 
     use super::*;
 
@@ -617,7 +617,7 @@ mod tests {
             score: Some(0.8),
             reasons: vec!["threshold 1.3 V".into()],
         };
-        tx.send(AppMsg::Record(Record::Ranking(vec![ranked.clone()]))).unwrap();
+        tx.send(AppMsg::Record(Record::Ranking(RankingRecord { sites: vec![ranked.clone()] }))).unwrap();
         app.update();
         assert_eq!(app.world().resource::<DeviceState>().results, vec![result]);
         let table = app.world().resource::<SiteTable>();

@@ -63,10 +63,12 @@ pub struct PanelsPlugin;
 
 impl Plugin for PanelsPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, setup).add_systems(
-            Update,
-            (place, header, captions, branches, tips_panel, device_panel, sites_panel, egm_strip, beat_marks),
-        );
+        app.add_systems(Startup, setup)
+            .add_systems(
+                Update,
+                (place, header, captions, branches, tips_panel, device_panel, sites_panel, egm_strip, beat_marks),
+            )
+            .add_systems(PostUpdate, span_fonts);
     }
 }
 
@@ -230,6 +232,18 @@ fn place(
     }
     for mut camera in &mut egm {
         camera.viewport = Some(layout.egm.viewport());
+    }
+}
+
+/// New lines take their block's font (a span has its own, 20 px by default).
+fn span_fonts(
+    mut spans: Query<(&ChildOf, &mut TextFont), Added<TextSpan>>,
+    blocks: Query<&TextFont, Without<TextSpan>>,
+) {
+    for (parent, mut font) in &mut spans {
+        if let Ok(block) = blocks.get(parent.parent()) {
+            *font = block.clone();
+        }
     }
 }
 

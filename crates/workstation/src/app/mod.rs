@@ -59,7 +59,7 @@ impl Mode {
             Self::Demo => "DEMO (simulated)",
             Self::Live => "LIVE",
             Self::Replay => "REPLAY (not live)",
-            Self::Review => "REVIEW (planning)",
+            Self::Review => "REVIEW",
         }
     }
 }
@@ -202,6 +202,7 @@ pub fn run(options: AppOptions, feed: Receiver<AppMsg>, commands: Sender<UiComma
             input::InputPlugin,
             capture::PipelinesPlugin,
         ));
+    app.add_systems(PostUpdate, no_msaa_in_software);
     if options.mode == Mode::Review {
         app.add_plugins(review::ReviewPlugin);
     }
@@ -215,6 +216,23 @@ pub fn run(options: AppOptions, feed: Receiver<AppMsg>, commands: Sender<UiComma
         app.add_plugins(bench::BenchPlugin(bench.clone()));
     }
     app.run()
+}
+
+/// On a software renderer (no GPU: Mesa's lavapipe), every camera renders without MSAA: four
+/// samples per pixel on a CPU rasteriser cost more than the whole rest of a frame.
+fn no_msaa_in_software(
+    mut commands: Commands,
+    adapter: Option<Res<bevy::render::renderer::RenderAdapterInfo>>,
+    cameras: Query<Entity, Added<Camera>>,
+) {
+    let Some(adapter) = adapter else { return };
+    // wgpu's DeviceType is not re-exported by bevy; its Debug name is stable API text.
+    if format!("{:?}", adapter.device_type) != "Cpu" {
+        return;
+    }
+    for camera in &cameras {
+        commands.entity(camera).insert(Msaa::Off);
+    }
 }
 
 /// Whether a display is available for a window (X11).

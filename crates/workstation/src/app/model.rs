@@ -265,10 +265,15 @@ fn apply(m: &mut Model, msg: AppMsg, now: f64) {
             m.case.lv = Some(lv);
             m.changed.write(ModelChanged::Anatomy);
         }
-        AppMsg::Link(kind, state) => match kind {
-            LinkKind::Tracker => m.status.tracker = state,
-            LinkKind::Device => m.status.device = state,
-        },
+        AppMsg::Link(kind, state) => {
+            if let LinkState::Lost(why) = &state {
+                push_note(&mut m.status.notes, format!("{kind:?} link LOST: {why}"));
+            }
+            match kind {
+                LinkKind::Tracker => m.status.tracker = state,
+                LinkKind::Device => m.status.device = state,
+            }
+        }
         AppMsg::Step(step) => {
             push_note(&mut m.status.notes, step.clone());
             m.status.step = step;

@@ -263,8 +263,8 @@ pub(crate) fn link_line(name: &str, state: &LinkState) -> (String, Color) {
         LinkState::NotUsed => (format!("{name}: not used"), colors::DIM),
         LinkState::Connecting => (format!("{name}: connecting"), colors::WARN),
         LinkState::Connected => (format!("{name}: connected"), colors::GOOD),
-        LinkState::Lost(why) if why.is_empty() => (format!("!! {name}: LOST"), colors::ALARM),
-        LinkState::Lost(why) => (format!("!! {name}: LOST ({why})"), colors::ALARM),
+        // Why goes to the notes: the header keeps to one line.
+        LinkState::Lost(_) => (format!("!! {name}: LOST"), colors::ALARM),
         LinkState::Recorded => (format!("{name}: recorded"), colors::DIM),
     }
 }
@@ -287,7 +287,7 @@ fn header(
             PanelText::Title => {
                 let mode = mode.as_deref().map_or("", |m| m.title());
                 let case = options.as_deref().map_or("", |o| o.case_name.as_str());
-                let tool = tool.as_deref().map_or(String::new(), |t| format!("  [{}]", t.describe()));
+                let tool = tool.as_deref().map_or(String::new(), |t| format!("  [{}]", t.name()));
                 set_lines(&mut commands, e, vec![(format!("csnav  {mode}  {case}{tool}"), colors::TEXT)]);
             }
             PanelText::Notice => set_lines(
@@ -417,15 +417,23 @@ fn tips_panel(
     tips: Res<TipState>,
     time: Res<Time>,
     case: Res<CaseState>,
+    status: Res<Status>,
     blocks: Query<(Entity, &PanelText)>,
 ) {
     let Some((e, _)) = blocks.iter().find(|(_, w)| **w == PanelText::Tips) else { return };
-    if !tips.is_changed() && !case.is_changed() && time.elapsed_secs() % 0.25 > time.delta_secs() {
+    if !tips.is_changed()
+        && !case.is_changed()
+        && !status.is_changed()
+        && time.elapsed_secs() % 0.25 > time.delta_secs()
+    {
         return;
     }
     let now = time.elapsed_secs_f64();
     let mut lines =
         vec![(format!("Tips   target: {}", case.selected_target().map_or("none", |t| t.name.as_str())), colors::DIM)];
+    if let LinkState::Lost(why) = &status.tracker {
+        lines.push((format!("TRACKER LOST: {why}"), colors::ALARM));
+    }
     if tips.tools.is_empty() {
         lines.push(("no tracked tool".into(), colors::DIM));
     }
@@ -472,6 +480,9 @@ fn device_panel(
         format!("Device  {}", if device.program.is_empty() { "-" } else { device.program.as_str() }),
         colors::DIM,
     )];
+    if let LinkState::Lost(why) = &status.device {
+        lines.push((format!("DEVICE LOST: {why}"), colors::ALARM));
+    }
     if !status.step.is_empty() {
         lines.push((format!("Step: {}", status.step), colors::TEXT));
     }

@@ -28,15 +28,27 @@ pub enum ReviewTool {
 }
 
 impl ReviewTool {
-    /// The tool's name and what a click does, for the header.
+    /// The tool's name, for the header.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Remove => "remove",
+            Self::Rename => "rename",
+            Self::Add => "add branch",
+            Self::Seed => "seed",
+            Self::Target => "target",
+        }
+    }
+
+    /// What a click does with the tool, for the step line.
     #[must_use]
     pub fn describe(self) -> &'static str {
         match self {
-            Self::Remove => "X remove branch",
-            Self::Rename => "L rename branch",
-            Self::Add => "A add branch (click on the tree, then its end)",
-            Self::Seed => "O move ostium seed",
-            Self::Target => "T add/remove target",
+            Self::Remove => "X: a click removes the branch and what is distal to it",
+            Self::Rename => "L: a click gives the branch the next label",
+            Self::Add => "A: click where the branch leaves the tree, then where it ends (Esc cancels)",
+            Self::Seed => "O: a click moves the ostium seed and segments the run again",
+            Self::Target => "T: a click puts a target on the branch, or removes the one there",
         }
     }
 }
@@ -80,7 +92,7 @@ fn tool_keys(
         if keys.just_pressed(key) {
             *tool = t;
             pending.0 = None;
-            status.step = format!("tool: {}", t.describe());
+            t.describe().clone_into(&mut status.step);
         }
     }
     if keys.just_pressed(KeyCode::Escape) && pending.0.take().is_some() {

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::shot::{Shot, TIP_COLOUR, TIP_STALE_COLOUR, label_colours, screen_from_image};
+use common::shot::{STALE_RING_PX, Shot, TIP_COLOUR, TIP_STALE_COLOUR, label_colours, screen_from_image};
 
 use std::path::Path;
 
@@ -133,7 +133,7 @@ fn replay_offscreen(out: &Path, summary: &Value) {
         let xy = [tip["projection_px"][0].as_f64().unwrap(), tip["projection_px"][1].as_f64().unwrap()];
         let [sx, sy] = screen_from_image(&view["fit"], xy);
         assert!(
-            screen.near(sx, sy, 3, &[TIP_STALE_COLOUR], 40),
+            screen.near(sx, sy, STALE_RING_PX, &[TIP_STALE_COLOUR], 20),
             "{source}: no stale-tip colour within 3 px of ({sx:.1}, {sy:.1}) in the replay"
         );
         assert!(!screen.near(sx, sy, 3, &[TIP_COLOUR], 40), "{source}: a replayed tip is drawn live");
@@ -165,7 +165,7 @@ fn replay_in_a_window(out: &Path) {
         let xy = [tip["projection_px"][0].as_f64().unwrap(), tip["projection_px"][1].as_f64().unwrap()];
         let [sx, sy] = screen_from_image(&view["fit"], xy);
         assert!(
-            screen.near(sx, sy, 3, &[TIP_STALE_COLOUR], 40),
+            screen.near(sx, sy, STALE_RING_PX, &[TIP_STALE_COLOUR], 20),
             "{}: no stale tip within 3 px of ({sx:.1}, {sy:.1}) in the window",
             view["source"]
         );

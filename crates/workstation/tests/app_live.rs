@@ -12,7 +12,7 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 
-use common::shot::{Shot, TIP_COLOUR, TIP_STALE_COLOUR, screen_from_image};
+use common::shot::{STALE_RING_PX, Shot, TIP_COLOUR, TIP_STALE_COLOUR, screen_from_image};
 use serde_json::Value;
 
 fn free_addr() -> String {
@@ -161,7 +161,7 @@ fn live_follows_the_tracker_and_device_and_raises_alarms_when_they_drop() {
         assert_eq!(tip["stale"], true, "{}: the tracker has gone: the tip must be stale", view["source"]);
         let xy = [tip["projection_px"][0].as_f64().unwrap(), tip["projection_px"][1].as_f64().unwrap()];
         let [sx, sy] = screen_from_image(&view["fit"], xy);
-        assert!(screen.near(sx, sy, 3, &[TIP_STALE_COLOUR], 40), "{}: no stale tip drawn", view["source"]);
+        assert!(screen.near(sx, sy, STALE_RING_PX, &[TIP_STALE_COLOUR], 20), "{}: no stale tip drawn", view["source"]);
         assert!(!screen.near(sx, sy, 3, &[TIP_COLOUR], 40), "{}: a stale tip drawn live", view["source"]);
     }
     // The recording keeps the alarms.

@@ -21,8 +21,9 @@ pub const WARN: Color = Color::srgb(1.0, 0.75, 0.1);
 pub const GOOD: Color = Color::srgb(0.25, 0.9, 0.4);
 /// A live tracked tip (magenta: no vein label uses it).
 pub const TIP: Color = Color::srgb(1.0, 0.0, 1.0);
-/// A stale tip.
-pub const TIP_STALE: Color = Color::srgb(0.55, 0.55, 0.55);
+/// A stale tip: a pale lavender ring, visible on a grey venogram and unlike any label or
+/// the live tip (a grey one would vanish into the X-ray).
+pub const TIP_STALE: Color = Color::srgb_u8(199, 199, 255);
 /// The guidance path and vector.
 pub const GUIDANCE: Color = Color::srgb(1.0, 1.0, 1.0);
 /// A target not yet tested.

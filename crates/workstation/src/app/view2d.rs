@@ -1,8 +1,8 @@
 //! The venogram views, one per run: the cine played at its frame rate (or held on the
 //! segmented reference frame), window/level on the GPU by [`WindowLevelMaterial`]
 //! (`shaders/window_level.wgsl`), the labelled tree overlay, tips projected through the
-//! run's C-arm geometry (stale tips drawn as grey rings), and the selected target with the
-//! path to it along the tree.
+//! run's C-arm geometry (stale tips drawn as lavender rings), every candidate target (the
+//! selected one larger) and the path to it along the tree; a ring marks each tree's ostium.
 //!
 //! Each view has its own 2D camera on its own render layer; world units are image pixels
 //! with the image centred on the origin ([`ImageFit::world_from_image`]).

@@ -63,8 +63,11 @@ pub fn label_colours() -> Vec<[u8; 3]> {
 
 /// A live tip (`app/colors.rs`, `TIP`).
 pub const TIP_COLOUR: [u8; 3] = [255, 0, 255];
-/// A stale tip (`app/colors.rs`, `TIP_STALE`: 0.55 grey).
-pub const TIP_STALE_COLOUR: [u8; 3] = [140, 140, 140];
+/// A stale tip is a ring this far out from its centre (`app/view2d.rs`, `TIP_PX`), screen px.
+pub const STALE_RING_PX: i64 = 7;
+/// A stale tip (`app/colors.rs`, `TIP_STALE`: pale lavender, unlike the greys of an X-ray
+/// within a tolerance of 20).
+pub const TIP_STALE_COLOUR: [u8; 3] = [199, 199, 255];
 
 /// Where an image pixel of a view lands on the screen (the summary's `fit`).
 pub fn screen_from_image(fit: &Value, xy: [f64; 2]) -> [f64; 2] {

@@ -194,8 +194,10 @@ pub enum ModelChanged {
     Run(usize),
     /// A run's 2D tree changed (its index).
     Tree2d(usize),
-    /// The 3D tree or the LV changed.
+    /// The 3D tree changed.
     Anatomy,
+    /// The LV surface changed.
+    Lv,
     /// Targets or the selection changed.
     Targets,
     /// Sites or ranking changed.
@@ -263,7 +265,7 @@ fn apply(m: &mut Model, msg: AppMsg, now: f64) {
         }
         AppMsg::Lv(lv) => {
             m.case.lv = Some(lv);
-            m.changed.write(ModelChanged::Anatomy);
+            m.changed.write(ModelChanged::Lv);
         }
         AppMsg::Link(kind, state) => {
             if let LinkState::Lost(why) = &state {

@@ -7,6 +7,8 @@
 //! Each view has its own 2D camera on its own render layer; world units are image pixels
 //! with the image centred on the origin ([`ImageFit::world_from_image`]).
 
+use std::collections::HashMap;
+
 use bevy::asset::{RenderAssetUsages, uuid_handle};
 use bevy::camera::visibility::RenderLayers;
 use bevy::camera::{Projection, ScalingMode};
@@ -81,10 +83,6 @@ struct FrameQuad {
 /// The static overlay of a run (tree and ostium), by run index: rebuilt when its tree changes.
 #[derive(Component)]
 struct TreeOverlay(usize);
-
-/// The dynamic overlay of a run (tips, target, path), rebuilt each frame.
-#[derive(Component)]
-struct LiveOverlay;
 
 /// The venogram views plugin.
 pub struct View2dPlugin;
@@ -332,80 +330,181 @@ fn show_frames(
     }
 }
 
-/// Tips, the selected target and the path to it, projected into each view (rebuilt every frame).
+/// What a live marker shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Marker {
+    /// A candidate target (index in the case's targets).
+    Target(usize),
+    /// A tool's tip.
+    Tip(String),
+    /// The guidance path of a tool.
+    Path(String),
+}
+
+/// A live marker of a view (kept from frame to frame: moved, recoloured, hidden).
+#[derive(Component)]
+struct LiveOverlay {
+    view: usize,
+    marker: Marker,
+}
+
+/// Unit meshes and colours of the live markers, made once.
+struct LiveAssets {
+    dot: Handle<Mesh>,
+    tip_ring: Handle<Mesh>,
+    target_ring: Handle<Mesh>,
+    selected_ring: Handle<Mesh>,
+    tip_live: Handle<ColorMaterial>,
+    tip_stale: Handle<ColorMaterial>,
+    target: Handle<ColorMaterial>,
+    path: Handle<ColorMaterial>,
+}
+
+impl LiveAssets {
+    fn new(meshes: &mut Assets<Mesh>, colours: &mut Assets<ColorMaterial>) -> Self {
+        Self {
+            dot: meshes.add(Circle::new(1.0)),
+            tip_ring: meshes.add(Annulus::new((TIP_PX - 2.5) / TIP_PX, 1.0)),
+            target_ring: meshes.add(Annulus::new(4.0 / 6.0, 1.0)),
+            selected_ring: meshes.add(Annulus::new(7.0 / 10.0, 1.0)),
+            tip_live: colours.add(ColorMaterial::from(colors::TIP)),
+            tip_stale: colours.add(ColorMaterial::from(colors::TIP_STALE)),
+            target: colours.add(ColorMaterial::from(colors::TARGET)),
+            path: colours.add(ColorMaterial::from(colors::GUIDANCE.with_alpha(0.85))),
+        }
+    }
+}
+
+/// The mesh of a marker this frame: one of the shared unit meshes, or its own (a path).
+enum MarkerMesh {
+    /// A shared unit mesh, scaled by the transform.
+    Shared(Handle<Mesh>),
+    /// Its own geometry, written into the marker's own mesh asset.
+    Own(Mesh),
+}
+
+/// How a marker is drawn this frame.
+struct Shown {
+    mesh: MarkerMesh,
+    material: Handle<ColorMaterial>,
+    transform: Transform,
+}
+
+/// Tips, every target and the selected target's path, projected into each view. The marker
+/// entities and their unit meshes are kept: each frame moves, recolours, hides or (for a new
+/// tool or target) adds them; only a path's own mesh is rewritten when it is shown.
 #[allow(clippy::too_many_arguments, reason = "a Bevy system's parameters")]
 fn draw_live(
     mut commands: Commands,
     case: Res<CaseState>,
     tips: Res<TipState>,
     layout: Res<Layout>,
-    old: Query<Entity, With<LiveOverlay>>,
+    mut markers: Query<(
+        &LiveOverlay,
+        &mut Mesh2d,
+        &mut MeshMaterial2d<ColorMaterial>,
+        &mut Transform,
+        &mut Visibility,
+    )>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut colours: ResMut<Assets<ColorMaterial>>,
-    mut palette: Local<Option<[Handle<ColorMaterial>; 4]>>,
+    mut assets: Local<Option<LiveAssets>>,
 ) {
-    for e in &old {
-        commands.entity(e).despawn();
-    }
-    let [tip_live, tip_stale, target_colour, path_colour] = palette
-        .get_or_insert_with(|| {
-            [
-                colours.add(ColorMaterial::from(colors::TIP)),
-                colours.add(ColorMaterial::from(colors::TIP_STALE)),
-                colours.add(ColorMaterial::from(colors::TARGET)),
-                colours.add(ColorMaterial::from(colors::GUIDANCE.with_alpha(0.85))),
-            ]
-        })
-        .clone();
+    let assets = assets.get_or_insert_with(|| LiveAssets::new(&mut meshes, &mut colours));
+    let mut wanted: HashMap<(usize, Marker), Shown> = HashMap::new();
     for (k, state) in case.runs.iter().enumerate() {
         let Some(projection) = &state.projection else { continue };
         let info = &state.run.info;
         let fit = ImageFit::new(layout.slot(k), info.columns, info.rows);
-        let layer = RenderLayers::layer(view_layer(k.min(super::layout::VIEW_SLOTS - 1)));
         let px = 1.0 / fit.scale.max(1e-3);
         let project = |p: [f64; 3]| projection.project(&Point3::from(p)).map(|xy| [xy.x, xy.y]);
-        // Every candidate target; the selected one larger.
+        let at = |xy: [f64; 2], z: f32, radius: f32| {
+            let w = fit.world_from_image(xy);
+            Transform::from_xyz(w.x, w.y, z).with_scale(Vec3::new(radius, radius, 1.0))
+        };
         for (t, target) in case.targets.iter().enumerate() {
             let Some(xy) = project(target.position_mm) else { continue };
-            let at = fit.world_from_image(xy);
-            let (inner, outer) = if case.selected == Some(t) { (7.0, 10.0) } else { (4.0, 6.0) };
-            commands.spawn((
-                Mesh2d(meshes.add(Annulus::new(inner * px, outer * px))),
-                MeshMaterial2d(target_colour.clone()),
-                Transform::from_xyz(at.x, at.y, 2.0),
-                layer.clone(),
-                LiveOverlay,
-            ));
+            let (mesh, radius) = if case.selected == Some(t) {
+                (&assets.selected_ring, 10.0 * px)
+            } else {
+                (&assets.target_ring, 6.0 * px)
+            };
+            let shown = Shown {
+                mesh: MarkerMesh::Shared(mesh.clone()),
+                material: assets.target.clone(),
+                transform: at(xy, 2.0, radius),
+            };
+            wanted.insert((k, Marker::Target(t)), shown);
         }
-        for track in tips.tools.values() {
+        for (tool, track) in &tips.tools {
             if !track.stale
                 && let Some(g) = &track.guidance
             {
                 let path: Vec<[f64; 2]> = g.path.iter().filter_map(|p| project(*p)).collect();
                 if let Some(mesh) = ribbon(&fit, &path, 2.0 * px) {
-                    commands.spawn((
-                        Mesh2d(meshes.add(mesh)),
-                        MeshMaterial2d(path_colour.clone()),
-                        Transform::from_xyz(0.0, 0.0, 1.5),
-                        layer.clone(),
-                        LiveOverlay,
-                    ));
+                    let shown = Shown {
+                        mesh: MarkerMesh::Own(mesh),
+                        material: assets.path.clone(),
+                        transform: Transform::from_xyz(0.0, 0.0, 1.5),
+                    };
+                    wanted.insert((k, Marker::Path(tool.clone())), shown);
                 }
             }
             let Some(xy) = project(track.last.tip_in_patient_mm) else { continue };
-            let at = fit.world_from_image(xy);
-            let (mesh, material) = if track.stale {
-                (meshes.add(Annulus::new((TIP_PX - 2.5) * px, TIP_PX * px)), tip_stale.clone())
-            } else {
-                (meshes.add(Circle::new(TIP_PX * px)), tip_live.clone())
+            let (mesh, material) =
+                if track.stale { (&assets.tip_ring, &assets.tip_stale) } else { (&assets.dot, &assets.tip_live) };
+            let shown = Shown {
+                mesh: MarkerMesh::Shared(mesh.clone()),
+                material: material.clone(),
+                transform: at(xy, 3.0, TIP_PX * px),
             };
-            commands.spawn((
-                Mesh2d(mesh),
-                MeshMaterial2d(material),
-                Transform::from_xyz(at.x, at.y, 3.0),
-                layer.clone(),
-                LiveOverlay,
-            ));
+            wanted.insert((k, Marker::Tip(tool.clone())), shown);
         }
+    }
+    // Update the markers there are; hide those not wanted this frame.
+    for (overlay, mut mesh, mut material, mut transform, mut visibility) in &mut markers {
+        let Some(shown) = wanted.remove(&(overlay.view, overlay.marker.clone())) else {
+            visibility.set_if_neq(Visibility::Hidden);
+            continue;
+        };
+        match shown.mesh {
+            MarkerMesh::Shared(handle) => {
+                if mesh.0 != handle {
+                    mesh.0 = handle;
+                }
+            }
+            MarkerMesh::Own(geometry) => {
+                // In place: the path keeps its asset.
+                let geometry = match meshes.get_mut(&mesh.0) {
+                    Some(mut own) => {
+                        *own = geometry;
+                        None
+                    }
+                    None => Some(geometry),
+                };
+                if let Some(geometry) = geometry {
+                    mesh.0 = meshes.add(geometry);
+                }
+            }
+        }
+        if material.0 != shown.material {
+            material.0 = shown.material;
+        }
+        transform.set_if_neq(shown.transform);
+        visibility.set_if_neq(Visibility::Inherited);
+    }
+    // Add markers for new tools, targets and paths.
+    for ((view, marker), shown) in wanted {
+        let mesh = match shown.mesh {
+            MarkerMesh::Shared(handle) => handle,
+            MarkerMesh::Own(geometry) => meshes.add(geometry),
+        };
+        commands.spawn((
+            Mesh2d(mesh),
+            MeshMaterial2d(shown.material),
+            shown.transform,
+            RenderLayers::layer(view_layer(view.min(super::layout::VIEW_SLOTS - 1))),
+            LiveOverlay { view, marker },
+        ));
     }
 }

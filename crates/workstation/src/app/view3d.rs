@@ -53,9 +53,14 @@ pub const STANDARD_VIEWS: [(&str, f32, f32); 3] = [("AP", 0.0, 0.0), ("LAO 35", 
 #[derive(Component)]
 pub struct View3dCamera;
 
-/// Marks everything built from the anatomy (rebuilt when it changes).
-#[derive(Component)]
-struct AnatomyPart;
+/// Marks what is built from the anatomy (rebuilt when its part changes).
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+enum AnatomyPart {
+    /// A tube of the 3D tree.
+    Tree,
+    /// The LV surface.
+    Lv,
+}
 
 /// Marks a target marker (by target index).
 #[derive(Component)]
@@ -228,18 +233,23 @@ fn rebuild_anatomy(
     mut commands: Commands,
     mut changed: MessageReader<ModelChanged>,
     case: Res<CaseState>,
-    parts: Query<Entity, With<AnatomyPart>>,
+    parts: Query<(Entity, &AnatomyPart)>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<StandardMaterial>>,
     mut cameras: Query<&mut Orbit, With<View3dCamera>>,
 ) {
-    if !changed.read().any(|c| *c == ModelChanged::Anatomy) {
-        return;
+    // Only what changed is rebuilt (a mesh dropped before its first upload makes bevy complain).
+    let (mut tree_changed, mut lv_changed) = (false, false);
+    for c in changed.read() {
+        tree_changed |= *c == ModelChanged::Anatomy;
+        lv_changed |= *c == ModelChanged::Lv;
     }
-    for e in &parts {
-        commands.entity(e).despawn();
+    for (e, part) in &parts {
+        if (*part == AnatomyPart::Tree && tree_changed) || (*part == AnatomyPart::Lv && lv_changed) {
+            commands.entity(e).despawn();
+        }
     }
-    if let Some(tree) = &case.tree {
+    if let Some(tree) = case.tree.as_ref().filter(|_| tree_changed) {
         for branch in &tree.record.branches {
             let points: Vec<Vec3> = branch.points_mm.iter().map(|p| world_from_patient(*p)).collect();
             let radii: Vec<f32> = branch.radius_mm.iter().map(|r| *r as f32).collect();
@@ -253,7 +263,7 @@ fn rebuild_anatomy(
                     ..default()
                 })),
                 Transform::default(),
-                AnatomyPart,
+                AnatomyPart::Tree,
             ));
         }
         if let Some(centre) = tree_centre(&tree.record) {
@@ -262,7 +272,7 @@ fn rebuild_anatomy(
             }
         }
     }
-    if let Some(lv) = &case.lv {
+    if let Some(lv) = case.lv.as_ref().filter(|_| lv_changed) {
         let positions: Vec<[f32; 3]> = lv
             .positions_mm
             .iter()
@@ -283,7 +293,7 @@ fn rebuild_anatomy(
                 ..default()
             })),
             Transform::default(),
-            AnatomyPart,
+            AnatomyPart::Lv,
         ));
     }
 }

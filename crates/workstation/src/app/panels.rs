@@ -538,11 +538,39 @@ fn sites_panel(
             format!("{}. {}  {vein}  {}  {score}", r.rank, r.site, r.best_vector.as_deref().unwrap_or("-")),
             colour,
         ));
-        if let Some(reason) = r.reasons.first() {
+        if !r.eligible
+            && let Some(reason) = r.reasons.first()
+        {
             lines.push((format!("   {reason}"), colors::DIM));
+        }
+        // The vectors paced there: threshold, PNS, impedance, QLV.
+        for v in site.map_or(&[][..], |s| s.vectors.as_slice()) {
+            lines.push((format!("   {}", vector_line(v)), colors::DIM));
         }
     }
     set_lines(&mut commands, e, lines);
+}
+
+/// One tested vector, compact: name, capture threshold, phrenic threshold (or none at the
+/// screen output), impedance (Z, ohm) and QLV (ms).
+fn vector_line(v: &device_link::runner::VectorResult) -> String {
+    use device_link::procedures::{PhrenicOutcome, ThresholdOutcome};
+    use device_link::runner::Run;
+    let threshold = match &v.threshold {
+        Run::Complete { result: ThresholdOutcome::Threshold { value, at_floor: false } } => format!("{value:.1}V"),
+        Run::Complete { result: ThresholdOutcome::Threshold { value, at_floor: true } } => format!("<={value:.1}V"),
+        Run::Complete { result: ThresholdOutcome::NoCaptureAtStart { start } } => format!(">{start:.0}V"),
+        Run::Incomplete { .. } => "thr ?".to_owned(),
+    };
+    let phrenic = match &v.phrenic {
+        Run::Complete { result: PhrenicOutcome::Threshold { volts } } => format!("PNS {volts:.1}V"),
+        Run::Complete { result: PhrenicOutcome::NoneAtScreen { .. } } => "no PNS".to_owned(),
+        Run::Incomplete { .. } => "PNS ?".to_owned(),
+    };
+    let measured = v
+        .measurements
+        .map_or_else(|| "Z ? QLV ?".to_owned(), |m| format!("Z{:.0} QLV{:.0}", m.impedance_ohm, m.qlv_ms));
+    format!("{:<10} {threshold} {phrenic} {measured}", v.name)
 }
 
 fn egm_strip(

@@ -569,6 +569,50 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_link_is_an_alarm_with_its_reason_until_it_is_back() {
+        let (mut app, tx) = app(50);
+        tx.send(AppMsg::Link(LinkKind::Device, LinkState::Connected)).unwrap();
+        app.update();
+        assert_eq!(app.world().resource::<Status>().device, LinkState::Connected);
+        tx.send(AppMsg::Link(LinkKind::Device, LinkState::Lost("the device link dropped".into()))).unwrap();
+        app.update();
+        let status = app.world().resource::<Status>();
+        assert_eq!(status.device, LinkState::Lost("the device link dropped".into()));
+        assert!(
+            status.notes.iter().any(|n| n.contains("Device link LOST: the device link dropped")),
+            "{:?}",
+            status.notes
+        );
+        assert_eq!(status.tracker, LinkState::NotUsed, "the other link is untouched");
+        tx.send(AppMsg::Link(LinkKind::Device, LinkState::Connected)).unwrap();
+        app.update();
+        assert_eq!(app.world().resource::<Status>().device, LinkState::Connected);
+    }
+
+    #[test]
+    fn review_replaces_the_targets_and_keeps_the_selection_by_name() {
+        let (mut app, tx) = app(50);
+        tx.send(AppMsg::Record(Record::Tree3d(tree()))).unwrap();
+        tx.send(AppMsg::Targets(vec![
+            target("a", 0, "CS", 10.0, [10.0, 0.0, 0.0]),
+            target("b", 1, "PLV", 60.0, [40.0, 20.0, 0.0]),
+        ]))
+        .unwrap();
+        app.update();
+        app.world_mut().write_message(SelectTarget("b".into()));
+        app.update();
+        assert_eq!(app.world().resource::<CaseState>().selected_target().unwrap().name, "b");
+        // "a" removed in review: "b" stays selected at its new index.
+        tx.send(AppMsg::Targets(vec![target("b", 1, "PLV", 60.0, [40.0, 20.0, 0.0])])).unwrap();
+        app.update();
+        let case = app.world().resource::<CaseState>();
+        assert_eq!((case.targets.len(), case.selected), (1, Some(0)));
+        tx.send(AppMsg::Targets(Vec::new())).unwrap();
+        app.update();
+        assert_eq!(app.world().resource::<CaseState>().selected, None);
+    }
+
+    #[test]
     fn a_tip_goes_stale_after_the_limit_and_live_again_with_a_sample() {
         let (mut app, tx) = app(50);
         tx.send(AppMsg::Record(Record::Tip(Box::new(tip([1.0, 2.0, 3.0], None))))).unwrap();

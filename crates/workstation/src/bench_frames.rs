@@ -8,11 +8,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use bevy::app::AppExit;
 use device_link::client::DeviceClient;
 use device_link::protocol::Role;
 use device_link::server::{ServerConfig, serve};
@@ -46,37 +45,17 @@ pub fn run(args: &BenchFramesArgs) -> anyhow::Result<ExitCode> {
         args.rate_hz,
         if args.no_device { "" } else { "device model beats and EGM over the device link, " }
     );
-    let (feed_tx, feed_rx) = mpsc::channel();
-    let (command_tx, _command_rx) = mpsc::channel();
     let source_args = (case.clone(), args.case.clone(), args.tools, args.rate_hz, !args.no_device);
-    let source = std::thread::Builder::new()
-        .name("bench-source".into())
-        .spawn(move || {
-            let failed = feed_tx.clone();
-            let result = source(&source_args, epoch, &feed_tx);
-            if let Err(e) = &result {
-                let _ = failed.send(AppMsg::Failed(format!("{e:#}")));
-            }
-            result
-        })
-        .context("starting the benchmark's source")?;
     let options = AppOptions {
         mode: Mode::Simulator,
-        case_name: args.case.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        case_name: app::shown_name(&args.case),
         offscreen: true,
         screenshots: None,
         size_px: args.size,
         bench: Some(app::bench::BenchOptions { epoch, seconds: args.seconds, runs, report: args.report.clone(), load }),
     };
-    let exit = app::run(options, feed_rx, command_tx);
-    match source.join() {
-        Ok(result) => result?,
-        Err(_) => anyhow::bail!("the benchmark's source panicked"),
-    }
-    Ok(match exit {
-        AppExit::Success => ExitCode::SUCCESS,
-        AppExit::Error(_) => ExitCode::FAILURE,
-    })
+    let (exit, ()) = app::run_with_source(options, "bench-source", move |feed, _| source(&source_args, epoch, feed))?;
+    Ok(app::exit_code(&exit))
 }
 
 /// A target at 80 % of each side branch, round robin over the tools.

@@ -9,12 +9,11 @@
 //! turn stale on the app's clock when the samples stop, never shown as live.
 
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bevy::app::AppExit;
 use device_link::client::DeviceClient;
 use device_link::protocol::Role;
 use navigation::igtl::{Body, DataType, DeviceName, FixedName, Message, StreamParams};
@@ -102,8 +101,6 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
     if headless {
         std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     }
-    let (feed_tx, feed_rx) = mpsc::channel();
-    let (command_tx, command_rx) = mpsc::channel();
     let source_args = SourceArgs {
         case: Arc::new(case),
         case_dir: args.case.clone(),
@@ -112,37 +109,22 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
         device: args.device.clone(),
         duration_s: args.duration_s,
     };
-    let out = Out { app: feed_tx, rec };
-    let source = std::thread::Builder::new()
-        .name("live".into())
-        .spawn(move || {
-            let failed = out.app.clone();
-            let result = source(&source_args, &out, &command_rx);
-            if let Err(e) = &result {
-                let _ = failed.send(AppMsg::Failed(format!("{e:#}")));
-            }
-            result
-        })
-        .context("starting the live source")?;
     let options = AppOptions {
         mode: Mode::Live,
-        case_name: args.case.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        case_name: app::shown_name(&args.case),
         offscreen: headless,
         screenshots: (headless || args.screenshot).then(|| args.out.clone()),
         size_px: args.size,
         bench: None,
     };
-    let exit = app::run(options, feed_rx, command_tx);
-    let samples = match source.join() {
-        Ok(result) => result?,
-        Err(_) => anyhow::bail!("the live source panicked"),
-    };
+    let outcome = app::run_with_source(options, "live", move |feed, commands| {
+        source(&source_args, &Out { app: feed.clone(), rec }, commands)
+    });
+    // What was recorded stays recorded, whatever happened to the links.
     session_record::finish(recorder)?;
+    let (exit, samples) = outcome?;
     println!("{samples} tip samples received");
-    Ok(match exit {
-        AppExit::Success => ExitCode::SUCCESS,
-        AppExit::Error(_) => ExitCode::FAILURE,
-    })
+    Ok(app::exit_code(&exit))
 }
 
 /// What the source needs.

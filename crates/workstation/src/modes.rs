@@ -3,10 +3,8 @@
 //! screenshots) on the main thread.
 
 use std::process::ExitCode;
-use std::sync::mpsc;
 
 use anyhow::Context as _;
-use bevy::app::AppExit;
 use recording::SessionMode;
 
 use crate::app::{self, AppOptions, Mode};
@@ -50,40 +48,23 @@ pub fn run_demo(args: &DemoArgs, interactive: bool) -> anyhow::Result<ExitCode> 
         args.case.display()
     );
 
-    let (feed_tx, feed_rx) = mpsc::channel();
-    let (command_tx, command_rx) = mpsc::channel();
-    let source = std::thread::Builder::new()
-        .name("procedure".into())
-        .spawn(move || {
-            let failed = feed_tx.clone();
-            let result = procedure::run(&config, feed_tx, &command_rx, rec);
-            if let Err(e) = &result {
-                // The app shows it (and, offscreen, stops waiting for the procedure).
-                let _ = failed.send(app::AppMsg::Failed(format!("{e:#}")));
-            }
-            result
-        })
-        .context("starting the procedure thread")?;
     let options = AppOptions {
         mode,
-        case_name: args.case.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        case_name: app::shown_name(&args.case),
         offscreen: headless,
         screenshots: (headless || args.screenshot).then(|| args.out.clone()),
         size_px: args.size,
         bench: None,
     };
-    let exit = app::run(options, feed_rx, command_tx);
-    let summary = match source.join() {
-        Ok(result) => result?,
-        Err(_) => anyhow::bail!("the procedure thread panicked"),
-    };
+    let outcome = app::run_with_source(options, "procedure", move |feed, commands| {
+        procedure::run(&config, feed.clone(), commands, rec)
+    });
+    // What was recorded stays recorded, whatever happened to the procedure.
     session_record::finish(recorder)?;
+    let (exit, summary) = outcome?;
     println!("{} tip samples, {} runs, sites tested: {}", summary.tip_samples, summary.runs, summary.sites.join(", "));
     for r in &summary.ranking {
         println!("{}. {}: {}", r.rank, r.site, crate::replay::describe_rank(r));
     }
-    Ok(match exit {
-        AppExit::Success => ExitCode::SUCCESS,
-        AppExit::Error(_) => ExitCode::FAILURE,
-    })
+    Ok(app::exit_code(&exit))
 }

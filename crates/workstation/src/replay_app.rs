@@ -12,11 +12,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use bevy::app::AppExit;
 use device_link::protocol::EgmChunk;
 use nalgebra::{Matrix3, Point3};
 use recording::Stored;
@@ -234,30 +233,21 @@ pub fn run(args: &ReplayArgs, headless: bool) -> anyhow::Result<ExitCode> {
     if headless {
         std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     }
-    let (feed_tx, feed_rx) = mpsc::channel();
-    let (command_tx, _command_rx) = mpsc::channel();
     let (speed, seek_s) = (args.speed, args.seek_s);
-    let player = std::thread::Builder::new()
-        .name("replay".into())
-        .spawn(move || play(list, speed, seek_s, &feed_tx))
-        .context("starting the replay thread")?;
     let options = AppOptions {
         mode: Mode::Replay,
-        case_name: args.file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        case_name: app::shown_name(&args.file),
         offscreen: headless,
         screenshots: (headless || args.screenshot).then(|| args.out.clone()),
         size_px: args.size,
         bench: None,
     };
-    let exit = app::run(options, feed_rx, command_tx);
-    if player.join().is_err() {
-        anyhow::bail!("the replay thread panicked");
-    }
+    let (exit, ()) = app::run_with_source(options, "replay", move |feed, _| {
+        play(list, speed, seek_s, feed);
+        Ok(())
+    })?;
     println!("replayed {runs} runs, {tips} tip samples, {events} events");
-    Ok(match exit {
-        AppExit::Success => ExitCode::SUCCESS,
-        AppExit::Error(_) => ExitCode::FAILURE,
-    })
+    Ok(app::exit_code(&exit))
 }
 
 #[cfg(test)]

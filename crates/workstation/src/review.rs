@@ -20,7 +20,6 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bevy::app::AppExit;
 use serde::{Deserialize, Serialize};
 use venogram::labels::VeinLabel;
 use venogram::segment::edit::{self, EditError};
@@ -352,21 +351,8 @@ pub fn run(args: &ReviewArgs) -> anyhow::Result<ExitCode> {
     let files = case_runs::run_files(&args.case)?;
     anyhow::ensure!(!files.is_empty(), "{} has no venogram runs (*.dcm)", args.case.display());
     let plan = args.plan.clone().unwrap_or_else(|| args.out.join("plan.json"));
-    let case_name = args.case.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let (feed_tx, feed_rx) = mpsc::channel();
-    let (command_tx, command_rx) = mpsc::channel();
+    let case_name = app::shown_name(&args.case);
     let source_args = (args.case.clone(), files, case_name.clone(), plan, actions);
-    let source = std::thread::Builder::new()
-        .name("review".into())
-        .spawn(move || {
-            let failed = feed_tx.clone();
-            let result = source(source_args, &feed_tx, &command_rx);
-            if let Err(e) = &result {
-                let _ = failed.send(AppMsg::Failed(format!("{e:#}")));
-            }
-            result
-        })
-        .context("starting the review")?;
     let options = AppOptions {
         mode: Mode::Review,
         case_name,
@@ -375,18 +361,12 @@ pub fn run(args: &ReviewArgs) -> anyhow::Result<ExitCode> {
         size_px: args.size,
         bench: None,
     };
-    let exit = app::run(options, feed_rx, command_tx);
-    let summary = match source.join() {
-        Ok(result) => result?,
-        Err(_) => anyhow::bail!("the review thread panicked"),
-    };
+    let (exit, summary) =
+        app::run_with_source(options, "review", move |feed, commands| source(source_args, feed, commands))?;
     for line in summary {
         println!("{line}");
     }
-    Ok(match exit {
-        AppExit::Success => ExitCode::SUCCESS,
-        AppExit::Error(_) => ExitCode::FAILURE,
-    })
+    Ok(app::exit_code(&exit))
 }
 
 type SourceArgs = (PathBuf, Vec<PathBuf>, String, PathBuf, Vec<ReviewAction>);

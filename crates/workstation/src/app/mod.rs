@@ -235,6 +235,50 @@ fn no_msaa_in_software(
     }
 }
 
+/// The name a case (or recording) is shown under: its folder's or file's name.
+#[must_use]
+pub fn shown_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+}
+
+/// Runs `source` on its own thread as the app's source (an error it returns reaches the app as
+/// [`AppMsg::Failed`], which an offscreen app stops on) and the app on this thread until it
+/// closes; returns how the app ended and what the source returned.
+pub fn run_with_source<T: Send + 'static>(
+    options: AppOptions,
+    thread: &str,
+    source: impl FnOnce(&Sender<AppMsg>, &Receiver<UiCommand>) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<(AppExit, T)> {
+    use anyhow::Context as _;
+    let (feed_tx, feed_rx) = std::sync::mpsc::channel();
+    let (command_tx, command_rx) = std::sync::mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name(thread.to_owned())
+        .spawn(move || {
+            let result = source(&feed_tx, &command_rx);
+            if let Err(e) = &result {
+                let _ = feed_tx.send(AppMsg::Failed(format!("{e:#}")));
+            }
+            result
+        })
+        .with_context(|| format!("starting the {thread} thread"))?;
+    let exit = run(options, feed_rx, command_tx);
+    let value = match handle.join() {
+        Ok(result) => result?,
+        Err(_) => anyhow::bail!("the {thread} thread panicked"),
+    };
+    Ok((exit, value))
+}
+
+/// The process's exit status for how the app ended.
+#[must_use]
+pub fn exit_code(exit: &AppExit) -> std::process::ExitCode {
+    match exit {
+        AppExit::Success => std::process::ExitCode::SUCCESS,
+        AppExit::Error(_) => std::process::ExitCode::FAILURE,
+    }
+}
+
 /// Whether a display is available for a window (X11).
 #[must_use]
 pub fn display_available() -> bool {

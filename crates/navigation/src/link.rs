@@ -18,7 +18,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::igtl::{DEFAULT_MAX_BODY_BYTES, Decoder, IgtlError, Message};
+use crate::igtl::{
+    Body, DEFAULT_MAX_BODY_BYTES, DataType, Decoder, DeviceName, FixedName, IgtlError, Message, StreamParams,
+};
 use crate::tracking::{LatestSamples, ToolSample};
 
 /// Settings of a link.
@@ -49,6 +51,23 @@ impl Default for LinkConfig {
             max_backoff: Duration::from_secs(5),
             on_connect: Vec::new(),
         }
+    }
+}
+
+impl LinkConfig {
+    /// A client of a tracker's server that asks it for tracking data (`STT_TDATA`, every
+    /// sample, default coordinates) on every (re)connection, as PLUS and trackers' own servers
+    /// expect.
+    #[must_use]
+    pub fn tracking_client() -> Self {
+        let start = Message::new(
+            DeviceName::default(),
+            Body::StartStream(
+                DataType::TrackingData,
+                Some(StreamParams { resolution_ms: 0, coordinate_name: FixedName::default() }),
+            ),
+        );
+        Self { on_connect: vec![start], ..Self::default() }
     }
 }
 

@@ -93,14 +93,15 @@ async fn feed(args: &SourceArgs, epoch: Instant, app: &Sender<AppMsg>) -> anyhow
     send(AppMsg::Lv(Arc::new(crate::procedure::lv_mesh(&patient))));
     let targets = tool_targets(case, *tools);
     let mut pipeline = TipPipeline::new(targets.first().cloned());
-    for (k, path) in case_runs::run_files(case_dir)?.iter().enumerate() {
-        let run = case_runs::load_run(k as u32 + 1, path)?;
-        if let Some(p) = &run.projection {
-            pipeline.views.push((run.info.run, p.clone()));
-        }
-        let projection = run.projection.clone();
-        send(AppMsg::Run(Arc::new(run), projection));
-    }
+    pipeline.views = case_runs::load_case_runs(
+        case_dir,
+        None,
+        |_| {},
+        |run| {
+            let projection = run.projection.clone();
+            send(AppMsg::Run(run, projection));
+        },
+    )?;
     send(AppMsg::Record(Record::Tree3d(session_record::tree3d(case, "simulator truth (not reconstructed)"))));
     for t in &targets {
         send(AppMsg::Record(Record::Target(session_record::target(case, t))));

@@ -58,6 +58,30 @@ pub(crate) fn percentile_window(frame: &[u16]) -> (f64, f64) {
     (f64::midpoint(lo, hi), (hi - lo).max(1.0))
 }
 
+/// Reads, segments and (when recording) records every run of the case in turn, saying so
+/// through `step` before each and handing each to `shown` when it is ready; returns the views
+/// (run number, projection) a tip pipeline projects into.
+pub fn load_case_runs(
+    case: &Path,
+    rec: Option<&RecordSender>,
+    step: impl Fn(String),
+    mut shown: impl FnMut(std::sync::Arc<LoadedRun>),
+) -> anyhow::Result<Vec<(u32, CArmProjection)>> {
+    let mut views = Vec::new();
+    for (k, path) in run_files(case)?.iter().enumerate() {
+        step(format!("segmenting {}", path.display()));
+        let run = load_run(k as u32 + 1, path)?;
+        if let Some(r) = rec {
+            record_run(r, &run);
+        }
+        if let Some(p) = &run.projection {
+            views.push((run.info.run, p.clone()));
+        }
+        shown(std::sync::Arc::new(run));
+    }
+    Ok(views)
+}
+
 /// Reads and segments the run at `path`, numbered `run` (1-based).
 pub fn load_run(run: u32, path: &Path) -> anyhow::Result<LoadedRun> {
     Ok(segment_file(run, path, None, FrameChoice::Auto)?.0)

@@ -16,7 +16,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use device_link::client::DeviceClient;
 use device_link::protocol::Role;
-use navigation::igtl::{Body, DataType, DeviceName, FixedName, Message, StreamParams};
 use navigation::link::{Hub, LinkConfig, connect};
 use recording::record::{Level, NoteRecord, Record};
 use recording::{RecordSender, SessionMode};
@@ -155,18 +154,17 @@ async fn live(args: &SourceArgs, out: &Out, commands: &Receiver<UiCommand>) -> a
     let patient = simulator::SyntheticPatient::generate(case.seed);
     let _ = out.app.send(AppMsg::Lv(Arc::new(crate::procedure::lv_mesh(&patient))));
     let mut pipeline = TipPipeline::new(args.targets.first().cloned());
-    for (k, path) in case_runs::run_files(&args.case_dir)?.iter().enumerate() {
-        let _ = out.app.send(AppMsg::Step(format!("segmenting {}", path.display())));
-        let run = case_runs::load_run(k as u32 + 1, path)?;
-        if let Some(r) = &out.rec {
-            case_runs::record_run(r, &run);
-        }
-        if let Some(p) = &run.projection {
-            pipeline.views.push((run.info.run, p.clone()));
-        }
-        let projection = run.projection.clone();
-        let _ = out.app.send(AppMsg::Run(Arc::new(run), projection));
-    }
+    pipeline.views = case_runs::load_case_runs(
+        &args.case_dir,
+        out.rec.as_ref(),
+        |step| {
+            let _ = out.app.send(AppMsg::Step(step));
+        },
+        |run| {
+            let projection = run.projection.clone();
+            let _ = out.app.send(AppMsg::Run(run, projection));
+        },
+    )?;
     out.record(Record::Tree3d(session_record::tree3d(case, "simulator truth (not reconstructed)")));
     out.record(Record::Registration(session_record::registration(case)));
     for t in &args.targets {
@@ -198,14 +196,7 @@ async fn live(args: &SourceArgs, out: &Out, commands: &Receiver<UiCommand>) -> a
         }));
     }
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let start = Message::new(
-        DeviceName::default(),
-        Body::StartStream(
-            DataType::TrackingData,
-            Some(StreamParams { resolution_ms: 0, coordinate_name: FixedName::default() }),
-        ),
-    );
-    let config = LinkConfig { on_connect: vec![start], ..LinkConfig::default() };
+    let config = LinkConfig::tracking_client();
     let tracker = tokio::spawn(connect(args.tracker.clone(), hub.clone(), config, shutdown.clone()));
     let device = args.device.clone().map(|addr| tokio::spawn(follow_device(addr, out.clone(), shutdown.clone())));
 

@@ -302,19 +302,16 @@ async fn procedure(
     // The venogram runs, segmented.
     let sites = candidate_sites(&case)?;
     let mut pipeline = TipPipeline::new(Some(sites[0].clone()));
-    for (k, path) in case_runs::run_files(&config.case)?.iter().enumerate() {
-        out.step(format!("segmenting {}", path.display()));
-        let run = case_runs::load_run(k as u32 + 1, path)?;
-        if let Some(r) = &out.rec {
-            case_runs::record_run(r, &run);
-        }
-        if let Some(p) = &run.projection {
-            pipeline.views.push((run.info.run, p.clone()));
-        }
-        let projection = run.projection.clone();
-        out.app(AppMsg::Run(Arc::new(run), projection));
-        summary.runs += 1;
-    }
+    pipeline.views = case_runs::load_case_runs(
+        &config.case,
+        out.rec.as_ref(),
+        |step| out.step(step),
+        |run| {
+            let projection = run.projection.clone();
+            out.app(AppMsg::Run(run, projection));
+            summary.runs += 1;
+        },
+    )?;
     out.record(&Record::Tree3d(session_record::tree3d(&case, "simulator truth (not reconstructed)")));
     out.record(&Record::Registration(session_record::registration(&case)));
     for site in &sites {

@@ -284,16 +284,13 @@ impl Replayer {
     }
 }
 
-/// Runs `csnav replay`.
-pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
-    if !(args.speed >= 0.0 && args.speed.is_finite()) {
-        anyhow::bail!("--speed {} must be 0 (as fast as possible) or more", args.speed);
-    }
-    let contents = recording::read(&args.file)?;
+/// Says which recording is replayed (who made it, the case, simulator or not) and whether it
+/// was cut short.
+pub(crate) fn announce(file: &std::path::Path, contents: &recording::Contents) -> anyhow::Result<()> {
     let session = contents.session.as_ref().context("the recording has no session")?;
     eprintln!(
-        "replaying {} ({}, {}, case {}){}",
-        args.file.display(),
+        "replaying {} ({}, `{}`, case {}){}",
+        file.display(),
         session.software,
         session.command,
         session.case_pseudonym,
@@ -302,6 +299,16 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     if !contents.finished {
         eprintln!("note: the recording was cut short (the session did not close it); replaying up to its last flush");
     }
+    Ok(())
+}
+
+/// Runs `csnav replay`.
+pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    if !(args.speed >= 0.0 && args.speed.is_finite()) {
+        anyhow::bail!("--speed {} must be 0 (as fast as possible) or more", args.speed);
+    }
+    let contents = recording::read(&args.file)?;
+    announce(&args.file, &contents)?;
     let t0 = contents.records.iter().map(|r| r.wall_ns).filter(|t| *t > 0).min().unwrap_or(0);
     let mut replayer = Replayer {
         nav: Navigation { tree: None, registration: None, pipeline: TipPipeline::new(None) },

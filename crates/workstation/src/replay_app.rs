@@ -147,18 +147,7 @@ struct Playlist {
 
 fn playlist(file: &Path) -> anyhow::Result<Playlist> {
     let contents = recording::read_with_frames(file)?;
-    let session = contents.session.as_ref().context("the recording has no session")?;
-    eprintln!(
-        "replaying {} in the app ({}, `{}`, case {}){}",
-        file.display(),
-        session.software,
-        session.command,
-        session.case_pseudonym,
-        if matches!(session.mode, recording::SessionMode::Simulator) { "; SIMULATOR session" } else { "" }
-    );
-    if !contents.finished {
-        eprintln!("note: the recording was cut short (the session did not close it); replaying up to its last flush");
-    }
+    crate::replay::announce(file, &contents)?;
     let mut trees: BTreeMap<u32, &Segmentation2d> = BTreeMap::new();
     let mut infos: Vec<&RunInfo> = Vec::new();
     for t in &contents.records {

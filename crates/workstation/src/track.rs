@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use nalgebra::Point3;
 use navigation::guidance::Target;
-use navigation::igtl::{Body, DataType, Decoder, DeviceName, FixedName, Message, StreamParams};
+use navigation::igtl::Decoder;
 use navigation::link::{Hub, LinkConfig, bind, connect, serve};
 use navigation::tracking::{LatestSamples, ToolState};
 use serde::Serialize;
@@ -312,15 +312,7 @@ fn live(args: &TrackArgs, mut view: TrackView) -> anyhow::Result<ExitCode> {
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let server = if let Some(tracker) = &args.connect {
             eprintln!("connecting to the OpenIGTLink tracker at {tracker} (research software, not a medical device)");
-            let start = Message::new(
-                DeviceName::default(),
-                Body::StartStream(
-                    DataType::TrackingData,
-                    Some(StreamParams { resolution_ms: 0, coordinate_name: FixedName::default() }),
-                ),
-            );
-            let config = LinkConfig { on_connect: vec![start], ..LinkConfig::default() };
-            tokio::spawn(connect(tracker.clone(), hub.clone(), config, shutdown))
+            tokio::spawn(connect(tracker.clone(), hub.clone(), LinkConfig::tracking_client(), shutdown))
         } else {
             let listener = bind(&args.listen).await?;
             let addr = listener.local_addr().context("reading the bound address")?;

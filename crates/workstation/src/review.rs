@@ -83,6 +83,21 @@ pub enum ReviewAction {
     Save,
 }
 
+impl ReviewAction {
+    /// The run the action edits (none for saving).
+    #[must_use]
+    pub fn run(&self) -> Option<u32> {
+        match self {
+            Self::Remove { run, .. }
+            | Self::Rename { run, .. }
+            | Self::AddBranch { run, .. }
+            | Self::MoveSeed { run, .. }
+            | Self::Target { run, .. } => Some(*run),
+            Self::Save => None,
+        }
+    }
+}
+
 /// A candidate target in the plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanTarget {
@@ -416,7 +431,8 @@ fn source(args: SourceArgs, app: &Sender<AppMsg>, commands: &Receiver<UiCommand>
         eprintln!("{text}");
         log.push(text.clone());
         if touched {
-            for r in &review.runs {
+            // The edited run's tree and the targets (an edit can remove targets).
+            for r in review.runs.iter().filter(|r| action.run() == Some(r.run)) {
                 send(AppMsg::Tree2d(case_runs::segmentation2d(r.run, r.frame, &r.tree)));
             }
             send(AppMsg::Targets(review.target_records()));

@@ -13,6 +13,7 @@ pub mod cine;
 pub mod geometry;
 pub mod ingest;
 pub mod labels;
+pub mod reconstruct;
 pub mod segment;
 pub mod test_pattern;
 pub mod transfer_syntax;

@@ -69,7 +69,8 @@ pub struct Branch3d {
     pub view_ids: [Option<u32>; 2],
     /// The parent branch's `id`, when it was reconstructed too.
     pub parent: Option<u32>,
-    /// Label (the first view's when the views disagree and it is named).
+    /// Label (the first view's when the views disagree and it is named); its abbreviation in JSON.
+    #[serde(serialize_with = "crate::segment::tree::serialize_label")]
     pub label: VeinLabel,
     /// Centerline, patient LPS mm, proximal to distal.
     pub points_mm: Vec<[f64; 3]>,
@@ -404,6 +405,75 @@ pub fn reconstruct(a: View<'_>, b: View<'_>, params: &ReconstructParams) -> Tree
     Tree3dReconstruction { branches, view_separation_deg: separation, low_confidence, warnings }
 }
 
+/// The frame of run `b` at the cardiac phase of frame `frame_a` of run `a` (phase: the share
+/// of the R-R interval since the last R wave, from each run's R-wave frames and frame time);
+/// `None` when either run lacks R waves or frame times.
+#[must_use]
+pub fn phase_matched_frame(
+    a: &crate::acquisition::CineTiming,
+    frame_a: u32,
+    b: &crate::acquisition::CineTiming,
+    frames_b: u32,
+) -> Option<u32> {
+    let phase = |timing: &crate::acquisition::CineTiming, frame: u32| -> Option<f64> {
+        let dt = timing.frame_time_ms?;
+        let r = &timing.r_wave_frame_indices;
+        let previous = r.iter().copied().filter(|k| *k <= frame).max()?;
+        let next = r.iter().copied().find(|k| *k > frame);
+        let rr_ms = match next {
+            Some(n) => f64::from(n - previous) * dt,
+            None => 60_000.0 / timing.heart_rate_bpm.filter(|h| *h > 0.0)?,
+        };
+        (rr_ms > 0.0).then(|| f64::from(frame - previous) * dt / rr_ms)
+    };
+    let target = phase(a, frame_a)?;
+    (0..frames_b)
+        .filter_map(|k| phase(b, k).map(|p| (k, (p - target).abs())))
+        .min_by(|x, y| x.1.total_cmp(&y.1))
+        .map(|(k, _)| k)
+}
+
+/// The reconstructed tree as tubes in Wavefront OBJ (patient LPS mm), one object per branch
+/// named by its label and identifier, for other viewers.
+#[must_use]
+pub fn tubes_obj(tree: &Tree3dReconstruction, sides: usize) -> String {
+    use std::fmt::Write as _;
+    let sides = sides.max(3);
+    let mut obj = String::from("# csnav two-view reconstruction: tubes, patient LPS mm\n");
+    let mut base = 1usize;
+    for b in &tree.branches {
+        let pts: Vec<Vector3<f64>> = b.points_mm.iter().map(|p| Vector3::from(*p)).collect();
+        if pts.len() < 2 {
+            continue;
+        }
+        let _ = writeln!(obj, "o {}_{}", b.label.abbreviation(), b.id);
+        // A normal carried along the centerline (parallel transport), so rings do not twist.
+        let tangent = |k: usize| (pts[(k + 1).min(pts.len() - 1)] - pts[k.saturating_sub(1)]).normalize();
+        let t0 = tangent(0);
+        let helper = if t0.x.abs() < 0.9 { Vector3::x() } else { Vector3::y() };
+        let mut normal = t0.cross(&helper).normalize();
+        for (k, p) in pts.iter().enumerate() {
+            let t = tangent(k);
+            normal = (normal - t * normal.dot(&t)).try_normalize(1e-9).unwrap_or(normal);
+            let binormal = t.cross(&normal);
+            let r = b.radius_mm.get(k).copied().unwrap_or(1.0);
+            for s in 0..sides {
+                let a = std::f64::consts::TAU * s as f64 / sides as f64;
+                let v = p + (normal * a.cos() + binormal * a.sin()) * r;
+                let _ = writeln!(obj, "v {:.3} {:.3} {:.3}", v.x, v.y, v.z);
+            }
+        }
+        for k in 0..pts.len() - 1 {
+            for s in 0..sides {
+                let (s1, ring, next) = ((s + 1) % sides, base + k * sides, base + (k + 1) * sides);
+                let _ = writeln!(obj, "f {} {} {} {}", ring + s, ring + s1, next + s1, next + s);
+            }
+        }
+        base += pts.len() * sides;
+    }
+    obj
+}
+
 /// A point's distance from a polyline, for tests and reports.
 #[must_use]
 pub fn distance_to_polyline_mm(polyline: &[Vector3<f64>], p: &Vector3<f64>) -> f64 {
@@ -545,6 +615,51 @@ mod tests {
         assert_eq!(lmv.seen_in, SeenIn::FirstOnly);
         assert!(lmv.uncertainty_mm.iter().all(|u| *u >= ONE_VIEW_DEPTH_SPREAD_MM));
         assert!(r.warnings.iter().any(|w| w.contains("one view only")), "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn the_second_run_s_frame_is_taken_at_the_same_cardiac_phase() {
+        use crate::acquisition::CineTiming;
+        let timing = |r: Vec<u32>, dt: f64| CineTiming {
+            frame_time_ms: Some(dt),
+            r_wave_frame_indices: r,
+            heart_rate_bpm: Some(60.0),
+            ..CineTiming::default()
+        };
+        // Run a: R waves at frames 2 and 17 (15 fps, 1 s apart); frame 9 is 7/15 into the beat.
+        let a = timing(vec![2, 17], 1000.0 / 15.0);
+        // Run b: R waves at 5 and 20: the same phase is frame 12.
+        let b = timing(vec![5, 20], 1000.0 / 15.0);
+        assert_eq!(phase_matched_frame(&a, 9, &b, 24), Some(12));
+        // At 30 fps with R at 0 and 30: 7/15 of the beat is frame 14.
+        let b = timing(vec![0, 30], 1000.0 / 30.0);
+        assert_eq!(phase_matched_frame(&a, 9, &b, 40), Some(14));
+        assert_eq!(phase_matched_frame(&a, 9, &timing(Vec::new(), 66.7), 24), None, "no R waves, no match");
+    }
+
+    #[test]
+    fn tubes_have_a_ring_per_point_and_quads_between() {
+        let (a, b) = (view(30.0, 0.0), view(-30.0, 0.0));
+        let scene = scene();
+        let (ta, tb) = (tree_in(&a, &scene), tree_in(&b, &scene));
+        let r = reconstruct(
+            View { tree: &ta, projection: &a },
+            View { tree: &tb, projection: &b },
+            &ReconstructParams::default(),
+        );
+        let obj = tubes_obj(&r, 8);
+        let points: usize = r.branches.iter().map(|b| b.points_mm.len()).sum();
+        let segments: usize = r.branches.iter().map(|b| b.points_mm.len() - 1).sum();
+        assert_eq!(obj.lines().filter(|l| l.starts_with("v ")).count(), points * 8);
+        assert_eq!(obj.lines().filter(|l| l.starts_with("f ")).count(), segments * 8);
+        assert_eq!(obj.lines().filter(|l| l.starts_with("o ")).count(), r.branches.len());
+        let max_index = obj
+            .lines()
+            .filter(|l| l.starts_with("f "))
+            .flat_map(|l| l.split_whitespace().skip(1).map(|v| v.parse::<usize>().unwrap()))
+            .max()
+            .unwrap();
+        assert_eq!(max_index, points * 8, "faces index the vertices, 1-based");
     }
 
     #[test]

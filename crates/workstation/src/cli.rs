@@ -86,6 +86,10 @@ pub enum Command {
     /// tree; lost links are alarms, tips turn stale when their samples stop. Records the
     /// session.
     Live(LiveArgs),
+    /// Reconstruct the coronary-sinus tree in 3D from two venogram runs (different angulations):
+    /// both segmented at the same cardiac phase, branches matched across the views, centerlines
+    /// triangulated; writes tree3d.json (schema csnav.tree3d/1) and tree3d.obj (tubes).
+    Reconstruct(ReconstructArgs),
     /// Pre-procedure review in the app: each venogram run segmented; correct the tree (X remove
     /// a branch, A add one along the vessel, O move the ostium seed, L rename), pick candidate
     /// targets (T) and save a plan (S) for `csnav live --plan`. `--actions FILE` plays a list of
@@ -179,6 +183,18 @@ pub struct ReplayArgs {
     /// Screen size of the app, `WIDTHxHEIGHT` px.
     #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
     pub size: (u32, u32),
+}
+
+/// Arguments of `csnav reconstruct`.
+#[derive(Debug, Args)]
+pub struct ReconstructArgs {
+    /// The first run (its best-opacified frame is used).
+    pub first: PathBuf,
+    /// The second run (the frame at the same cardiac phase).
+    pub second: PathBuf,
+    /// Where tree3d.json and tree3d.obj go.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// Arguments of `csnav review`.

@@ -12,6 +12,7 @@ mod live;
 mod modes;
 mod nav_case;
 mod procedure;
+mod reconstruct;
 mod replay;
 mod replay_app;
 mod review;
@@ -47,6 +48,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::SimSession(args) => sim_session::run(&args),
         cli::Command::Live(args) => live::run(&args),
         cli::Command::Review(args) => review::run(&args),
+        cli::Command::Reconstruct(args) => reconstruct::run(&args),
         cli::Command::BenchFrames(args) => bench_frames::run(&args),
         cli::Command::Replay(args) => {
             if args.headless {

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests: a failure is a failed test")]
 
+mod common;
+
 use nalgebra::Vector3;
 use simulator::SyntheticPatient;
 use simulator::render::{FrameTruth, RenderSettings, render};
@@ -118,4 +120,60 @@ fn exact_geometry_meets_the_accuracy_bars_on_synthetic_patients() {
     assert!(worst_rms < 1.0, "centerline RMS {worst_rms:.3} mm");
     assert!(worst_bif < 1.5, "bifurcation error {worst_bif:.3} mm");
     assert!(worst_reproj < 1.0, "reprojection {worst_reproj:.3} px");
+}
+
+#[test]
+fn csnav_reconstruct_writes_the_tree_and_tubes_from_the_bundled_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = std::path::PathBuf::from(common::case());
+    let out = common::csnav_command()
+        .arg("reconstruct")
+        .arg(case.join("lao30.dcm"))
+        .arg(case.join("rao30.dcm"))
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    println!("{}", common::text(&out.stdout));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("tree3d.json")).unwrap()).unwrap();
+    assert_eq!(doc["schema"], "csnav.tree3d/1");
+    assert_eq!(doc["frames_matched_by"], "cardiac phase", "the bundled runs carry R waves");
+    assert_eq!(doc["sources"][0]["file"], "lao30.dcm");
+    assert!((doc["view_separation_deg"].as_f64().unwrap() - 60.0).abs() < 0.5);
+    let obj = std::fs::read_to_string(dir.path().join("tree3d.obj")).unwrap();
+    assert!(obj.lines().filter(|l| l.starts_with("v ")).count() > 100);
+    // Segmented trees (not ground truth): the coronary-sinus trunk, the largest vein, must be
+    // found in both views and lie on the true 3D tree (within 3 mm: the frame is not at the
+    // truth's end-diastole).
+    let patient: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("patient.json")).unwrap()).unwrap();
+    let truth: Vec<Vector3<f64>> = patient["tree"]["branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["centerline_in_patient"].as_array().unwrap().iter())
+        .map(|p| Vector3::new(p[0].as_f64().unwrap(), p[1].as_f64().unwrap(), p[2].as_f64().unwrap()))
+        .collect();
+    let trunk: Vec<&serde_json::Value> =
+        doc["branches"].as_array().unwrap().iter().filter(|b| b["label"] == "CS" && b["seen_in"] == "both").collect();
+    assert!(!trunk.is_empty(), "no CS seen in both views");
+    for b in trunk {
+        let mut d: Vec<f64> = b["points_mm"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let q = Vector3::new(p[0].as_f64().unwrap(), p[1].as_f64().unwrap(), p[2].as_f64().unwrap());
+                truth.iter().map(|t| (t - q).norm()).fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        d.sort_by(f64::total_cmp);
+        let median = d[d.len() / 2];
+        println!("CS piece {}: median {median:.2} mm from the true tree", b["id"]);
+        assert!(median < 3.0, "CS piece {} is {median:.2} mm from the true tree", b["id"]);
+    }
+    let bad = common::csnav(&["reconstruct", "/nonexistent/a.dcm", "/nonexistent/b.dcm", "--out", "/tmp/x"]);
+    assert!(!bad.status.success() && common::text(&bad.stderr).contains("/nonexistent/a.dcm"));
 }

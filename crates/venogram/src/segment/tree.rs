@@ -66,7 +66,7 @@ pub struct TreeBranch {
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref, reason = "serde passes fields by reference")]
-fn serialize_label<S: serde::Serializer>(label: &VeinLabel, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_label<S: serde::Serializer>(label: &VeinLabel, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(label.abbreviation())
 }
 

@@ -141,21 +141,6 @@ fn line_distance(line: &Line, p: [f64; 2]) -> f64 {
     ((p[0] - o[0]) * d[1] - (p[1] - o[1]) * d[0]).abs()
 }
 
-/// Symmetric epipolar distance of a candidate pair of pixels, px.
-struct Epipolar<'a> {
-    a: &'a CArmProjection,
-    b: &'a CArmProjection,
-}
-
-impl Epipolar<'_> {
-    fn lines(&self, points_a: &[[f64; 2]], points_b: &[[f64; 2]]) -> (Vec<Option<Line>>, Vec<Option<Line>>) {
-        (
-            points_a.iter().map(|p| epipolar_line(self.a, self.b, *p)).collect(),
-            points_b.iter().map(|p| epipolar_line(self.b, self.a, *p)).collect(),
-        )
-    }
-}
-
 /// A monotone alignment of two resampled centerlines on the symmetric epipolar distance:
 /// the matched index pairs and the mean distance along the path, px.
 fn align(
@@ -272,14 +257,22 @@ struct Candidate {
 /// points, over the share of the shorter branch matched, halved when the names agree and
 /// doubled when they differ.
 fn candidates(a: View<'_>, b: View<'_>, sa: &[Sampled], sb: &[Sampled], params: &ReconstructParams) -> Vec<Candidate> {
-    let epipolar = Epipolar { a: a.projection, b: b.projection };
+    // Each point's epipolar line in the other view, once.
+    let lines_a: Vec<Vec<Option<Line>>> =
+        sa.iter().map(|(p, _)| p.iter().map(|x| epipolar_line(a.projection, b.projection, *x)).collect()).collect();
+    let lines_b: Vec<Vec<Option<Line>>> =
+        sb.iter().map(|(p, _)| p.iter().map(|x| epipolar_line(b.projection, a.projection, *x)).collect()).collect();
     let mut out = Vec::new();
     for (i, (pa, _)) in sa.iter().enumerate() {
         for (j, (pb, _)) in sb.iter().enumerate() {
-            let (la, lb) = epipolar.lines(pa, pb);
-            let Some((path, mean)) = align(pa, pb, &la, &lb) else { continue };
             let (label_a, label_b) = (a.tree.branches[i].label, b.tree.branches[j].label);
             let named = label_a != VeinLabel::Branch && label_b != VeinLabel::Branch;
+            // Either branch may be the one seen only in part: either direction will do.
+            let reach = 3.0 * params.max_epipolar_px;
+            if !plausible(pb, &lines_a[i], reach) && !plausible(pa, &lines_b[j], reach) {
+                continue;
+            }
+            let Some((path, mean)) = align(pa, pb, &lines_a[i], &lines_b[j]) else { continue };
             let weight = match (named, label_a == label_b) {
                 (true, true) => 0.5,
                 (true, false) => 2.0,
@@ -293,6 +286,18 @@ fn candidates(a: View<'_>, b: View<'_>, sa: &[Sampled], sb: &[Sampled], params: 
     }
     out.sort_by(|x, y| x.cost.total_cmp(&y.cost));
     out
+}
+
+/// A quick test before the alignment: do most of a few epipolar lines of one branch pass
+/// within `reach_px` of the other branch?
+fn plausible(other: &[[f64; 2]], lines: &[Option<Line>], reach_px: f64) -> bool {
+    let probes: Vec<&Line> = lines.iter().step_by((lines.len() / 8).max(1)).flatten().collect();
+    if probes.is_empty() {
+        return false;
+    }
+    let near =
+        probes.iter().filter(|line| other.iter().step_by(4).any(|q| line_distance(line, *q) <= reach_px)).count();
+    near * 2 >= probes.len()
 }
 
 /// A matched pair triangulated point by point.

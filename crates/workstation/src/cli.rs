@@ -195,6 +195,9 @@ pub struct ReconstructArgs {
     /// Where tree3d.json and tree3d.obj go.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Use the DICOM geometry as it is (no refinement from the trees).
+    #[arg(long)]
+    pub no_refine: bool,
 }
 
 /// Arguments of `csnav review`.

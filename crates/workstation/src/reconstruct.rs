@@ -1,7 +1,8 @@
 //! `csnav reconstruct RUN1.dcm RUN2.dcm --out DIR`: the coronary-sinus tree in 3D from two
 //! venogram runs. Each run is segmented (the first on its best-opacified frame, the second on
 //! the frame at the same cardiac phase when both runs carry R waves, else the same frame
-//! index), the trees are reconstructed (`venogram::reconstruct`), and DIR gets `tree3d.json`
+//! index), the second view's geometry is refined from the two trees (`--no-refine` skips it),
+//! the trees are reconstructed (`venogram::reconstruct`), and DIR gets `tree3d.json`
 //! (schema `csnav.tree3d/1`: branches in patient LPS mm with per-point uncertainty, radii, the
 //! reprojection error per view, where each was seen, warnings) and `tree3d.obj` (the tubes).
 
@@ -9,7 +10,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use nalgebra::Vector3;
 use serde::Serialize;
+use venogram::reconstruct::refine::{Refinement, refine_second_view};
 use venogram::reconstruct::{
     ReconstructParams, Tree3dReconstruction, View, phase_matched_frame, reconstruct, tubes_obj,
 };
@@ -37,6 +40,8 @@ struct Document<'a> {
     sources: [Source; 2],
     /// How the second run's frame was chosen: `cardiac phase` (R waves) or `frame index`.
     frames_matched_by: &'static str,
+    /// How the second view's geometry was corrected (absent when not refined).
+    refinement: Option<&'a Refinement>,
     #[serde(flatten)]
     tree: &'a Tree3dReconstruction,
 }
@@ -66,16 +71,42 @@ pub fn run(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
         loaded_a.projection.as_ref().with_context(|| format!("{}: no usable C-arm geometry", args.first.display()))?,
         loaded_b.projection.as_ref().with_context(|| format!("{}: no usable C-arm geometry", args.second.display()))?,
     );
-    let tree = reconstruct(
-        View { tree: &seg_a.tree, projection: pa },
-        View { tree: &seg_b.tree, projection: pb },
+    let view_a = View { tree: &seg_a.tree, projection: pa };
+    let mut notes = Vec::new();
+    // The second view's geometry refined from the two trees, unless asked not to.
+    let refined = if args.no_refine {
+        None
+    } else {
+        match refine_second_view(view_a, View { tree: &seg_b.tree, projection: pb }) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                notes.push(format!("geometry not refined ({e}); the DICOM geometry is used"));
+                None
+            }
+        }
+    };
+    let mut tree = reconstruct(
+        view_a,
+        View { tree: &seg_b.tree, projection: refined.as_ref().map_or(pb, |r| &r.0) },
         &ReconstructParams::default(),
     );
+    if let Some((_, r)) = &refined {
+        tree.warnings.push(format!(
+            "geometry refined: second view rotated {:.2} deg about the isocentre and shifted {:.1} mm across the baseline \
+             (epipolar RMS {:.1} -> {:.2} px); a shift along the baseline cannot be seen from two views",
+            r.rotation_deg,
+            Vector3::from(r.shift_mm).norm(),
+            r.epipolar_rms_before_px,
+            r.epipolar_rms_after_px
+        ));
+    }
+    tree.warnings.extend(notes);
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let document = Document {
         schema: TREE3D_SCHEMA,
         sources: [source(&loaded_a), source(&loaded_b)],
         frames_matched_by: matched_by,
+        refinement: refined.as_ref().map(|r| &r.1),
         tree: &tree,
     };
     let json = args.out.join("tree3d.json");

@@ -698,6 +698,17 @@ mod tests {
         let (b_refined, report) =
             refine::refine_second_view(View { tree: &ta, projection: &a }, View { tree: &tb, projection: &b_nominal })
                 .unwrap();
+        // A tree that does not correspond (the second view's labels shuffled) is refused, not fitted.
+        let mut shuffled = tb.clone();
+        let labels: Vec<VeinLabel> = shuffled.branches.iter().map(|b| b.label).collect();
+        for (k, b) in shuffled.branches.iter_mut().enumerate() {
+            b.label = labels[(k + 1) % labels.len()];
+        }
+        let refused = refine::refine_second_view(
+            View { tree: &ta, projection: &a },
+            View { tree: &shuffled, projection: &b_nominal },
+        );
+        assert!(refused.is_err(), "{refused:?}");
         let refined = reconstruct(
             View { tree: &ta, projection: &a },
             View { tree: &tb, projection: &b_refined },

@@ -19,6 +19,33 @@ use crate::labels::VeinLabel;
 /// (mm, along two unit vectors perpendicular to it).
 type Params = SVector<f64, 5>;
 
+/// The largest correction believed, degrees: DICOM angles are off by a degree or two, not more.
+pub const MAX_ROTATION_DEG: f64 = 5.0;
+/// The largest shift believed, mm (an isocentre error or a table move between runs).
+pub const MAX_SHIFT_MM: f64 = 25.0;
+
+/// Why the geometry was not refined.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RefineError {
+    /// Too few named veins in both trees to start from.
+    #[error("too few named veins in both trees ({found} branch ends, at least 5 needed)")]
+    TooFewCorrespondences {
+        /// Branch ends found.
+        found: usize,
+    },
+    /// The fit asks for more than a DICOM header is ever off by: the trees do not correspond
+    /// well enough (mislabelled or broken branches), and the DICOM geometry is kept.
+    #[error(
+        "the fit asks for a {rotation_deg:.1} deg rotation and a {shift_mm:.0} mm shift (at most {MAX_ROTATION_DEG} deg and {MAX_SHIFT_MM} mm are believed): the trees do not correspond well enough"
+    )]
+    Implausible {
+        /// The rotation asked for, degrees.
+        rotation_deg: f64,
+        /// The shift asked for, mm.
+        shift_mm: f64,
+    },
+}
+
 /// What the refinement did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Refinement {
@@ -79,10 +106,9 @@ fn rms(r: &[f64]) -> f64 {
     (r.iter().map(|v| v * v).sum::<f64>() / r.len().max(1) as f64).sqrt()
 }
 
-/// Refines the second view against the first; `None` when there are too few correspondences
-/// (fewer than 5 branch ends from named veins in both trees).
-#[must_use]
-pub fn refine_second_view(a: View<'_>, b: View<'_>) -> Option<(CArmProjection, Refinement)> {
+/// Refines the second view against the first; an error when there is too little to go on or
+/// the correction would be larger than a header is ever off by.
+pub fn refine_second_view(a: View<'_>, b: View<'_>) -> Result<(CArmProjection, Refinement), RefineError> {
     let baseline = (b.projection.source_in_patient - a.projection.source_in_patient).normalize();
     let helper = if baseline.z.abs() < 0.9 { Vector3::z() } else { Vector3::x() };
     let across = [baseline.cross(&helper).normalize(), baseline.cross(&baseline.cross(&helper)).normalize()];
@@ -90,7 +116,7 @@ pub fn refine_second_view(a: View<'_>, b: View<'_>) -> Option<(CArmProjection, R
     // along the epipolar lines (monotone alignment), and refined once more.
     let mut pairs = correspondences(a, b);
     if pairs.len() < 5 {
-        return None;
+        return Err(RefineError::TooFewCorrespondences { found: pairs.len() });
     }
     let before = rms(&residuals(a.projection, b.projection, &pairs));
     let mut p = Params::zeros();
@@ -105,13 +131,18 @@ pub fn refine_second_view(a: View<'_>, b: View<'_>) -> Option<(CArmProjection, R
             }
         }
     }
-    let refined = moved(b.projection, &p, &across)?;
-    let after = rms(&residuals(a.projection, &refined, &pairs));
     let shift = across[0] * p[3] + across[1] * p[4];
-    Some((
+    let rotation_deg = Vector3::new(p[0], p[1], p[2]).norm().to_degrees();
+    let implausible = RefineError::Implausible { rotation_deg, shift_mm: shift.norm() };
+    if rotation_deg > MAX_ROTATION_DEG || shift.norm() > MAX_SHIFT_MM {
+        return Err(implausible);
+    }
+    let refined = moved(b.projection, &p, &across).ok_or(implausible)?;
+    let after = rms(&residuals(a.projection, &refined, &pairs));
+    Ok((
         refined,
         Refinement {
-            rotation_deg: Vector3::new(p[0], p[1], p[2]).norm().to_degrees(),
+            rotation_deg,
             shift_mm: [shift.x, shift.y, shift.z],
             epipolar_rms_before_px: before,
             epipolar_rms_after_px: after,

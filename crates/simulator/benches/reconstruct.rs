@@ -13,33 +13,16 @@ use simulator::SyntheticPatient;
 use simulator::render::{FrameTruth, RenderSettings, render};
 use simulator::rng::SimRng;
 use venogram::reconstruct::{ReconstructParams, View, reconstruct};
-use venogram::segment::{BranchTree, NodeKind, TreeBranch, TreeNode};
+use venogram::segment::BranchTree;
 
+/// The frame's true tree with 0.5 px of noise on every point but each branch's first.
 fn tree_of(truth: &FrameTruth, rng: &mut SimRng) -> BranchTree {
-    let mut tree = BranchTree::default();
-    for b in &truth.branches {
-        tree.nodes.push(TreeNode { id: b.id, kind: NodeKind::End, xy: b.centerline_px[0] });
-        let points = b
-            .centerline_px
-            .iter()
-            .enumerate()
-            .map(|(k, p)| if k == 0 { *p } else { [p[0] + rng.normal(0.0, 0.5), p[1] + rng.normal(0.0, 0.5)] })
-            .collect();
-        tree.branches.push(TreeBranch {
-            id: b.id,
-            parent: b.takeoff.map(|t| t.parent.0),
-            label: b.label,
-            from: b.id,
-            to: b.id,
-            points,
-            radius_px: b.radius_px.clone(),
-            length_px: 0.0,
-            length_mm: None,
-            mean_diameter_mm: None,
-            min_diameter_mm: None,
-            tortuosity: 1.0,
-            takeoff_angle_deg: None,
-        });
+    let mut tree = truth.tree();
+    for b in &mut tree.branches {
+        for p in b.points.iter_mut().skip(1) {
+            p[0] += rng.normal(0.0, 0.5);
+            p[1] += rng.normal(0.0, 0.5);
+        }
     }
     tree
 }

@@ -181,6 +181,33 @@ pub struct FrameTruth {
     pub devices: Vec<DeviceTruth>,
 }
 
+impl FrameTruth {
+    /// The frame's true 2D tree as segmentation gives one (every branch whole, its identifier
+    /// the patient's branch index, pixel spacing unknown): the input of tests and benchmarks
+    /// of what comes after segmentation.
+    #[must_use]
+    pub fn tree(&self) -> venogram::segment::BranchTree {
+        use venogram::segment::{BranchTree, NodeKind, TreeBranch, TreeNode};
+        let mut tree = BranchTree::default();
+        for b in &self.branches {
+            let kind = if b.takeoff.is_none() { NodeKind::Root } else { NodeKind::End };
+            tree.nodes.push(TreeNode { id: b.id, kind, xy: b.centerline_px[0] });
+            let parent = b.takeoff.map(|t| t.parent.0);
+            tree.branches.push(TreeBranch::measured(
+                b.id,
+                parent,
+                b.label,
+                b.id,
+                b.id,
+                &b.centerline_px,
+                &b.radius_px,
+                None,
+            ));
+        }
+        tree
+    }
+}
+
 /// A rendered run.
 #[derive(Debug, Clone)]
 pub struct RenderedRun {

@@ -18,46 +18,23 @@ use venogram::CArmProjection;
 use venogram::VeinLabel;
 use venogram::reconstruct::refine::refine_second_view;
 use venogram::reconstruct::{ReconstructParams, SeenIn, View, distance_to_polyline_mm, reconstruct};
-use venogram::segment::{BranchTree, NodeKind, TreeBranch, TreeNode};
+use venogram::segment::BranchTree;
 
-/// A view's true 2D tree of one frame, as segmentation would give it: each point displaced by
-/// `noise_px` (Gaussian, per axis) and the distal `cut` share of every side branch missing.
+/// A view's true 2D tree of one frame, as segmentation would give it: each point but the
+/// takeoff displaced by `noise_px` (Gaussian, per axis) and the distal `cut` share of every side
+/// branch missing.
 fn tree_of(truth: &FrameTruth, noise_px: f64, cut: f64, rng: &mut SimRng) -> BranchTree {
-    let mut tree = BranchTree::default();
-    for b in &truth.branches {
-        let keep = if b.takeoff.is_some() {
-            ((b.centerline_px.len() as f64 * (1.0 - cut)).ceil() as usize).max(2)
-        } else {
-            b.centerline_px.len()
-        };
-        let points: Vec<[f64; 2]> = b.centerline_px[..keep]
-            .iter()
-            .enumerate()
-            .map(|(k, p)| {
-                // The takeoff stays on the parent (segmentation joins branches there).
-                if k == 0 { *p } else { [p[0] + rng.normal(0.0, noise_px), p[1] + rng.normal(0.0, noise_px)] }
-            })
-            .collect();
-        tree.nodes.push(TreeNode {
-            id: b.id,
-            kind: if b.takeoff.is_none() { NodeKind::Root } else { NodeKind::End },
-            xy: b.centerline_px[0],
-        });
-        tree.branches.push(TreeBranch {
-            id: b.id,
-            parent: b.takeoff.map(|t| t.parent.0),
-            label: b.label,
-            from: b.id,
-            to: b.id,
-            points,
-            radius_px: b.radius_px[..keep].to_vec(),
-            length_px: 0.0,
-            length_mm: None,
-            mean_diameter_mm: None,
-            min_diameter_mm: None,
-            tortuosity: 1.0,
-            takeoff_angle_deg: None,
-        });
+    let mut tree = truth.tree();
+    for b in &mut tree.branches {
+        if b.parent.is_some() {
+            let keep = ((b.points.len() as f64 * (1.0 - cut)).ceil() as usize).max(2);
+            b.points.truncate(keep);
+            b.radius_px.truncate(keep);
+        }
+        for p in b.points.iter_mut().skip(1) {
+            p[0] += rng.normal(0.0, noise_px);
+            p[1] += rng.normal(0.0, noise_px);
+        }
     }
     tree
 }

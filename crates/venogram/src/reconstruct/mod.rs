@@ -540,21 +540,16 @@ mod tests {
             let radius_px: Vec<f64> = points.iter().map(|q| radius_mm / mm_per_px(p, &Point3::from(*q))).collect();
             let id = k as u32;
             tree.nodes.push(TreeNode { id, kind: if k == 0 { NodeKind::Root } else { NodeKind::End }, xy: px[0] });
-            tree.branches.push(TreeBranch {
+            tree.branches.push(TreeBranch::measured(
                 id,
-                parent: parent.map(|p| p as u32),
-                label: *label,
-                from: id,
-                to: id,
-                length_px: 0.0,
-                length_mm: None,
-                mean_diameter_mm: None,
-                min_diameter_mm: None,
-                tortuosity: 1.0,
-                takeoff_angle_deg: None,
-                points: px,
-                radius_px,
-            });
+                parent.map(|p| p as u32),
+                *label,
+                id,
+                id,
+                &px,
+                &radius_px,
+                None,
+            ));
         }
         tree
     }

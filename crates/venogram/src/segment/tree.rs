@@ -65,6 +65,25 @@ pub struct TreeBranch {
     pub takeoff_angle_deg: Option<f64>,
 }
 
+impl TreeBranch {
+    /// A branch with its measurements from its centerline and radii (length, diameters when
+    /// the pixel spacing is known, tortuosity; the takeoff angle is left to the caller).
+    #[allow(clippy::too_many_arguments, reason = "the fields of a branch, named at each call")]
+    #[must_use]
+    pub fn measured(
+        id: u32,
+        parent: Option<u32>,
+        label: VeinLabel,
+        from: u32,
+        to: u32,
+        points: &[[f64; 2]],
+        radius_px: &[f64],
+        spacing_mm: Option<f64>,
+    ) -> Self {
+        super::pipeline::measure_branch(id, parent, label, from, to, points, radius_px, spacing_mm)
+    }
+}
+
 #[allow(clippy::trivially_copy_pass_by_ref, reason = "serde passes fields by reference")]
 pub(crate) fn serialize_label<S: serde::Serializer>(label: &VeinLabel, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(label.abbreviation())

@@ -180,15 +180,7 @@ async fn live(args: &SourceArgs, out: &Out, commands: &Receiver<UiCommand>) -> a
         let (case, pipeline, out, samples) = (case.clone(), pipeline.clone(), out.clone(), samples.clone());
         hub.set_sample_tap(Box::new(move |sample| {
             let tip = match pipeline.lock() {
-                Ok(mut p) => p.process(
-                    &case.tree,
-                    &case.registration,
-                    &sample.tool,
-                    sample.received_ms,
-                    &sample.tracker_from_sensor,
-                    false,
-                    0.0,
-                ),
+                Ok(mut p) => p.process_sample(&case, sample),
                 Err(_) => return,
             };
             samples.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -215,6 +215,22 @@ impl TipPipeline {
     }
 }
 
+impl TipPipeline {
+    /// A tracker sample as it arrived (live: not stale, no age) on the case's tree and
+    /// registration.
+    pub fn process_sample(&mut self, case: &NavCase, sample: &navigation::tracking::ToolSample) -> TipRecord {
+        self.process(
+            &case.tree,
+            &case.registration,
+            &sample.tool,
+            sample.received_ms,
+            &sample.tracker_from_sensor,
+            false,
+            0.0,
+        )
+    }
+}
+
 /// The recorded form of a tracker matrix, back to a matrix.
 pub fn matrix4(rows: &[[f64; 4]; 4]) -> Matrix4<f64> {
     Matrix4::from_fn(|r, c| rows[r][c])

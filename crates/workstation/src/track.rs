@@ -212,16 +212,7 @@ pub fn run(args: &TrackArgs) -> anyhow::Result<ExitCode> {
 fn record_tap(case: Arc<NavCase>, target: Option<Target>, rec: RecordSender) -> navigation::link::SampleTap {
     let mut pipeline = TipPipeline::new(target);
     Box::new(move |sample| {
-        let tip = pipeline.process(
-            &case.tree,
-            &case.registration,
-            &sample.tool,
-            sample.received_ms,
-            &sample.tracker_from_sensor,
-            false,
-            0.0,
-        );
-        rec.send(Record::Tip(Box::new(tip)));
+        rec.send(Record::Tip(Box::new(pipeline.process_sample(&case, sample))));
     })
 }
 

@@ -4,7 +4,9 @@
 //! The steps, after the two-view literature on coronary reconstruction:
 //! 1. Branch correspondence: every pair of branches (one per view) is scored by how well the
 //!    points of one lie on the epipolar lines of the other's points (in both directions), with
-//!    agreeing anatomical labels preferred; pairs are taken best first, one partner each.
+//!    agreeing anatomical labels preferred; pairs are taken best first, one partner each, a pair
+//!    whose parents were matched to each other counting as likelier and one whose parents went
+//!    to other partners as less likely.
 //! 2. Point correspondence along a matched pair: both centerlines resampled to 1 px steps and
 //!    aligned by dynamic programming (monotone: the order along the vessel is kept) on the
 //!    symmetric epipolar distance, not by nearest neighbour.
@@ -367,13 +369,33 @@ pub fn reconstruct(a: View<'_>, b: View<'_>, params: &ReconstructParams) -> Tree
     let (sa, sb) = (sampled(a.tree), sampled(b.tree));
     let (mut used_a, mut used_b) = (vec![false; sa.len()], vec![false; sb.len()]);
     let mut branches: Vec<Branch3d> = Vec::new();
-    // Best pairs first, one partner each.
-    for c in candidates(a, b, &sa, &sb, params) {
-        if used_a[c.a] || used_b[c.b] {
-            continue;
-        }
+    // Best pairs first, one partner each, the tree's topology counting: a pair whose parents
+    // were matched to each other is likelier, one whose parents went to other partners less so.
+    let mut pool = candidates(a, b, &sa, &sb, params);
+    let (mut partner_a, mut partner_b): (Vec<Option<usize>>, Vec<Option<usize>>) =
+        (vec![None; sa.len()], vec![None; sb.len()]);
+    let index_a = |id: Option<u32>| id.and_then(|id| a.tree.branches.iter().position(|x| x.id == id));
+    let index_b = |id: Option<u32>| id.and_then(|id| b.tree.branches.iter().position(|x| x.id == id));
+    loop {
+        pool.retain(|c| !used_a[c.a] && !used_b[c.b]);
+        let topology = |c: &Candidate| {
+            let (pa, pb) = (index_a(a.tree.branches[c.a].parent), index_b(b.tree.branches[c.b].parent));
+            match (pa, pb) {
+                (Some(pa), Some(pb)) if partner_a[pa] == Some(pb) => 0.5,
+                (Some(pa), Some(pb)) if partner_a[pa].is_some() || partner_b[pb].is_some() => 3.0,
+                _ => 1.0,
+            }
+        };
+        let Some(best) = (0..pool.len())
+            .min_by(|x, y| (pool[*x].cost * topology(&pool[*x])).total_cmp(&(pool[*y].cost * topology(&pool[*y]))))
+        else {
+            break;
+        };
+        let c = pool.swap_remove(best);
         used_a[c.a] = true;
         used_b[c.b] = true;
+        partner_a[c.a] = Some(c.b);
+        partner_b[c.b] = Some(c.a);
         branches.push(triangulated(a, b, &sa[c.a], &sb[c.b], &c));
     }
     // Parents: the first view's parent where it was reconstructed.

@@ -1,5 +1,5 @@
 //! Two-view reconstruction against the simulator's ground truth: synthetic patients imaged in
-//! LAO 30 and RAO 30 (exact geometry), each view's true 2D tree of the same frame in, the 3D
+//! LAO 30-40 and RAO 30 (some with cranial/caudal tilt, 512 and 1024; exact geometry), each view's true 2D tree of the same frame in, the 3D
 //! tree out, compared with the patient's true 3D centerlines at that instant of the heartbeat;
 //! then with segmentation-like noise (0.5 px) and the distal 15 % of the side branches missing in
 //! the second view.
@@ -42,14 +42,21 @@ fn tree_of(truth: &FrameTruth, noise_px: f64, cut: f64, rng: &mut SimRng) -> Bra
 #[test]
 fn exact_geometry_meets_the_accuracy_bars_on_synthetic_patients() {
     let (mut worst_rms, mut worst_bif, mut worst_reproj) = (0.0f64, 0.0f64, 0.0f64);
-    for (seed, noise_px, cut) in
-        [(3u64, 0.0, 0.0), (7, 0.0, 0.0), (11, 0.0, 0.0), (19, 0.0, 0.0), (7, 0.5, 0.15), (23, 0.5, 0.15)]
-    {
+    for (seed, views, size, noise_px, cut) in [
+        (3u64, ["LAO30", "RAO30"], 512u32, 0.0, 0.0),
+        (7, ["LAO30", "RAO30"], 512, 0.0, 0.0),
+        (11, ["LAO30", "RAO30"], 512, 0.0, 0.0),
+        (19, ["LAO30", "RAO30"], 512, 0.0, 0.0),
+        (7, ["LAO40", "RAO30"], 1024, 0.0, 0.0),
+        (13, ["LAO35CRA10", "RAO30CAU10"], 512, 0.0, 0.0),
+        (7, ["LAO30", "RAO30"], 512, 0.5, 0.15),
+        (23, ["LAO40", "RAO30"], 1024, 0.5, 0.15),
+    ] {
         let mut rng = SimRng::new(seed, 0x7265_636f);
         let patient = SyntheticPatient::generate(seed);
-        let runs: Vec<_> = ["LAO30", "RAO30"]
+        let runs: Vec<_> = views
             .iter()
-            .map(|v| render(&patient, &RenderSettings::typical(v.parse().unwrap(), 512, 12, 1)).unwrap())
+            .map(|v| render(&patient, &RenderSettings::typical(v.parse().unwrap(), size, 12, 1)).unwrap())
             .collect();
         // The second view misses the distal part of the side branches (`cut`).
         let (ta, tb) =
@@ -86,7 +93,7 @@ fn exact_geometry_meets_the_accuracy_bars_on_synthetic_patients() {
         let rms = (errors.iter().map(|e| e * e).sum::<f64>() / errors.len() as f64).sqrt();
         let bif = bifurcation_errors.iter().copied().fold(0.0, f64::max);
         println!(
-            "seed {seed}, noise {noise_px} px, cut {cut}: {} branches, centerline RMS {rms:.3} mm, worst bifurcation {bif:.3} mm, separation {:.0} deg",
+            "seed {seed}, {views:?} at {size}, noise {noise_px} px, cut {cut}: {} branches, centerline RMS {rms:.3} mm, worst bifurcation {bif:.3} mm, separation {:.0} deg",
             r.branches.len(),
             r.view_separation_deg
         );

@@ -120,6 +120,18 @@ pub fn segment_file(
     frame: FrameChoice,
 ) -> anyhow::Result<(LoadedRun, Segmentation, SegmentParams)> {
     let xa = read_xa_file(path).with_context(|| format!("reading {}", path.display()))?;
+    segment_xa(run, path, xa, seed_xy, frame)
+}
+
+/// [`segment_file`] for a run already read from `path` (for a caller that needed its
+/// acquisition facts first, e.g. its R waves).
+pub fn segment_xa(
+    run: u32,
+    path: &Path,
+    xa: venogram::XaRun,
+    seed_xy: Option<[f64; 2]>,
+    frame: FrameChoice,
+) -> anyhow::Result<(LoadedRun, Segmentation, SegmentParams)> {
     let cine = &xa.cine;
     let geometry = ResolvedGeometry::resolve(
         &xa.acquisition.positioner,

@@ -57,16 +57,17 @@ fn source(run: &case_runs::LoadedRun) -> Source {
 
 /// Runs `csnav reconstruct`.
 pub fn run(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
-    let (loaded_a, seg_a, _) = case_runs::segment_file(1, &args.first, None, FrameChoice::Auto)?;
+    // Each run read once: its R waves choose the frames, then it is segmented.
     let read = |path: &Path| venogram::read_xa_file(path).with_context(|| format!("reading {}", path.display()));
-    let timing_a = read(&args.first)?.acquisition.timing;
-    let second = read(&args.second)?;
-    let (timing_b, frames_b) = (second.acquisition.timing, second.cine.frame_count());
+    let (first, second) = (read(&args.first)?, read(&args.second)?);
+    let (timing_a, timing_b) = (first.acquisition.timing.clone(), second.acquisition.timing.clone());
+    let frames_b = second.cine.frame_count();
+    let (loaded_a, seg_a, _) = case_runs::segment_xa(1, &args.first, first, None, FrameChoice::Auto)?;
     let (frame_b, matched_by) = match phase_matched_frame(&timing_a, seg_a.frame, &timing_b, frames_b) {
         Some(k) => (k, "cardiac phase"),
         None => (seg_a.frame.min(frames_b.saturating_sub(1)), "frame index"),
     };
-    let (loaded_b, seg_b, _) = case_runs::segment_file(2, &args.second, None, FrameChoice::Index(frame_b))?;
+    let (loaded_b, seg_b, _) = case_runs::segment_xa(2, &args.second, second, None, FrameChoice::Index(frame_b))?;
     let (pa, pb) = (
         loaded_a.projection.as_ref().with_context(|| format!("{}: no usable C-arm geometry", args.first.display()))?,
         loaded_b.projection.as_ref().with_context(|| format!("{}: no usable C-arm geometry", args.second.display()))?,

@@ -576,8 +576,8 @@ mod tests {
         tree
     }
 
-    #[test]
-    fn exact_geometry_reconstructs_every_branch_within_a_millimetre() {
+    /// The scene seen in LAO 30 and RAO 30 with exact geometry, reconstructed.
+    fn reconstructed_scene() -> (Tree3dReconstruction, Vec<SceneBranch>) {
         let (a, b) = (view(30.0, 0.0), view(-30.0, 0.0));
         let scene = scene();
         let (ta, tb) = (tree_in(&a, &scene), tree_in(&b, &scene));
@@ -586,6 +586,12 @@ mod tests {
             View { tree: &tb, projection: &b },
             &ReconstructParams::default(),
         );
+        (r, scene)
+    }
+
+    #[test]
+    fn exact_geometry_reconstructs_every_branch_within_a_millimetre() {
+        let (r, scene) = reconstructed_scene();
         assert!(!r.low_confidence, "{:?}", r.warnings);
         assert!((r.view_separation_deg - 60.0).abs() < 0.5, "{}", r.view_separation_deg);
         assert_eq!(r.branches.len(), 3);
@@ -662,14 +668,7 @@ mod tests {
 
     #[test]
     fn tubes_have_a_ring_per_point_and_quads_between() {
-        let (a, b) = (view(30.0, 0.0), view(-30.0, 0.0));
-        let scene = scene();
-        let (ta, tb) = (tree_in(&a, &scene), tree_in(&b, &scene));
-        let r = reconstruct(
-            View { tree: &ta, projection: &a },
-            View { tree: &tb, projection: &b },
-            &ReconstructParams::default(),
-        );
+        let (r, _) = reconstructed_scene();
         let obj = tubes_obj(&r, 8);
         let points: usize = r.branches.iter().map(|b| b.points_mm.len()).sum();
         let segments: usize = r.branches.iter().map(|b| b.points_mm.len() - 1).sum();

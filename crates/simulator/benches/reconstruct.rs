@@ -1,4 +1,5 @@
 //! Two-view reconstruction benchmark: synthetic patients in LAO 30 and RAO 30 at 512 and 1024,
+//! as generated (11-18 branches) and topped up with twigs to 20 branches (the issue's size),
 //! each view's true 2D tree of the same frame (0.5 px noise), reconstructed with
 //! `venogram::reconstruct`; median of 15 runs. Target (issue 9): a 20-branch tree from two
 //! 1024x1024 views under 200 ms on 2 cores. Run with
@@ -31,8 +32,12 @@ fn main() {
     println!("csnav two-view reconstruction benchmark (median of 15 runs)");
     println!("{:>6} {:>6} {:>9} {:>13} {:>10}", "size", "seed", "branches", "points (both)", "ms");
     for size in [512u32, 1024] {
-        for seed in [7u64, 19, 31] {
-            let patient = SyntheticPatient::generate(seed);
+        for (seed, top_up_to) in [(7u64, None), (19, None), (423, None), (7, Some(20)), (423, Some(20))] {
+            let mut patient = SyntheticPatient::generate(seed);
+            if let Some(n) = top_up_to {
+                patient.tree.add_twigs_up_to(&patient.lv, n, &mut SimRng::new(seed, 77));
+                assert_eq!(patient.tree.branches.len(), n, "seed {seed}: topped up");
+            }
             let runs: Vec<_> = ["LAO30", "RAO30"]
                 .iter()
                 .map(|v| render(&patient, &RenderSettings::typical(v.parse().unwrap(), size, 12, 1)).unwrap())

@@ -94,11 +94,20 @@ pub fn run(args: &ReconstructArgs) -> anyhow::Result<ExitCode> {
     if let Some((_, r)) = &refined {
         tree.warnings.push(format!(
             "geometry refined: second view rotated {:.2} deg about the isocentre and shifted {:.1} mm across the baseline \
-             (epipolar RMS {:.1} -> {:.2} px); a shift along the baseline cannot be seen from two views",
+             (epipolar RMS {:.1} -> {:.2} px)",
             r.rotation_deg,
             Vector3::from(r.shift_mm).norm(),
             r.epipolar_rms_before_px,
             r.epipolar_rms_after_px
+        ));
+    }
+    if let Some((_, r)) = &refined {
+        let d = r.unobservable_direction;
+        tree.warnings.push(format!(
+            "a shift of the second C-arm along the baseline (LPS direction {:.2} {:.2} {:.2}: an isocentre error or a \
+             table move between the runs) cannot be seen from two views: each mm of it moves the tree {:.2} mm along \
+             the first view's rays; the DICOM geometry is trusted in that direction",
+            d[0], d[1], d[2], r.depth_mm_per_unobserved_mm
         ));
     }
     tree.warnings.extend(notes);

@@ -234,3 +234,122 @@ fn refined_geometry_meets_the_bar_when_the_second_view_s_header_is_off() {
         assert!(report.rotation_deg > 0.5, "seed {seed}: the refinement reports the correction");
     }
 }
+
+/// A shift of the second C-arm along the baseline (10 mm here, with the angles off and a shift
+/// across too) moves no epipolar line, so no two-view method can recover it: the result is the
+/// true tree scaled about the first source by the header's baseline over the true one. The
+/// refinement must say so (the direction and how far the tree moves per mm), the tree's shape
+/// must still meet the bar, and the displacement must be the one reported.
+#[test]
+fn a_shift_along_the_baseline_is_reported_and_only_scales_the_tree() {
+    for (seed, d_primary, d_secondary, along_mm, across_mm) in
+        [(7u64, 1.5, -1.0, 10.0, [0.0, 3.0, -5.0]), (19, -2.0, 1.5, -10.0, [0.0, -4.0, 6.0])]
+    {
+        let patient = SyntheticPatient::generate(seed);
+        let settings: Vec<RenderSettings> =
+            ["LAO30", "RAO30"].iter().map(|v| RenderSettings::typical(v.parse().unwrap(), 512, 12, 1)).collect();
+        let runs: Vec<_> = settings.iter().map(|s| render(&patient, s).unwrap()).collect();
+        let first_source = runs[0].projection.source_in_patient.coords;
+        let baseline = runs[1].projection.source_in_patient.coords - first_source;
+        let along = baseline.normalize();
+        let across = Vector3::from(across_mm) - along * along.dot(&Vector3::from(across_mm));
+        let shift = along * along_mm + across;
+        let mut rng = SimRng::new(seed, 10);
+        let (ta, tb) = (tree_of(&runs[0].truth[0], 0.3, 0.0, &mut rng), tree_of(&runs[1].truth[0], 0.3, 0.0, &mut rng));
+        let t_ms = runs[0].truth[0].time_ms;
+        let nominal = off(&settings[1], d_primary, d_secondary, [shift.x, shift.y, shift.z]);
+        let a = View { tree: &ta, projection: &runs[0].projection };
+        let (refined, report) = refine_second_view(a, View { tree: &tb, projection: &nominal }).unwrap();
+        assert!(Vector3::from(report.unobservable_direction).dot(&along) > 0.995, "seed {seed}: direction reported");
+        let r = reconstruct(a, View { tree: &tb, projection: &refined }, &ReconstructParams::default());
+        // The tree the two views cannot tell from the truth: scaled about the first source.
+        let scale = (baseline.norm() + along_mm) / baseline.norm();
+        let (mut absolute, mut shape, mut moved) = (Vec::new(), Vec::new(), Vec::new());
+        for truth in &patient.tree.branches {
+            let now: Vec<Vector3<f64>> = truth
+                .centerline_in_patient
+                .iter()
+                .map(|p| patient.motion.displace(&patient.lv, p, t_ms).coords)
+                .collect();
+            let scaled: Vec<Vector3<f64>> = now.iter().map(|p| first_source + (p - first_source) * scale).collect();
+            moved.extend(now.iter().zip(&scaled).map(|(p, q)| (q - p).norm()));
+            if let Some(got) =
+                r.branches.iter().find(|b| b.view_ids[0] == Some(truth.id.0) && b.seen_in == SeenIn::Both)
+            {
+                for p in &got.points_mm {
+                    absolute.push(distance_to_polyline_mm(&now, &Vector3::from(*p)));
+                    shape.push(distance_to_polyline_mm(&scaled, &Vector3::from(*p)));
+                }
+            }
+        }
+        let rms = |v: &[f64]| (v.iter().map(|e| e * e).sum::<f64>() / v.len().max(1) as f64).sqrt();
+        let mean_moved = moved.iter().sum::<f64>() / moved.len() as f64;
+        let reported = report.depth_mm_per_unobserved_mm * along_mm.abs();
+        println!(
+            "seed {seed}: {along_mm} mm along the baseline, {:.1} mm across, angles ({d_primary}, {d_secondary}) deg off: \
+             refinement rotated {:.2} deg, shifted {:?} mm; RMS against the truth {:.2} mm, against the truth scaled \
+             about the first source {:.3} mm; the scaling moves the tree {mean_moved:.1} mm, reported {reported:.1} mm",
+            across.norm(),
+            report.rotation_deg,
+            report.shift_mm.map(|v| (v * 10.0).round() / 10.0),
+            rms(&absolute),
+            rms(&shape)
+        );
+        assert!(shape.len() > 500, "seed {seed}: too little reconstructed in both views");
+        assert!(rms(&shape) < 2.0, "seed {seed}: shape RMS {:.3} mm", rms(&shape));
+        assert!(rms(&absolute) > 0.5 * mean_moved, "seed {seed}: the shift is invisible as the test assumes");
+        assert!((reported - mean_moved).abs() < 0.15 * mean_moved, "seed {seed}: reported {reported:.1} mm");
+    }
+}
+
+/// Branches one view misses (here every unnamed twig hidden in the second view) are kept from
+/// the other view, hung from their parent at its 3D takeoff: the takeoff within 2 mm of the
+/// truth and every point within its stated uncertainty.
+#[test]
+fn branches_seen_in_one_view_hang_from_their_parent_s_takeoff() {
+    let mut hung = 0;
+    for seed in [3u64, 7, 11, 19] {
+        let patient = SyntheticPatient::generate(seed);
+        let runs: Vec<_> = ["LAO30", "RAO30"]
+            .iter()
+            .map(|v| render(&patient, &RenderSettings::typical(v.parse().unwrap(), 512, 12, 1)).unwrap())
+            .collect();
+        let mut rng = SimRng::new(seed, 11);
+        let (ta, mut tb) =
+            (tree_of(&runs[0].truth[0], 0.3, 0.0, &mut rng), tree_of(&runs[1].truth[0], 0.3, 0.0, &mut rng));
+        tb.branches.retain(|b| b.label != VeinLabel::Branch);
+        let t_ms = runs[0].truth[0].time_ms;
+        let r = reconstruct(
+            View { tree: &ta, projection: &runs[0].projection },
+            View { tree: &tb, projection: &runs[1].projection },
+            &ReconstructParams::default(),
+        );
+        for got in r.branches.iter().filter(|b| b.seen_in == SeenIn::FirstOnly) {
+            let truth = patient.tree.branches.iter().find(|t| Some(t.id.0) == got.view_ids[0]).unwrap();
+            let now: Vec<Vector3<f64>> = truth
+                .centerline_in_patient
+                .iter()
+                .map(|p| patient.motion.displace(&patient.lv, p, t_ms).coords)
+                .collect();
+            assert!(got.parent.is_some(), "seed {seed}: twig {} not hung from its parent", truth.id.0);
+            let takeoff = (Vector3::from(got.points_mm[0]) - now[0]).norm();
+            let worst = got
+                .points_mm
+                .iter()
+                .zip(&got.uncertainty_mm)
+                .map(|(p, u)| distance_to_polyline_mm(&now, &Vector3::from(*p)) - u)
+                .fold(f64::NEG_INFINITY, f64::max);
+            println!(
+                "seed {seed}: twig {} ({:.0} mm): takeoff {takeoff:.2} mm off, farthest point {:.1} mm off (uncertainty {:.1} mm)",
+                truth.id.0,
+                truth.length_mm(),
+                got.points_mm.iter().map(|p| distance_to_polyline_mm(&now, &Vector3::from(*p))).fold(0.0, f64::max),
+                got.uncertainty_mm.last().unwrap()
+            );
+            assert!(takeoff < 2.0, "seed {seed}: twig {} takeoff {takeoff:.2} mm off", truth.id.0);
+            assert!(worst <= 0.5, "seed {seed}: twig {} has a point {worst:.2} mm past its uncertainty", truth.id.0);
+            hung += 1;
+        }
+    }
+    assert!(hung >= 8, "only {hung} twigs tried");
+}

@@ -14,7 +14,7 @@
 //!    is the point's uncertainty; the 3D point is reprojected into both views.
 //! 4. Radii: each view's radius in px back to mm at the point's depth, averaged.
 //!
-//! Branches seen in one view only are kept at the isocentre's depth and flagged. Views closer
+//! Branches seen in one view only are kept at their takeoff's depth (the isocentre's when the parent is not in 3D) and flagged. Views closer
 //! than [`ReconstructParams::min_separation_deg`] are reconstructed but marked low-confidence.
 //! [`refine`] corrects the second view's geometry from the two trees first.
 
@@ -333,19 +333,72 @@ fn triangulated(a: View<'_>, b: View<'_>, sa: &Sampled, sb: &Sampled, c: &Candid
     }
 }
 
-/// A branch seen in one view only, placed at the isocentre's depth.
-fn one_view(br: &crate::segment::TreeBranch, proj: &CArmProjection, first: bool) -> Branch3d {
-    let depth = proj.distance_source_to_patient_mm;
+/// Where a branch seen in one view only leaves its parent, when the parent was reconstructed:
+/// the parent's 3D point whose image is nearest the branch's first point, and that point's
+/// uncertainty.
+struct Anchor {
+    /// The 3D branch it leaves.
+    parent_id: u32,
+    /// The takeoff in 3D.
+    point: Point3<f64>,
+    /// Its uncertainty, mm.
+    uncertainty_mm: f64,
+}
+
+/// The anchor of a one-view branch whose first point is `start` in `proj`'s image, on `parent`.
+fn anchor_on(parent: &Branch3d, proj: &CArmProjection, start: [f64; 2]) -> Option<Anchor> {
+    let (k, distance_px) = parent
+        .points_mm
+        .iter()
+        .enumerate()
+        .filter_map(|(k, p)| proj.project(&Point3::from(*p)).map(|q| (k, (q.x - start[0]).hypot(q.y - start[1]))))
+        .min_by(|x, y| x.1.total_cmp(&y.1))?;
+    // A takeoff more than a few pixels off its parent's image is not on that parent.
+    (distance_px <= 5.0).then(|| Anchor {
+        parent_id: parent.id,
+        point: Point3::from(parent.points_mm[k]),
+        uncertainty_mm: parent.uncertainty_mm[k],
+    })
+}
+
+/// A branch seen in one view only. With an anchor it is placed at its takeoff's depth (the
+/// takeoff exact, the uncertainty growing with the distance from it: a vein on the heart's
+/// surface runs in depth at most about as steeply as across the image); without one at the
+/// isocentre's depth with the full spread.
+fn one_view(
+    br: &crate::segment::TreeBranch,
+    proj: &CArmProjection,
+    first: bool,
+    id: u32,
+    anchor: Option<&Anchor>,
+) -> Branch3d {
+    let depth = anchor.map_or(proj.distance_source_to_patient_mm, |a| proj.depth_mm(&a.point));
     let at = |xy: &[f64; 2]| proj.back_project(&Point2::new(xy[0], xy[1]), depth);
-    let points: Vec<[f64; 3]> = br.points.iter().map(&at).map(|p| [p.x, p.y, p.z]).collect();
-    let radius = br.points.iter().zip(&br.radius_px).map(|(xy, r)| r * mm_per_px(proj, &at(xy))).collect();
+    let points: Vec<Point3<f64>> = br.points.iter().map(&at).collect();
+    let uncertainty_mm = match anchor {
+        Some(a) => {
+            let mut arc_mm = 0.0;
+            points
+                .iter()
+                .enumerate()
+                .map(|(k, p)| {
+                    if k > 0 {
+                        arc_mm += (p - points[k - 1]).norm();
+                    }
+                    a.uncertainty_mm + arc_mm
+                })
+                .collect()
+        }
+        None => vec![ONE_VIEW_DEPTH_SPREAD_MM; points.len()],
+    };
+    let radius = points.iter().zip(&br.radius_px).map(|(p, r)| r * mm_per_px(proj, p)).collect();
     Branch3d {
-        id: br.id,
+        id,
         view_ids: if first { [Some(br.id), None] } else { [None, Some(br.id)] },
-        parent: None,
+        parent: anchor.map(|a| a.parent_id),
         label: br.label,
-        uncertainty_mm: vec![ONE_VIEW_DEPTH_SPREAD_MM; points.len()],
-        points_mm: points,
+        uncertainty_mm,
+        points_mm: points.iter().map(|p| [p.x, p.y, p.z]).collect(),
         radius_mm: radius,
         reprojection_rms_px: if first { [Some(0.0), None] } else { [None, Some(0.0)] },
         seen_in: if first { SeenIn::FirstOnly } else { SeenIn::SecondOnly },
@@ -405,30 +458,37 @@ pub fn reconstruct(a: View<'_>, b: View<'_>, params: &ReconstructParams) -> Tree
             br.view_ids[0].and_then(|v| a.tree.branch(v)).and_then(|t| t.parent).filter(|p| reconstructed.contains(p));
     }
     let matched = branches.len();
-    let single: Vec<Branch3d> = a
-        .tree
-        .branches
-        .iter()
-        .zip(&used_a)
-        .filter(|(br, used)| !**used && br.points.len() >= 2)
-        .map(|(br, _)| one_view(br, a.projection, true))
-        .chain(
-            b.tree
-                .branches
-                .iter()
-                .zip(&used_b)
-                .filter(|(br, used)| !**used && br.points.len() >= 2)
-                .map(|(br, _)| one_view(br, b.projection, false)),
-        )
-        .collect();
-    if !single.is_empty() {
-        warnings.push(format!("{} branches seen in one view only: placed at the isocentre's depth", single.len()));
+    // One-view branches, parents before children (a tree's branches come parent first), each
+    // anchored where it leaves a parent already in 3D. Second-view-only branches get
+    // identifiers past the first view's so that no two 3D branches share one.
+    let mut next_id = a.tree.branches.iter().map(|x| x.id + 1).max().unwrap_or(0);
+    let mut single = 0;
+    for (view, used, first) in [(a, &used_a, true), (b, &used_b, false)] {
+        for (br, _) in view.tree.branches.iter().zip(used.iter()).filter(|(br, used)| !**used && br.points.len() >= 2) {
+            let side = usize::from(!first);
+            let anchor = br
+                .parent
+                .and_then(|p| branches.iter().find(|x| x.view_ids[side] == Some(p)))
+                .and_then(|parent| anchor_on(parent, view.projection, br.points[0]));
+            let id = if first {
+                br.id
+            } else {
+                next_id += 1;
+                next_id - 1
+            };
+            branches.push(one_view(br, view.projection, first, id, anchor.as_ref()));
+            single += 1;
+        }
+    }
+    if single > 0 {
+        warnings.push(format!(
+            "{single} branches seen in one view only: placed at their takeoff's depth (at the isocentre's where the parent is not in 3D)"
+        ));
     }
     let total = a.tree.branches.len().max(b.tree.branches.len()).max(1);
     if matched * 2 < total {
         warnings.push(format!("only {matched} of {total} branches could be matched between the views"));
     }
-    branches.extend(single);
     let low_confidence = separation < params.min_separation_deg || matched * 2 < total;
     Tree3dReconstruction { branches, view_separation_deg: separation, low_confidence, warnings }
 }
@@ -642,8 +702,37 @@ mod tests {
         );
         let lmv = r.branches.iter().find(|b| b.label == VeinLabel::LateralMarginalVein).unwrap();
         assert_eq!(lmv.seen_in, SeenIn::FirstOnly);
-        assert!(lmv.uncertainty_mm.iter().all(|u| *u >= ONE_VIEW_DEPTH_SPREAD_MM));
         assert!(r.warnings.iter().any(|w| w.contains("one view only")), "{:?}", r.warnings);
+        // Anchored where it leaves the CS (seen in both): the takeoff exact, the uncertainty
+        // growing from there and honest (every point within it of the truth).
+        let cs = r.branches.iter().find(|b| b.label == VeinLabel::CoronarySinus).unwrap();
+        assert_eq!(lmv.parent, Some(cs.id));
+        let truth = &scene[2].2;
+        let takeoff_error = (Vector3::from(lmv.points_mm[0]) - truth[0]).norm();
+        assert!(takeoff_error < 1.5, "takeoff {takeoff_error:.2} mm off");
+        assert!(lmv.uncertainty_mm[0] < 2.0 && lmv.uncertainty_mm.windows(2).all(|w| w[1] >= w[0]));
+        for (p, u) in lmv.points_mm.iter().zip(&lmv.uncertainty_mm) {
+            let e = distance_to_polyline_mm(truth, &Vector3::from(*p));
+            assert!(e <= u + 0.5, "a point {e:.1} mm off with {u:.1} mm uncertainty");
+        }
+        // With nothing in 3D to leave from, the isocentre's depth and the full spread; a child
+        // of such a branch hangs from it, no surer than it.
+        let tb = tree_in(&b2, &scene[1..2]);
+        let r = reconstruct(
+            View { tree: &ta, projection: &a },
+            View { tree: &tb, projection: &b2 },
+            &ReconstructParams::default(),
+        );
+        let cs = r.branches.iter().find(|b| b.label == VeinLabel::CoronarySinus).unwrap();
+        assert_eq!((cs.seen_in, cs.parent), (SeenIn::FirstOnly, None));
+        assert!(cs.uncertainty_mm.iter().all(|u| *u >= ONE_VIEW_DEPTH_SPREAD_MM));
+        let lmv = r.branches.iter().find(|b| b.label == VeinLabel::LateralMarginalVein).unwrap();
+        assert_eq!(lmv.parent, Some(cs.id));
+        assert!(lmv.uncertainty_mm.iter().all(|u| *u >= ONE_VIEW_DEPTH_SPREAD_MM));
+        let mut ids: Vec<u32> = r.branches.iter().map(|b| b.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), r.branches.len(), "3D branch identifiers are unique");
     }
 
     #[test]

@@ -59,6 +59,13 @@ pub struct Refinement {
     pub epipolar_rms_after_px: f64,
     /// Corresponding points used.
     pub correspondences: usize,
+    /// The direction two views cannot see (unit, patient LPS): the baseline, from the first
+    /// X-ray source to the second. A shift of the second C-arm this way (an isocentre error or
+    /// a table move between runs) scales the whole result about the first source.
+    pub unobservable_direction: [f64; 3],
+    /// How far each mm of such a shift moves the tree along the first view's rays, mm per mm
+    /// (the first source-to-isocentre distance over the baseline length).
+    pub depth_mm_per_unobserved_mm: f64,
 }
 
 /// The second view moved by `p`: rotated about the isocentre, then shifted.
@@ -109,7 +116,8 @@ fn rms(r: &[f64]) -> f64 {
 /// Refines the second view against the first; an error when there is too little to go on or
 /// the correction would be larger than a header is ever off by.
 pub fn refine_second_view(a: View<'_>, b: View<'_>) -> Result<(CArmProjection, Refinement), RefineError> {
-    let baseline = (b.projection.source_in_patient - a.projection.source_in_patient).normalize();
+    let baseline_mm = b.projection.source_in_patient - a.projection.source_in_patient;
+    let baseline = baseline_mm.normalize();
     let helper = if baseline.z.abs() < 0.9 { Vector3::z() } else { Vector3::x() };
     let across = [baseline.cross(&helper).normalize(), baseline.cross(&baseline.cross(&helper)).normalize()];
     // First correspondences by name and length share; then, with the geometry refined, again
@@ -147,6 +155,8 @@ pub fn refine_second_view(a: View<'_>, b: View<'_>) -> Result<(CArmProjection, R
             epipolar_rms_before_px: before,
             epipolar_rms_after_px: after,
             correspondences: pairs.len(),
+            unobservable_direction: [baseline.x, baseline.y, baseline.z],
+            depth_mm_per_unobserved_mm: a.projection.distance_source_to_patient_mm / baseline_mm.norm().max(1e-9),
         },
     ))
 }

@@ -194,7 +194,7 @@ fn off(settings: &RenderSettings, d_primary: f64, d_secondary: f64, shift_mm: [f
 #[test]
 fn refined_geometry_meets_the_bar_when_the_second_view_s_header_is_off() {
     for (seed, d_primary, d_secondary, shift_mm) in
-        [(7u64, 1.8, -1.2, [0.0, 3.0, 8.0]), (19, -1.5, 2.0, [0.0, -4.0, -9.0]), (11, 2.0, 1.0, [0.0, 5.0, 6.0])]
+        [(7u64, 1.8, -1.2, [0.0, 3.0, 8.0]), (19, -1.5, 2.0, [0.0, -6.0, -8.0]), (11, 2.0, 1.0, [0.0, 5.0, 6.0])]
     {
         let patient = SyntheticPatient::generate(seed);
         let settings: Vec<RenderSettings> =
@@ -352,4 +352,31 @@ fn branches_seen_in_one_view_hang_from_their_parent_s_takeoff() {
         }
     }
     assert!(hung >= 8, "only {hung} twigs tried");
+}
+
+/// Trees that do not belong together (two different patients' runs) must not give a silent
+/// wrong tree: the result is low-confidence with the reason.
+#[test]
+fn trees_of_different_patients_are_low_confidence() {
+    for (seed_a, seed_b) in [(7u64, 19u64), (3, 11), (19, 23), (5, 13), (31, 2), (40, 41)] {
+        let view = |seed: u64, v: &str| {
+            let patient = SyntheticPatient::generate(seed);
+            render(&patient, &RenderSettings::typical(v.parse().unwrap(), 512, 12, 1)).unwrap()
+        };
+        let (ra, rb) = (view(seed_a, "LAO30"), view(seed_b, "RAO30"));
+        let (ta, tb) = (ra.truth[0].tree(), rb.truth[0].tree());
+        let r = reconstruct(
+            View { tree: &ta, projection: &ra.projection },
+            View { tree: &tb, projection: &rb.projection },
+            &ReconstructParams::default(),
+        );
+        let both = r.branches.iter().filter(|b| b.seen_in == SeenIn::Both).count();
+        println!("patients {seed_a} and {seed_b}: {both} pairs matched; {:?}", r.warnings);
+        assert!(r.low_confidence, "patients {seed_a} and {seed_b}: {both} pairs matched and not flagged");
+        assert!(
+            r.warnings.iter().any(|w| w.contains("could be matched") || w.contains("may not show the same veins")),
+            "{:?}",
+            r.warnings
+        );
+    }
 }

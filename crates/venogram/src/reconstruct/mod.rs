@@ -405,6 +405,46 @@ fn one_view(
     }
 }
 
+/// Two centerlines can nearly always be paired along epipolar lines (some 3D curve projects to
+/// both), so a wrong pairing shows in the topology and at the takeoffs: a matched branch whose
+/// parents are matched too must have them matched to each other, and then both views show the
+/// same takeoff point, so the two takeoffs must lie on each other's epipolar lines. Returns the
+/// matched branches checked and how many failed.
+fn takeoffs_checked(
+    a: View<'_>,
+    b: View<'_>,
+    partner_a: &[Option<usize>],
+    partner_b: &[Option<usize>],
+    params: &ReconstructParams,
+) -> (usize, usize) {
+    let index_a = |id: Option<u32>| id.and_then(|id| a.tree.branches.iter().position(|x| x.id == id));
+    let index_b = |id: Option<u32>| id.and_then(|id| b.tree.branches.iter().position(|x| x.id == id));
+    let (mut takeoffs, mut takeoffs_off) = (0usize, 0usize);
+    for (ia, ib) in partner_a.iter().enumerate().filter_map(|(ia, ib)| ib.map(|ib| (ia, ib))) {
+        let (ba, bb) = (&a.tree.branches[ia], &b.tree.branches[ib]);
+        let (Some(pa), Some(pb)) = (index_a(ba.parent), index_b(bb.parent)) else { continue };
+        if partner_a[pa].is_none() || partner_b[pb].is_none() {
+            continue;
+        }
+        takeoffs += 1;
+        if partner_a[pa] != Some(pb) {
+            takeoffs_off += 1;
+            continue;
+        }
+        let distance = match (
+            epipolar_line(a.projection, b.projection, ba.points[0]),
+            epipolar_line(b.projection, a.projection, bb.points[0]),
+        ) {
+            (Some(la), Some(lb)) => 0.5 * (line_distance(&la, bb.points[0]) + line_distance(&lb, ba.points[0])),
+            _ => f64::INFINITY,
+        };
+        if distance > params.max_epipolar_px {
+            takeoffs_off += 1;
+        }
+    }
+    (takeoffs, takeoffs_off)
+}
+
 /// Reconstructs the tree seen in views `a` and `b`.
 #[must_use]
 pub fn reconstruct(a: View<'_>, b: View<'_>, params: &ReconstructParams) -> Tree3dReconstruction {
@@ -451,6 +491,14 @@ pub fn reconstruct(a: View<'_>, b: View<'_>, params: &ReconstructParams) -> Tree
         partner_b[c.b] = Some(c.a);
         branches.push(triangulated(a, b, &sa[c.a], &sb[c.b], &c));
     }
+    let (takeoffs, takeoffs_off) = takeoffs_checked(a, b, &partner_a, &partner_b, params);
+    let takeoffs_disagree = takeoffs_off * 3 > takeoffs;
+    if takeoffs_disagree {
+        warnings.push(format!(
+            "{takeoffs_off} of {takeoffs} matched side branches leave different parents, or their parent at points \
+             that do not correspond, in the two views: the two trees may not show the same veins (or the geometry is off)"
+        ));
+    }
     // Parents: the first view's parent where it was reconstructed.
     let reconstructed: Vec<u32> = branches.iter().filter_map(|b| b.view_ids[0]).collect();
     for br in &mut branches {
@@ -489,7 +537,7 @@ pub fn reconstruct(a: View<'_>, b: View<'_>, params: &ReconstructParams) -> Tree
     if matched * 2 < total {
         warnings.push(format!("only {matched} of {total} branches could be matched between the views"));
     }
-    let low_confidence = separation < params.min_separation_deg || matched * 2 < total;
+    let low_confidence = separation < params.min_separation_deg || matched * 2 < total || takeoffs_disagree;
     Tree3dReconstruction { branches, view_separation_deg: separation, low_confidence, warnings }
 }
 

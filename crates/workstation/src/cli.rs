@@ -90,6 +90,12 @@ pub enum Command {
     /// both segmented at the same cardiac phase, branches matched across the views, centerlines
     /// triangulated; writes tree3d.json (schema csnav.tree3d/1) and tree3d.obj (tubes).
     Reconstruct(ReconstructArgs),
+    /// DICOM storage SCP: receive runs from the angiography system. Answers C-ECHO and stores
+    /// every C-STORE'd X-ray angiography or secondary-capture instance into --store as
+    /// its SOP Instance UID + .dcm, byte for byte as sent (behind a file meta group), atomically (a
+    /// file appears complete or not at all). Only the calling AE titles given with --allow may
+    /// associate (any, when none are given). Runs until stopped; one line per event on stdout.
+    Listen(ListenArgs),
     /// Pre-procedure review in the app: each venogram run segmented; correct the tree (X remove
     /// a branch, A add one along the vessel, O move the ostium seed, L rename), pick candidate
     /// targets (T) and save a plan (S) for `csnav live --plan`. `--actions FILE` plays a list of
@@ -198,6 +204,32 @@ pub struct ReconstructArgs {
     /// Use the DICOM geometry as it is (no refinement from the trees).
     #[arg(long)]
     pub no_refine: bool,
+}
+
+/// Arguments of `csnav listen`.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// This node's AE title (peers must call it).
+    #[arg(long, default_value = "CSNAV")]
+    pub ae: String,
+    /// TCP port (0: any free port, printed on the first line).
+    #[arg(long, default_value_t = 11112)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: String,
+    /// Where received instances are stored.
+    #[arg(long, value_name = "DIR")]
+    pub store: PathBuf,
+    /// A calling AE title allowed to associate (repeat for several; none given: any).
+    #[arg(long = "allow", value_name = "AE")]
+    pub allow: Vec<String>,
+    /// Associations served at once.
+    #[arg(long, default_value_t = 32)]
+    pub max_associations: usize,
+    /// Seconds a peer may stay silent before its association is dropped.
+    #[arg(long, default_value_t = 60)]
+    pub idle_timeout_s: u64,
 }
 
 /// Arguments of `csnav review`.

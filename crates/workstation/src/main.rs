@@ -8,6 +8,7 @@ mod case_runs;
 mod cli;
 mod device;
 mod info;
+mod listen;
 mod live;
 mod modes;
 mod nav_case;
@@ -49,6 +50,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Live(args) => live::run(&args),
         cli::Command::Review(args) => review::run(&args),
         cli::Command::Reconstruct(args) => reconstruct::run(&args),
+        cli::Command::Listen(args) => listen::run(&args),
         cli::Command::BenchFrames(args) => bench_frames::run(&args),
         cli::Command::Replay(args) => {
             if args.headless {

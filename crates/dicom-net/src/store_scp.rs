@@ -20,8 +20,9 @@ use dicom_ul::pdu::{
 use dicom_ul::{Pdu, ServerAssociation, ServerAssociationOptions};
 
 use crate::dimse::{self, Command, command_field, status};
+use crate::sop_class;
 use crate::storage::{self, MetaInfo, PartFile, StorageError};
-use crate::{error_chain, sop_class, transfer_syntax};
+use venogram::error_chain;
 
 /// How the SCP is set up.
 #[derive(Debug, Clone)]
@@ -259,8 +260,9 @@ fn options(
     for uid in sop_class::ACCEPTED {
         o = o.with_abstract_syntax(*uid);
     }
-    for uid in transfer_syntax::ACCEPTED {
-        o = o.with_transfer_syntax(*uid);
+    // The transfer syntaxes venogram decodes: every stored run can be segmented.
+    for (uid, _) in venogram::transfer_syntax::SUPPORTED {
+        o = o.with_transfer_syntax(uid);
     }
     o
 }
@@ -521,44 +523,35 @@ impl Session<'_> {
                     .map(|path| (path, bytes))
             }
         };
-        match outcome {
-            Ok((path, data_set_bytes)) => {
-                self.respond(
-                    presentation_context_id,
-                    command_field::C_STORE_RQ,
-                    message_id,
-                    Some(&sop_class_uid),
-                    Some(&sop_instance_uid),
-                    status::SUCCESS,
-                    None,
-                )?;
-                (self.events)(ScpEvent::Stored(StoredInstance {
-                    path,
-                    sop_class_uid,
-                    sop_instance_uid,
-                    transfer_syntax_uid,
-                    calling_ae_title: self.calling_ae_title.clone(),
-                    data_set_bytes,
-                }));
-            }
-            Err((code, reason)) => {
-                self.respond(
-                    presentation_context_id,
-                    command_field::C_STORE_RQ,
-                    message_id,
-                    Some(&sop_class_uid),
-                    Some(&sop_instance_uid),
-                    code,
-                    Some(&reason),
-                )?;
-                (self.events)(ScpEvent::StoreFailed {
-                    calling_ae_title: self.calling_ae_title.clone(),
-                    sop_instance_uid: Some(sop_instance_uid),
-                    status: code,
-                    reason,
-                });
-            }
-        }
+        let (code, comment) = match &outcome {
+            Ok(_) => (status::SUCCESS, None),
+            Err((code, reason)) => (*code, Some(reason.as_str())),
+        };
+        self.respond(
+            presentation_context_id,
+            command_field::C_STORE_RQ,
+            message_id,
+            Some(&sop_class_uid),
+            Some(&sop_instance_uid),
+            code,
+            comment,
+        )?;
+        (self.events)(match outcome {
+            Ok((path, data_set_bytes)) => ScpEvent::Stored(StoredInstance {
+                path,
+                sop_class_uid,
+                sop_instance_uid,
+                transfer_syntax_uid,
+                calling_ae_title: self.calling_ae_title.clone(),
+                data_set_bytes,
+            }),
+            Err((status, reason)) => ScpEvent::StoreFailed {
+                calling_ae_title: self.calling_ae_title.clone(),
+                sop_instance_uid: Some(sop_instance_uid),
+                status,
+                reason,
+            },
+        });
         Ok(())
     }
 

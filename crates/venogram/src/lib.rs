@@ -33,4 +33,5 @@ pub use cine::{Cine, FrameView, LossyCompression, PhotometricInterpretation, Pix
 pub use geometry::{CArmProjection, GeometryDefaults, GeometryOverrides, ResolvedGeometry, Sourced, ValueSource};
 pub use ingest::{IngestError, XaRun, read_xa_bytes, read_xa_file};
 pub use labels::VeinLabel;
+pub use pixels::error_chain;
 pub use transfer_syntax::TransferSyntaxInfo;

@@ -226,8 +226,8 @@ fn decode_registered(object: &FrameObject<'_>, frame: u32, out: &mut [u16], mask
     }
 }
 
-/// An error and its sources on one line, so a codec's real reason is not lost.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its sources on one line ("a: b: c"), so a codec's (or the network's) real reason is not lost.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(s) = source {

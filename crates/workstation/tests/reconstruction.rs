@@ -39,6 +39,11 @@ fn tree_of(truth: &FrameTruth, noise_px: f64, cut: f64, rng: &mut SimRng) -> Bra
     tree
 }
 
+/// A true branch's centerline at `t_ms` into the heartbeat (patient LPS, mm).
+fn centerline_at(patient: &SyntheticPatient, truth: &simulator::venous_tree::Branch, t_ms: f64) -> Vec<Vector3<f64>> {
+    truth.centerline_in_patient.iter().map(|p| patient.motion.displace(&patient.lv, p, t_ms).coords).collect()
+}
+
 #[test]
 fn exact_geometry_meets_the_accuracy_bars_on_synthetic_patients() {
     let (mut worst_rms, mut worst_bif, mut worst_reproj) = (0.0f64, 0.0f64, 0.0f64);
@@ -71,11 +76,7 @@ fn exact_geometry_meets_the_accuracy_bars_on_synthetic_patients() {
         let mut errors = Vec::new();
         let mut bifurcation_errors = Vec::new();
         for truth in &patient.tree.branches {
-            let truth_now: Vec<Vector3<f64>> = truth
-                .centerline_in_patient
-                .iter()
-                .map(|p| patient.motion.displace(&patient.lv, p, t_ms).coords)
-                .collect();
+            let truth_now = centerline_at(&patient, truth, t_ms);
             let got =
                 r.branches.iter().find(|b| b.view_ids[0] == Some(truth.id.0)).unwrap_or_else(|| {
                     panic!("seed {seed}: branch {} ({:?}) not reconstructed", truth.id.0, truth.label)
@@ -209,11 +210,7 @@ fn refined_geometry_meets_the_bar_when_the_second_view_s_header_is_off() {
         let r = reconstruct(a, View { tree: &tb, projection: &refined }, &ReconstructParams::default());
         let mut errors = Vec::new();
         for truth in &patient.tree.branches {
-            let truth_now: Vec<Vector3<f64>> = truth
-                .centerline_in_patient
-                .iter()
-                .map(|p| patient.motion.displace(&patient.lv, p, t_ms).coords)
-                .collect();
+            let truth_now = centerline_at(&patient, truth, t_ms);
             if let Some(got) =
                 r.branches.iter().find(|b| b.view_ids[0] == Some(truth.id.0) && b.seen_in == SeenIn::Both)
             {
@@ -266,11 +263,7 @@ fn a_shift_along_the_baseline_is_reported_and_only_scales_the_tree() {
         let scale = (baseline.norm() + along_mm) / baseline.norm();
         let (mut absolute, mut shape, mut moved) = (Vec::new(), Vec::new(), Vec::new());
         for truth in &patient.tree.branches {
-            let now: Vec<Vector3<f64>> = truth
-                .centerline_in_patient
-                .iter()
-                .map(|p| patient.motion.displace(&patient.lv, p, t_ms).coords)
-                .collect();
+            let now = centerline_at(&patient, truth, t_ms);
             let scaled: Vec<Vector3<f64>> = now.iter().map(|p| first_source + (p - first_source) * scale).collect();
             moved.extend(now.iter().zip(&scaled).map(|(p, q)| (q - p).norm()));
             if let Some(got) =
@@ -326,11 +319,7 @@ fn branches_seen_in_one_view_hang_from_their_parent_s_takeoff() {
         );
         for got in r.branches.iter().filter(|b| b.seen_in == SeenIn::FirstOnly) {
             let truth = patient.tree.branches.iter().find(|t| Some(t.id.0) == got.view_ids[0]).unwrap();
-            let now: Vec<Vector3<f64>> = truth
-                .centerline_in_patient
-                .iter()
-                .map(|p| patient.motion.displace(&patient.lv, p, t_ms).coords)
-                .collect();
+            let now = centerline_at(&patient, truth, t_ms);
             assert!(got.parent.is_some(), "seed {seed}: twig {} not hung from its parent", truth.id.0);
             let takeoff = (Vector3::from(got.points_mm[0]) - now[0]).norm();
             let worst = got

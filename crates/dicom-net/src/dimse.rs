@@ -113,17 +113,35 @@ fn uid_value(uid: &str) -> PrimitiveValue {
     PrimitiveValue::from(s)
 }
 
+/// A response to a request: what it answers and how it went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response<'a> {
+    /// The request's Command Field (the response bit is added).
+    pub request_field: u16,
+    /// The Message ID of the request answered.
+    pub message_id: u16,
+    /// Affected SOP Class UID, when known.
+    pub affected_sop_class_uid: Option<&'a str>,
+    /// Affected SOP Instance UID, when known.
+    pub affected_sop_instance_uid: Option<&'a str>,
+    /// Status (0000,0900).
+    pub status: u16,
+    /// Error Comment (0000,0902), for failures.
+    pub error_comment: Option<&'a str>,
+}
+
 /// Encodes a response command set: the request's field with the response bit, the message it
 /// answers, the affected SOP class and instance when known, the status and an optional error
-/// comment (0000,0902), with the group length first.
-pub fn response(
-    request_field: u16,
-    message_id: u16,
-    affected_sop_class_uid: Option<&str>,
-    affected_sop_instance_uid: Option<&str>,
-    status: u16,
-    error_comment: Option<&str>,
-) -> Result<Vec<u8>, CommandError> {
+/// comment, with the group length first.
+pub fn response(r: &Response<'_>) -> Result<Vec<u8>, CommandError> {
+    let Response {
+        request_field,
+        message_id,
+        affected_sop_class_uid,
+        affected_sop_instance_uid,
+        status,
+        error_comment,
+    } = *r;
     let mut elements = Vec::new();
     if let Some(uid) = affected_sop_class_uid {
         elements.push(DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, uid_value(uid)));
@@ -205,8 +223,15 @@ mod tests {
     /// 0x8030, Message ID Being Responded To 7, Command Data Set Type 0x0101, Status 0.
     #[test]
     fn an_echo_response_is_encoded_byte_exact() {
-        let bytes =
-            response(command_field::C_ECHO_RQ, 7, Some("1.2.840.10008.1.1"), None, status::SUCCESS, None).unwrap();
+        let bytes = response(&Response {
+            request_field: command_field::C_ECHO_RQ,
+            message_id: 7,
+            affected_sop_class_uid: Some("1.2.840.10008.1.1"),
+            affected_sop_instance_uid: None,
+            status: status::SUCCESS,
+            error_comment: None,
+        })
+        .unwrap();
         let mut expected: Vec<u8> = vec![0, 0, 0, 0, 4, 0, 0, 0, 0x42, 0, 0, 0];
         expected.extend_from_slice(&[0, 0, 2, 0, 18, 0, 0, 0]);
         expected.extend_from_slice(b"1.2.840.10008.1.1\0");
@@ -234,7 +259,15 @@ mod tests {
         assert!(Command::parse(&[0xff; 7]).is_err());
         assert!(Command::parse(&[]).is_err(), "an empty command has no Command Field");
         // A valid element that is not a command.
-        let bytes = response(command_field::C_ECHO_RQ, 1, None, None, 0, None).unwrap();
+        let bytes = response(&Response {
+            request_field: command_field::C_ECHO_RQ,
+            message_id: 1,
+            affected_sop_class_uid: None,
+            affected_sop_instance_uid: None,
+            status: 0,
+            error_comment: None,
+        })
+        .unwrap();
         assert!(Command::parse(&bytes[..bytes.len() - 3]).is_err(), "truncated");
         let mut no_field = request(command_field::C_ECHO_RQ, 1, "1.2.840.10008.1.1", None, false).unwrap();
         no_field.truncate(12 + 8 + 18);

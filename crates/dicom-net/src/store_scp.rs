@@ -316,11 +316,7 @@ impl Session<'_> {
                 Pdu::PData { data } => {
                     for pdv in data {
                         if let Err(reason) = self.on_pdv(&pdv, &mut command, &mut pending) {
-                            let _ = self.association.send(&Pdu::AbortRQ {
-                                source: dicom_ul::pdu::AbortRQSource::ServiceProvider(
-                                    dicom_ul::pdu::AbortRQServiceProviderReason::UnexpectedPdu,
-                                ),
-                            });
+                            self.abort();
                             return Err(reason);
                         }
                     }
@@ -335,15 +331,21 @@ impl Session<'_> {
                 }
                 Pdu::AbortRQ { source } => return Err(format!("aborted by the peer ({source:?})")),
                 other => {
-                    let _ = self.association.send(&Pdu::AbortRQ {
-                        source: dicom_ul::pdu::AbortRQSource::ServiceProvider(
-                            dicom_ul::pdu::AbortRQServiceProviderReason::UnexpectedPdu,
-                        ),
-                    });
+                    self.abort();
                     return Err(format!("unexpected PDU {}", other.short_description()));
                 }
             }
         }
+    }
+
+    /// Ends the association on a protocol error (A-ABORT from the service provider); the
+    /// socket may already be gone, so a failure to send is not news.
+    fn abort(&mut self) {
+        let _ = self.association.send(&Pdu::AbortRQ {
+            source: dicom_ul::pdu::AbortRQSource::ServiceProvider(
+                dicom_ul::pdu::AbortRQServiceProviderReason::UnexpectedPdu,
+            ),
+        });
     }
 
     fn context(&self, id: u8) -> Option<&PresentationContextNegotiated> {
@@ -411,12 +413,14 @@ impl Session<'_> {
             command_field::C_ECHO_RQ => {
                 self.respond(
                     context.id,
-                    c.field,
-                    c.message_id,
-                    Some(sop_class::VERIFICATION),
-                    None,
-                    status::SUCCESS,
-                    None,
+                    &dimse::Response {
+                        request_field: c.field,
+                        message_id: c.message_id,
+                        affected_sop_class_uid: Some(sop_class::VERIFICATION),
+                        affected_sop_instance_uid: None,
+                        status: status::SUCCESS,
+                        error_comment: None,
+                    },
                 )?;
                 (self.events)(ScpEvent::Echo { calling_ae_title: self.calling_ae_title.clone() });
                 Ok(None)
@@ -425,12 +429,14 @@ impl Session<'_> {
                 if !c.has_data_set {
                     self.respond(
                         context.id,
-                        c.field,
-                        c.message_id,
-                        c.affected_sop_class_uid.as_deref(),
-                        c.affected_sop_instance_uid.as_deref(),
-                        status::CANNOT_UNDERSTAND,
-                        Some("C-STORE without a data set"),
+                        &dimse::Response {
+                            request_field: c.field,
+                            message_id: c.message_id,
+                            affected_sop_class_uid: c.affected_sop_class_uid.as_deref(),
+                            affected_sop_instance_uid: c.affected_sop_instance_uid.as_deref(),
+                            status: status::CANNOT_UNDERSTAND,
+                            error_comment: Some("C-STORE without a data set"),
+                        },
                     )?;
                     return Ok(None);
                 }
@@ -481,12 +487,14 @@ impl Session<'_> {
             field if field & command_field::RESPONSE_BIT == 0 => {
                 self.respond(
                     context.id,
-                    field,
-                    c.message_id,
-                    c.affected_sop_class_uid.as_deref(),
-                    None,
-                    status::UNRECOGNIZED_OPERATION,
-                    Some("this SCP serves C-ECHO and C-STORE only"),
+                    &dimse::Response {
+                        request_field: field,
+                        message_id: c.message_id,
+                        affected_sop_class_uid: c.affected_sop_class_uid.as_deref(),
+                        affected_sop_instance_uid: None,
+                        status: status::UNRECOGNIZED_OPERATION,
+                        error_comment: Some("this SCP serves C-ECHO and C-STORE only"),
+                    },
                 )?;
                 if c.has_data_set {
                     return Err(format!("unsupported command 0x{field:04x} with a data set"));
@@ -529,12 +537,14 @@ impl Session<'_> {
         };
         self.respond(
             presentation_context_id,
-            command_field::C_STORE_RQ,
-            message_id,
-            Some(&sop_class_uid),
-            Some(&sop_instance_uid),
-            code,
-            comment,
+            &dimse::Response {
+                request_field: command_field::C_STORE_RQ,
+                message_id,
+                affected_sop_class_uid: Some(&sop_class_uid),
+                affected_sop_instance_uid: Some(&sop_instance_uid),
+                status: code,
+                error_comment: comment,
+            },
         )?;
         (self.events)(match outcome {
             Ok((path, data_set_bytes)) => ScpEvent::Stored(StoredInstance {
@@ -555,19 +565,9 @@ impl Session<'_> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments, reason = "the fields of a DIMSE response")]
-    fn respond(
-        &mut self,
-        presentation_context_id: u8,
-        request_field: u16,
-        message_id: u16,
-        sop_class_uid: Option<&str>,
-        sop_instance_uid: Option<&str>,
-        status: u16,
-        comment: Option<&str>,
-    ) -> Result<(), String> {
-        let data = dimse::response(request_field, message_id, sop_class_uid, sop_instance_uid, status, comment)
-            .map_err(|e| e.to_string())?;
+    /// Sends `response` on the presentation context its request came on.
+    fn respond(&mut self, presentation_context_id: u8, response: &dimse::Response<'_>) -> Result<(), String> {
+        let data = dimse::response(response).map_err(|e| e.to_string())?;
         self.association
             .send(&Pdu::PData {
                 data: vec![PDataValue {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real DICOM peers csnav is tested against, idempotently:
 #   Debian packages: dcmtk (dcmconv, dcmcrle, dcmcjpeg, dcmcjpls, dcmdump, dcmdjpeg, dcmdrle),
+#                    orthanc (the PACS of the query/retrieve tests; each test starts its own),
 #                    python3-venv, cmake and g++ (CharLS, the JPEG-LS codec, builds from source);
 #   a Python venv (default ~/.cache/csnav/peers-venv, override with CSNAV_PEERS_VENV) with
 #   pydicom, numpy, pylibjpeg with its openjpeg (JPEG 2000), libjpeg (JPEG lossless) and rle plugins, pyjpegls (JPEG-LS),
@@ -8,7 +9,7 @@
 # Needs root for apt-get (or sudo). Prints the venv's python path on its last line.
 set -euo pipefail
 
-"$(dirname "$0")/system-packages.sh" dcmtk python3-venv
+"$(dirname "$0")/system-packages.sh" dcmtk python3-venv orthanc
 
 venv="${CSNAV_PEERS_VENV:-$HOME/.cache/csnav/peers-venv}"
 stamp="$venv/.csnav-peers-v3"

@@ -17,6 +17,12 @@ pub mod command_field {
     pub const C_ECHO_RQ: u16 = 0x0030;
     /// C-ECHO-RSP.
     pub const C_ECHO_RSP: u16 = 0x8030;
+    /// C-FIND-RQ.
+    pub const C_FIND_RQ: u16 = 0x0020;
+    /// C-MOVE-RQ.
+    pub const C_MOVE_RQ: u16 = 0x0021;
+    /// C-CANCEL-RQ.
+    pub const C_CANCEL_RQ: u16 = 0x0FFF;
     /// The bit that makes a request's field its response's.
     pub const RESPONSE_BIT: u16 = 0x8000;
 }
@@ -35,6 +41,25 @@ pub mod status {
     pub const OUT_OF_RESOURCES: u16 = 0xA700;
     /// Error: cannot understand (the data set does not parse).
     pub const CANNOT_UNDERSTAND: u16 = 0xC000;
+    /// Pending: more matches or sub-operations follow (0xFF01 is pending with optional keys
+    /// unsupported).
+    pub const PENDING: u16 = 0xFF00;
+    /// Cancelled (C-FIND, C-MOVE).
+    pub const CANCEL: u16 = 0xFE00;
+    /// Warning: sub-operations complete, one or more failed (C-MOVE).
+    pub const SUB_OPERATIONS_WARNING: u16 = 0xB000;
+
+    /// Whether `status` is a pending status (0xFF00 or 0xFF01).
+    #[must_use]
+    pub fn is_pending(status: u16) -> bool {
+        status == 0xFF00 || status == 0xFF01
+    }
+
+    /// Whether `status` is a warning (0x0001, 0x0107, 0x0116, 0xB000-0xBFFF).
+    #[must_use]
+    pub fn is_warning(status: u16) -> bool {
+        matches!(status, 0x0001 | 0x0107 | 0x0116 | 0xB000..=0xBFFF)
+    }
 }
 
 /// Command Data Set Type (0000,0800) meaning "no data set follows".
@@ -67,6 +92,25 @@ pub struct Command {
     pub affected_sop_instance_uid: Option<String>,
     /// Whether a data set follows (Command Data Set Type other than 0x0101).
     pub has_data_set: bool,
+    /// Status (0000,0900) of a response.
+    pub status: Option<u16>,
+    /// Error Comment (0000,0902) of a response.
+    pub error_comment: Option<String>,
+    /// Sub-operation counts (0000,1020-1023) of a C-MOVE or C-GET response.
+    pub sub_operations: SubOperations,
+}
+
+/// The sub-operation counts of a retrieve response; each `None` when absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubOperations {
+    /// Number of Remaining Sub-operations (0000,1020).
+    pub remaining: Option<u16>,
+    /// Number of Completed Sub-operations (0000,1021).
+    pub completed: Option<u16>,
+    /// Number of Failed Sub-operations (0000,1022).
+    pub failed: Option<u16>,
+    /// Number of Warning Sub-operations (0000,1023).
+    pub warning: Option<u16>,
 }
 
 /// A UID as stored: trailing NUL and space padding removed.
@@ -94,12 +138,25 @@ impl Command {
         } else {
             u16_of(tags::MESSAGE_ID_BEING_RESPONDED_TO, "Message ID Being Responded To (0000,0120)")?
         };
+        let optional_u16 = |tag: Tag| obj.element(tag).ok().and_then(|e| e.uint16().ok());
         Ok(Self {
             field,
             message_id,
             affected_sop_class_uid: string_of(tags::AFFECTED_SOP_CLASS_UID),
             affected_sop_instance_uid: string_of(tags::AFFECTED_SOP_INSTANCE_UID),
             has_data_set: data_set_type != NO_DATA_SET,
+            status: optional_u16(tags::STATUS),
+            error_comment: obj
+                .element(tags::ERROR_COMMENT)
+                .ok()
+                .and_then(|e| e.to_str().ok())
+                .map(|s| s.trim_end_matches(['\0', ' ']).to_owned()),
+            sub_operations: SubOperations {
+                remaining: optional_u16(tags::NUMBER_OF_REMAINING_SUBOPERATIONS),
+                completed: optional_u16(tags::NUMBER_OF_COMPLETED_SUBOPERATIONS),
+                failed: optional_u16(tags::NUMBER_OF_FAILED_SUBOPERATIONS),
+                warning: optional_u16(tags::NUMBER_OF_WARNING_SUBOPERATIONS),
+            },
         })
     }
 }
@@ -168,30 +225,65 @@ pub fn response(r: &Response<'_>) -> Result<Vec<u8>, CommandError> {
     encode_with_group_length(elements)
 }
 
-/// Encodes a request command set (for clients and tests): field, message ID, affected SOP
-/// class and instance, and whether a data set follows.
-pub fn request(
-    field: u16,
-    message_id: u16,
-    affected_sop_class_uid: &str,
-    affected_sop_instance_uid: Option<&str>,
-    has_data_set: bool,
-) -> Result<Vec<u8>, CommandError> {
+/// A request: what it asks, of which SOP class and instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// Command Field (0000,0100).
+    pub field: u16,
+    /// Message ID (0000,0110).
+    pub message_id: u16,
+    /// Affected SOP Class UID (0000,0002).
+    pub affected_sop_class_uid: &'a str,
+    /// Affected SOP Instance UID (0000,1000), for C-STORE.
+    pub affected_sop_instance_uid: Option<&'a str>,
+    /// Move Destination (0000,0600), for C-MOVE: the AE title the instances go to.
+    pub move_destination: Option<&'a str>,
+    /// Whether a data set (an instance or an identifier) follows.
+    pub has_data_set: bool,
+}
+
+impl<'a> Request<'a> {
+    /// A request of `field` with no instance, destination or data set.
+    #[must_use]
+    pub fn new(field: u16, message_id: u16, affected_sop_class_uid: &'a str) -> Self {
+        Self {
+            field,
+            message_id,
+            affected_sop_class_uid,
+            affected_sop_instance_uid: None,
+            move_destination: None,
+            has_data_set: false,
+        }
+    }
+}
+
+/// Encodes a request command set: field, message ID, affected SOP class (and instance),
+/// priority medium for the services that carry one, move destination, and whether a data set
+/// follows.
+pub fn request(r: &Request<'_>) -> Result<Vec<u8>, CommandError> {
     let mut elements = vec![
-        DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, uid_value(affected_sop_class_uid)),
-        DataElement::new(tags::COMMAND_FIELD, VR::US, PrimitiveValue::from(field)),
-        DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(message_id)),
+        DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, uid_value(r.affected_sop_class_uid)),
+        DataElement::new(tags::COMMAND_FIELD, VR::US, PrimitiveValue::from(r.field)),
+        DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(r.message_id)),
     ];
-    if field == command_field::C_STORE_RQ {
+    if let Some(destination) = r.move_destination {
+        // AE: 16 characters at most, padded to even length with a space.
+        let mut text = destination.trim().to_owned();
+        if text.len() % 2 == 1 {
+            text.push(' ');
+        }
+        elements.push(DataElement::new(tags::MOVE_DESTINATION, VR::AE, PrimitiveValue::from(text)));
+    }
+    if matches!(r.field, command_field::C_STORE_RQ | command_field::C_FIND_RQ | command_field::C_MOVE_RQ) {
         // Priority (0000,0700): medium.
         elements.push(DataElement::new(tags::PRIORITY, VR::US, PrimitiveValue::from(0u16)));
     }
     elements.push(DataElement::new(
         tags::COMMAND_DATA_SET_TYPE,
         VR::US,
-        PrimitiveValue::from(if has_data_set { 0x0000u16 } else { NO_DATA_SET }),
+        PrimitiveValue::from(if r.has_data_set { 0x0000u16 } else { NO_DATA_SET }),
     ));
-    if let Some(uid) = affected_sop_instance_uid {
+    if let Some(uid) = r.affected_sop_instance_uid {
         elements.push(DataElement::new(tags::AFFECTED_SOP_INSTANCE_UID, VR::UI, uid_value(uid)));
     }
     encode_with_group_length(elements)
@@ -244,8 +336,12 @@ mod tests {
 
     #[test]
     fn a_store_request_reads_back() {
-        let bytes =
-            request(command_field::C_STORE_RQ, 3, "1.2.840.10008.5.1.4.1.1.12.1", Some("1.2.3.4"), true).unwrap();
+        let bytes = request(&Request {
+            affected_sop_instance_uid: Some("1.2.3.4"),
+            has_data_set: true,
+            ..Request::new(command_field::C_STORE_RQ, 3, "1.2.840.10008.5.1.4.1.1.12.1")
+        })
+        .unwrap();
         let c = Command::parse(&bytes).unwrap();
         assert_eq!(c.field, command_field::C_STORE_RQ);
         assert_eq!(c.message_id, 3);
@@ -269,7 +365,7 @@ mod tests {
         })
         .unwrap();
         assert!(Command::parse(&bytes[..bytes.len() - 3]).is_err(), "truncated");
-        let mut no_field = request(command_field::C_ECHO_RQ, 1, "1.2.840.10008.1.1", None, false).unwrap();
+        let mut no_field = request(&Request::new(command_field::C_ECHO_RQ, 1, "1.2.840.10008.1.1")).unwrap();
         no_field.truncate(12 + 8 + 18);
         assert!(matches!(Command::parse(&no_field), Err(CommandError::Missing(_))));
     }

@@ -58,6 +58,21 @@ impl VeinLabel {
         }
     }
 
+    /// The vein's name in words (`Posterolateral vein`), for reports.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CoronarySinus => "Coronary sinus",
+            Self::GreatCardiacVein => "Great cardiac vein",
+            Self::AnteriorInterventricularVein => "Anterior interventricular vein",
+            Self::MiddleCardiacVein => "Middle cardiac vein",
+            Self::PosterolateralVein => "Posterolateral vein",
+            Self::LateralMarginalVein => "Lateral marginal vein",
+            Self::AnterolateralVein => "Anterolateral vein",
+            Self::Branch => "Unnamed coronary vein branch",
+        }
+    }
+
     /// The label's display colour, sRGB: one palette for the app's views and lists, the
     /// overlay pictures and the recordings. Chosen to stay apart from each other, from the
     /// grey of a venogram and from the magenta of a tracked tip.

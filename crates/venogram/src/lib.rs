@@ -10,6 +10,7 @@
 pub mod acquisition;
 pub mod atlas;
 pub mod cine;
+pub mod export;
 pub mod geometry;
 pub mod ingest;
 pub mod labels;

@@ -79,7 +79,7 @@ pub fn derived_uid(seed: u64, role: u64) -> String {
 
 /// One DS value: the shortest decimal of at most 16 characters (PS3.5 6.2) that keeps as
 /// many significant digits as fit.
-fn ds_text(v: f64) -> String {
+pub(crate) fn ds_text(v: f64) -> String {
     let plain = format!("{v}");
     if plain.len() <= 16 {
         return plain;

@@ -96,6 +96,15 @@ pub enum Command {
     /// file appears complete or not at all). Only the calling AE titles given with --allow may
     /// associate (any, when none are given). Runs until stopped; one line per event on stdout.
     Listen(ListenArgs),
+    /// Talk to a PACS (or any DICOM node): `echo` (C-ECHO), `find` (C-FIND at patient, study,
+    /// series or image level), `get` (C-MOVE of a study or series to csnav, which receives it
+    /// on its own storage SCP for the duration) and `send` (C-STORE of files, each in its own
+    /// transfer syntax).
+    Pacs(PacsArgs),
+    /// Export a run's segmentation for the PACS: the labelled overlay as a Secondary Capture
+    /// image and the branch measurements as a Comprehensive SR, both in the run's study and
+    /// referencing the segmented frame; optionally sent (C-STORE) with --send.
+    Export(ExportArgs),
     /// Pre-procedure review in the app: each venogram run segmented; correct the tree (X remove
     /// a branch, A add one along the vessel, O move the ostium seed, L rename), pick candidate
     /// targets (T) and save a plan (S) for `csnav live --plan`. `--actions FILE` plays a list of
@@ -230,6 +239,149 @@ pub struct ListenArgs {
     /// Seconds a peer may stay silent before its association is dropped.
     #[arg(long, default_value_t = 60)]
     pub idle_timeout_s: u64,
+    /// Segment every X-ray angiography run received (best-opacified frame), into
+    /// STORE/segmented/<SOP Instance UID>/ (tree.json, mask.png, overlay.png).
+    #[arg(long)]
+    pub segment: bool,
+    /// With --segment: announce each segmented run to a running app (`csnav live --inbox`)
+    /// at this address (host:port), one JSON line per run.
+    #[arg(long, value_name = "HOST:PORT", requires = "segment")]
+    pub announce: Option<String>,
+}
+
+/// The remote node and how csnav calls it.
+#[derive(Debug, Args, Clone)]
+pub struct PeerArgs {
+    /// The remote node: AE@host:port (e.g. ORTHANC@127.0.0.1:4242).
+    #[arg(long, value_name = "AE@HOST:PORT")]
+    pub peer: dicom_net::scu::RemoteAe,
+    /// csnav's calling AE title.
+    #[arg(long, default_value = "CSNAV")]
+    pub ae: String,
+    /// Connection and answer timeout, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout_s: u64,
+}
+
+/// Arguments of `csnav pacs`.
+#[derive(Debug, Args)]
+pub struct PacsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: PacsCommand,
+}
+
+/// The `csnav pacs` operations.
+#[derive(Debug, Subcommand)]
+pub enum PacsCommand {
+    /// C-ECHO: is the node there and does it accept csnav?
+    Echo(PeerArgs),
+    /// C-FIND: list patients, studies, series or images matching the keys (wildcards * and ?
+    /// in names and IDs, date ranges as YYYYMMDD-YYYYMMDD).
+    Find(PacsFindArgs),
+    /// C-MOVE a study or series to csnav: a storage SCP on --port receives it into --out
+    /// (the PACS must know csnav's AE title with this host and port).
+    Get(PacsGetArgs),
+    /// C-STORE files to the node, each in the transfer syntax it is stored in.
+    Send(PacsSendArgs),
+}
+
+/// Arguments of `csnav pacs find`.
+#[derive(Debug, Args)]
+pub struct PacsFindArgs {
+    /// The remote node.
+    #[command(flatten)]
+    pub peer: PeerArgs,
+    /// Query level: patient, study, series or image.
+    #[arg(long, default_value = "study")]
+    pub level: dicom_net::scu::QueryLevel,
+    /// Patient ID to match.
+    #[arg(long)]
+    pub patient_id: Option<String>,
+    /// Patient's name to match (DICOM PN, e.g. DOE^J*).
+    #[arg(long)]
+    pub patient_name: Option<String>,
+    /// Study Instance UID (needed below the study level).
+    #[arg(long)]
+    pub study_uid: Option<String>,
+    /// Series Instance UID (needed at the image level).
+    #[arg(long)]
+    pub series_uid: Option<String>,
+    /// Study date or range (YYYYMMDD, YYYYMMDD-YYYYMMDD).
+    #[arg(long)]
+    pub study_date: Option<String>,
+    /// Accession number.
+    #[arg(long)]
+    pub accession: Option<String>,
+    /// Modality of the series (series level), or among the study's (study level), e.g. XA.
+    #[arg(long)]
+    pub modality: Option<String>,
+    /// Print the matches as JSON (keyword: value) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `csnav pacs get`.
+#[derive(Debug, Args)]
+pub struct PacsGetArgs {
+    /// The remote node.
+    #[command(flatten)]
+    pub peer: PeerArgs,
+    /// The study to retrieve.
+    #[arg(long)]
+    pub study_uid: String,
+    /// Only this series of the study.
+    #[arg(long)]
+    pub series_uid: Option<String>,
+    /// Where the instances are stored (as SOP Instance UID + .dcm).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Port of csnav's storage SCP while it receives (the PACS's entry for csnav's AE).
+    #[arg(long, default_value_t = 11113)]
+    pub port: u16,
+    /// Address the storage SCP listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: String,
+}
+
+/// Arguments of `csnav pacs send`.
+#[derive(Debug, Args)]
+pub struct PacsSendArgs {
+    /// The remote node.
+    #[command(flatten)]
+    pub peer: PeerArgs,
+    /// DICOM files to send.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Arguments of `csnav export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The XA run (DICOM) that was segmented.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Frame to segment: a 0-based number or `auto` for the best-opacified frame.
+    #[arg(long, default_value = "auto", value_name = "N|auto")]
+    pub frame: FrameArg,
+    /// The CS ostium, pixels X,Y (column, row), when the automatic choice is wrong.
+    #[arg(long, value_name = "X,Y", value_delimiter = ',', num_args = 2, allow_hyphen_values = true)]
+    pub seed_xy: Option<Vec<f64>>,
+    /// Vesselness measure.
+    #[arg(long, value_enum, default_value_t = MeasureArg::Jerman)]
+    pub measure: MeasureArg,
+    /// Output folder: overlay-sc.dcm and report-sr.dcm.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Send both to this node (AE@host:port) once written.
+    #[arg(long, value_name = "AE@HOST:PORT")]
+    pub send: Option<dicom_net::scu::RemoteAe>,
+    /// csnav's calling AE title when sending.
+    #[arg(long, default_value = "CSNAV")]
+    pub ae: String,
+    /// Geometry entered by hand, overriding the file.
+    #[command(flatten)]
+    pub geometry: GeometryArgs,
 }
 
 /// Arguments of `csnav review`.

@@ -7,11 +7,13 @@ mod bench_frames;
 mod case_runs;
 mod cli;
 mod device;
+mod export;
 mod info;
 mod listen;
 mod live;
 mod modes;
 mod nav_case;
+mod pacs;
 mod procedure;
 mod reconstruct;
 mod replay;
@@ -51,6 +53,8 @@ fn main() -> std::process::ExitCode {
         cli::Command::Review(args) => review::run(&args),
         cli::Command::Reconstruct(args) => reconstruct::run(&args),
         cli::Command::Listen(args) => listen::run(&args),
+        cli::Command::Pacs(args) => pacs::run(&args),
+        cli::Command::Export(args) => export::run(&args),
         cli::Command::BenchFrames(args) => bench_frames::run(&args),
         cli::Command::Replay(args) => {
             if args.headless {

@@ -10,21 +10,33 @@ use venogram::segment::{
     FrameChoice, SegmentParams, Segmentation, TreeDocument, TreeSource, VesselnessMeasure, segment_run,
 };
 
-use crate::cli::{FrameArg, MeasureArg, SegmentArgs};
+use crate::cli::{FrameArg, GeometryArgs, MeasureArg, SegmentArgs};
 
-/// Segments the run and writes tree.json, mask.png, vesselness.png and overlay.png.
-pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
-    let run = venogram::read_xa_file(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+/// Reads the run at `file` and the segmentation settings for it: the geometry (file, entries,
+/// defaults), the ostium seed when given, the vesselness measure.
+pub(crate) fn prepare(
+    file: &Path,
+    geometry_args: &GeometryArgs,
+    seed_xy: Option<&[f64]>,
+    measure: MeasureArg,
+) -> anyhow::Result<(venogram::XaRun, SegmentParams)> {
+    let run = venogram::read_xa_file(file).with_context(|| format!("cannot read {}", file.display()))?;
     let cine = &run.cine;
-    let (overrides, defaults) = crate::info::overrides(&args.geometry)?;
+    let (overrides, defaults) = crate::info::overrides(geometry_args)?;
     let geometry =
         ResolvedGeometry::resolve(&run.acquisition.positioner, cine.rows(), cine.columns(), &overrides, &defaults);
-    let seed = args.seed_xy.as_deref().map(|s| [s[0], s[1]]);
-    let mut params = SegmentParams::for_geometry(&geometry, seed);
-    params.measure = match args.measure {
+    let mut params = SegmentParams::for_geometry(&geometry, seed_xy.map(|s| [s[0], s[1]]));
+    params.measure = match measure {
         MeasureArg::Jerman => VesselnessMeasure::Jerman { tau: 0.75 },
         MeasureArg::Frangi => VesselnessMeasure::Frangi { beta: 0.5 },
     };
+    Ok((run, params))
+}
+
+/// Segments the run and writes tree.json, mask.png, vesselness.png and overlay.png.
+pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
+    let (run, params) = prepare(&args.file, &args.geometry, args.seed_xy.as_deref(), args.measure)?;
+    let cine = &run.cine;
     let choice = match args.frame {
         FrameArg::Auto => FrameChoice::Auto,
         FrameArg::Index(i) => FrameChoice::Index(i),
@@ -32,7 +44,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
     };
     let result =
         segment_run(cine, choice, &params).with_context(|| format!("cannot segment {}", args.file.display()))?;
-    write_frame(&args.out, args, &run, &result, &params)?;
+    write_frame(&args.out, &args.file, &run, &result, &params)?;
     let (w, h) = (cine.columns(), cine.rows());
     write_png(
         &args.out.join("vesselness.png"),
@@ -127,7 +139,7 @@ fn run_cine(args: &SegmentArgs, run: &venogram::XaRun, params: &SegmentParams) -
     let mut frames = Vec::new();
     for result in &results {
         let rel = format!("frames/{:04}", result.frame);
-        write_frame(&args.out.join(&rel), args, run, result, params)?;
+        write_frame(&args.out.join(&rel), &args.file, run, result, params)?;
         frames.push(CineFrame {
             frame: result.frame,
             branches: result.tree.branches.len(),
@@ -171,10 +183,11 @@ fn run_cine(args: &SegmentArgs, run: &venogram::XaRun, params: &SegmentParams) -
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes one frame's `tree.json`, `mask.png` and `overlay.png` into `dir` (created).
-fn write_frame(
+/// Writes one frame's `tree.json`, `mask.png` and `overlay.png` (of the run read from `file`)
+/// into `dir` (created).
+pub(crate) fn write_frame(
     dir: &Path,
-    args: &SegmentArgs,
+    file: &Path,
     run: &venogram::XaRun,
     result: &Segmentation,
     params: &SegmentParams,
@@ -183,7 +196,7 @@ fn write_frame(
     let (w, h) = (cine.columns(), cine.rows());
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let source = TreeSource {
-        file: args.file.display().to_string(),
+        file: file.display().to_string(),
         sop_instance_uid: run.acquisition.identity.sop_instance_uid.clone(),
         frame: result.frame,
         rows: h,

@@ -38,7 +38,7 @@ pub struct RecordArgs {
 }
 
 /// `YYYYMMDD-HHMMSS` (UTC) of a time since the Unix epoch.
-fn utc_stamp(unix_s: i64) -> String {
+pub(crate) fn utc_stamp(unix_s: i64) -> String {
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
     let days = unix_s.div_euclid(86_400);
     let secs = unix_s.rem_euclid(86_400);

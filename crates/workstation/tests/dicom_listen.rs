@@ -101,49 +101,6 @@ impl Drop for Listener {
     }
 }
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e} (dcmtk: scripts/install-peers.sh)"));
-    assert!(out.status.success(), "{cmd:?}: {}", common::text(&out.stderr));
-}
-
-/// A Part 10 file's data set bytes (after its meta group) and its transfer syntax.
-fn data_set(path: &Path) -> (String, Vec<u8>) {
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(&bytes[128..132], b"DICM", "{}", path.display());
-    // (0002,0000) UL, explicit VR: tag 4, VR 2, length 2, value 4.
-    assert_eq!(&bytes[132..138], &[2, 0, 0, 0, b'U', b'L'], "{}: meta group length first", path.display());
-    let group = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
-    let start = 144 + group;
-    let meta = &bytes[144..start];
-    let at = meta.windows(4).position(|w| w == [2, 0, 0x10, 0]).expect("transfer syntax element");
-    let len = u16::from_le_bytes([meta[at + 6], meta[at + 7]]) as usize;
-    let ts = String::from_utf8_lossy(&meta[at + 8..at + 8 + len]).trim_end_matches(['\0', ' ']).to_owned();
-    let mut data = bytes[start..].to_vec();
-    if ts == "1.2.840.10008.1.2.1.99" {
-        // Deflate streams may differ in their compressed bytes: compare what they inflate to.
-        let mut inflated = Vec::new();
-        flate2_inflate(&data, &mut inflated);
-        data = inflated;
-    }
-    (ts, data)
-}
-
-/// Raw deflate (PS3.5 A.5) through Python's zlib, to keep flate2 out of this crate's tests.
-fn flate2_inflate(data: &[u8], out: &mut Vec<u8>) {
-    let mut child = Command::new("python3")
-        .args(["-c", "import sys,zlib; sys.stdout.buffer.write(zlib.decompress(sys.stdin.buffer.read(), -15))"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = data.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    child.stdout.take().unwrap().read_to_end(out).unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(child.wait().unwrap().success());
-}
-
 /// 20 runs from the bundled case, each with its own SOP instance UID, in five transfer
 /// syntaxes; with the `storescu` option that proposes each's syntax.
 fn twenty_runs(dir: &Path) -> Vec<(PathBuf, &'static str)> {
@@ -156,26 +113,20 @@ fn twenty_runs(dir: &Path) -> Vec<(PathBuf, &'static str)> {
         let (name, propose) = syntaxes[k % 5];
         let path = dir.join(format!("run{k:02}-{name}.dcm"));
         let decompressed = dir.join(format!("run{k:02}-raw.dcm"));
-        run(Command::new("dcmdjpeg").arg(&source).arg(&decompressed));
+        common::dicom::run(Command::new("dcmdjpeg").arg(&source).arg(&decompressed));
         match name {
-            "jpeg-lossless" => run(Command::new("cp").arg(&source).arg(&path)),
-            "explicit" => run(Command::new("dcmconv").arg("+te").arg(&decompressed).arg(&path)),
-            "implicit" => run(Command::new("dcmconv").arg("+ti").arg(&decompressed).arg(&path)),
-            "rle" => run(Command::new("dcmcrle").arg(&decompressed).arg(&path)),
-            _ => run(Command::new("dcmconv").arg("+td").arg(&decompressed).arg(&path)),
+            "jpeg-lossless" => common::dicom::run(Command::new("cp").arg(&source).arg(&path)),
+            "explicit" => common::dicom::run(Command::new("dcmconv").arg("+te").arg(&decompressed).arg(&path)),
+            "implicit" => common::dicom::run(Command::new("dcmconv").arg("+ti").arg(&decompressed).arg(&path)),
+            "rle" => common::dicom::run(Command::new("dcmcrle").arg(&decompressed).arg(&path)),
+            _ => common::dicom::run(Command::new("dcmconv").arg("+td").arg(&decompressed).arg(&path)),
         }
         std::fs::remove_file(&decompressed).unwrap();
         // A new SOP Instance UID in the data set and the meta group.
-        run(Command::new("dcmodify").args(["-nb", "-gin"]).arg(&path));
+        common::dicom::run(Command::new("dcmodify").args(["-nb", "-gin"]).arg(&path));
         runs.push((path, propose));
     }
     runs
-}
-
-fn sop_instance_uid(path: &Path) -> String {
-    let out = Command::new("dcmdump").args(["+P", "0008,0018", "-s"]).arg(path).output().unwrap();
-    let text = common::text(&out.stdout);
-    text.split('[').nth(1).and_then(|s| s.split(']').next()).unwrap_or_else(|| panic!("no UID in {text}")).to_owned()
 }
 
 #[test]
@@ -206,17 +157,17 @@ fn twenty_runs_sent_concurrently_by_storescu_are_all_stored_byte_identical() {
     assert_eq!(listener.stored_files().len(), 20, "one file per run");
     assert_eq!(listener.part_files(), 0, "no part file left");
     for (path, _) in &runs {
-        let uid = sop_instance_uid(path);
+        let uid = common::dicom::sop_instance_uid(path);
         let kept = listener.store.path().join(format!("{uid}.dcm"));
         assert!(kept.exists(), "{} not stored as {}", path.display(), kept.display());
-        let ((ts_sent, sent), (ts_kept, kept_bytes)) = (data_set(path), data_set(&kept));
+        let ((ts_sent, sent), (ts_kept, kept_bytes)) = (common::dicom::data_set(path), common::dicom::data_set(&kept));
         assert_eq!(ts_sent, ts_kept, "{}: stored in the syntax it was sent in", path.display());
         assert!(sent == kept_bytes, "{}: the stored data set differs from the one sent", path.display());
         // And it is a run csnav reads: every frame decodes.
         let info = common::csnav(&["info", kept.to_str().unwrap()]);
         assert!(info.status.success(), "{}: {}", kept.display(), common::text(&info.stderr));
     }
-    let syntaxes: std::collections::BTreeSet<String> = runs.iter().map(|(p, _)| data_set(p).0).collect();
+    let syntaxes: std::collections::BTreeSet<String> = runs.iter().map(|(p, _)| common::dicom::data_set(p).0).collect();
     assert_eq!(syntaxes.len(), 5, "{syntaxes:?}");
 }
 
@@ -300,18 +251,16 @@ fn associate(port: u16) -> TcpStream {
 fn a_peer_that_vanishes_mid_transfer_leaves_no_file() {
     let listener = Listener::start(&["ANGIO"]);
     let case = PathBuf::from(common::case());
-    let (_, data) = data_set(&case.join("lao30.dcm"));
-    let uid = sop_instance_uid(&case.join("lao30.dcm"));
+    let (_, data) = common::dicom::data_set(&case.join("lao30.dcm"));
+    let uid = common::dicom::sop_instance_uid(&case.join("lao30.dcm"));
     // The data set is JPEG lossless; sent here on an explicit-LE context it would be refused
     // once complete, but it never completes: half of it, then the socket closes.
     let mut s = associate(listener.port);
-    let command = dicom_net::dimse::request(
-        dicom_net::dimse::command_field::C_STORE_RQ,
-        1,
-        dicom_net::sop_class::XA,
-        Some(&uid),
-        true,
-    )
+    let command = dicom_net::dimse::request(&dicom_net::dimse::Request {
+        affected_sop_instance_uid: Some(&uid),
+        has_data_set: true,
+        ..dicom_net::dimse::Request::new(dicom_net::dimse::command_field::C_STORE_RQ, 1, dicom_net::sop_class::XA)
+    })
     .unwrap();
     s.write_all(&p_data(true, true, &command)).unwrap();
     for chunk in data[..data.len() / 2].chunks(16_000) {

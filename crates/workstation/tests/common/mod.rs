@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 #![allow(clippy::unwrap_used, reason = "test helpers: a failure is a failed test")]
 
+pub mod dicom;
 pub mod shot;
 
 use std::path::PathBuf;

@@ -247,6 +247,9 @@ pub struct ListenArgs {
     /// at this address (host:port), one JSON line per run.
     #[arg(long, value_name = "HOST:PORT", requires = "segment")]
     pub announce: Option<String>,
+    /// Geometry entered by hand and defaults for runs that lack it (with --segment).
+    #[command(flatten)]
+    pub geometry: GeometryArgs,
 }
 
 /// The remote node and how csnav calls it.
@@ -445,6 +448,10 @@ pub struct LiveArgs {
     /// The device (pacing analyzer, e.g. a running `csnav device-model`), followed as an observer.
     #[arg(long, value_name = "HOST:PORT")]
     pub device: Option<String>,
+    /// Listen here for runs announced by `csnav listen --segment --announce` (new venograms
+    /// from the angiography system): each is read, segmented, shown and recorded as it comes.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub inbox: Option<String>,
     /// The case folder (venogram runs, 3D tree, tracker fiducials).
     #[arg(long, value_name = "DIR")]
     pub case: PathBuf,

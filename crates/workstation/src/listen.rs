@@ -1,13 +1,75 @@
-//! `csnav listen`: the DICOM storage SCP on the command line (dicom-net), one line per event.
+//! `csnav listen`: the DICOM storage SCP on the command line (dicom-net), one line per event;
+//! with `--segment`, every X-ray angiography run received is segmented straight away (one run
+//! at a time, on a worker of its own, so receiving never waits) and, with `--announce`,
+//! announced to a running app.
 
 use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use dicom_net::{ScpEvent, StoreScp, StoreScpConfig};
+use dicom_net::{ScpEvent, StoreScp, StoreScpConfig, StoredInstance, sop_class};
+use venogram::segment::{FrameChoice, segment_run};
 
-use crate::cli::ListenArgs;
+use crate::cli::{GeometryArgs, ListenArgs, MeasureArg};
+use crate::inbox::{self, Announcement};
+
+/// Prints one line on stdout, flushed (the listener's events are read line by line).
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+/// Segments one stored run into `store/segmented/<SOP Instance UID>/`; the announcement of it.
+fn segment_stored(stored: &StoredInstance, store: &Path, geometry: &GeometryArgs) -> anyhow::Result<Announcement> {
+    let (run, params) = crate::segment::prepare(&stored.path, geometry, None, MeasureArg::Jerman)?;
+    let result = segment_run(&run.cine, FrameChoice::Auto, &params)
+        .with_context(|| format!("cannot segment {}", stored.path.display()))?;
+    let dir = store.join("segmented").join(&stored.sop_instance_uid);
+    crate::segment::write_frame(&dir, &stored.path, &run, &result, &params)?;
+    let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    Ok(Announcement {
+        schema: inbox::SCHEMA.into(),
+        file: absolute(&stored.path),
+        sop_instance_uid: stored.sop_instance_uid.clone(),
+        calling_ae_title: stored.calling_ae_title.clone(),
+        segmentation: absolute(&dir),
+        branches: result.tree.branches.len(),
+    })
+}
+
+/// The segmentation worker: runs in arrival order, each segmented, written, announced.
+fn segmentation_worker(
+    runs: &mpsc::Receiver<StoredInstance>,
+    store: &Path,
+    geometry: &GeometryArgs,
+    announce: Option<&str>,
+) {
+    for stored in runs {
+        let started = Instant::now();
+        match segment_stored(&stored, store, geometry) {
+            Ok(a) => {
+                say(&format!(
+                    "segmented {}: {} branches in {:.0} ms -> {}",
+                    a.sop_instance_uid,
+                    a.branches,
+                    started.elapsed().as_secs_f64() * 1000.0,
+                    a.segmentation.display()
+                ));
+                if let Some(address) = announce {
+                    match inbox::announce(address, &a) {
+                        Ok(()) => say(&format!("announced {} to {address}", a.sop_instance_uid)),
+                        Err(e) => eprintln!("announce {} to {address} failed: {e:#}", a.sop_instance_uid),
+                    }
+                }
+            }
+            Err(e) => eprintln!("segmentation of {} failed: {e:#}", stored.path.display()),
+        }
+    }
+}
 
 /// One event as a line: what happened, to what, from whom.
 fn line(event: &ScpEvent) -> String {
@@ -41,24 +103,39 @@ pub fn run(args: &ListenArgs) -> anyhow::Result<ExitCode> {
     let scp = StoreScp::bind((args.bind.as_str(), args.port), config)
         .with_context(|| format!("starting the storage SCP on {}:{}", args.bind, args.port))?;
     let address = scp.local_addr().context("reading the bound address")?;
-    println!(
-        "listening on {address} as {} (store {}; allowed: {}) - research software, not a medical device",
+    say(&format!(
+        "listening on {address} as {} (store {}; allowed: {}{}) - research software, not a medical device",
         args.ae,
         args.store.display(),
-        if args.allow.is_empty() { "any calling AE".to_owned() } else { args.allow.join(", ") }
-    );
-    let _ = std::io::stdout().flush();
-    scp.serve(|event| {
+        if args.allow.is_empty() { "any calling AE".to_owned() } else { args.allow.join(", ") },
+        if args.segment { "; segmenting XA runs" } else { "" }
+    ));
+    let to_segment = if args.segment {
+        let (tx, rx) = mpsc::channel::<StoredInstance>();
+        let (store, geometry, announce) = (args.store.clone(), args.geometry.clone(), args.announce.clone());
+        std::thread::Builder::new()
+            .name("csnav-listen-segment".into())
+            .spawn(move || segmentation_worker(&rx, &store, &geometry, announce.as_deref()))
+            .context("starting the segmentation worker")?;
+        Some(std::sync::Mutex::new(tx))
+    } else {
+        None
+    };
+    scp.serve(move |event| {
         let text = line(&event);
         match event {
             ScpEvent::Rejected { .. } | ScpEvent::StoreFailed { .. } | ScpEvent::Ended { error: Some(_), .. } => {
                 eprintln!("{text}");
             }
-            _ => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{text}");
-                let _ = out.flush();
+            ScpEvent::Stored(stored) => {
+                say(&text);
+                let is_run =
+                    [sop_class::XA, sop_class::ENHANCED_XA, sop_class::XRF].contains(&stored.sop_class_uid.as_str());
+                if is_run && let Some(Ok(tx)) = to_segment.as_ref().map(|t| t.lock()) {
+                    let _ = tx.send(stored);
+                }
             }
+            _ => say(&text),
         }
     })
     .context("accepting connections")?;

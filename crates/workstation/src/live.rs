@@ -58,6 +58,15 @@ impl Out {
         }
         let _ = self.app.send(AppMsg::Link(kind, state));
     }
+
+    /// A note: on stderr, in the app's notes and in the recording.
+    fn note(&self, level: Level, text: String) {
+        eprintln!("{text}");
+        if let Some(r) = &self.rec {
+            r.send(Record::Note(NoteRecord { topic: "inbox".into(), level, text: text.clone() }));
+        }
+        let _ = self.app.send(AppMsg::Step(text));
+    }
 }
 
 /// Runs `csnav live`.
@@ -100,7 +109,19 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
     if headless {
         std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     }
+    // Bound before the app opens, so a taken port is an error now, not a silent inbox later.
+    let inbox = match &args.inbox {
+        Some(address) => {
+            let listener =
+                std::net::TcpListener::bind(address).with_context(|| format!("opening the inbox on {address}"))?;
+            listener.set_nonblocking(true).context("setting up the inbox")?;
+            eprintln!("inbox listening on {}", listener.local_addr().context("reading the inbox address")?);
+            Some(listener)
+        }
+        None => None,
+    };
     let source_args = SourceArgs {
+        inbox: Mutex::new(inbox),
         case: Arc::new(case),
         case_dir: args.case.clone(),
         targets,
@@ -128,6 +149,8 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
 
 /// What the source needs.
 struct SourceArgs {
+    /// The inbox's socket, taken by the source when it starts.
+    inbox: Mutex<Option<std::net::TcpListener>>,
     case: Arc<NavCase>,
     case_dir: std::path::PathBuf,
     targets: Vec<navigation::guidance::Target>,
@@ -188,6 +211,14 @@ async fn live(args: &SourceArgs, out: &Out, commands: &Receiver<UiCommand>) -> a
         }));
     }
     let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let inbox = args.inbox.lock().ok().and_then(|mut l| l.take());
+    if let Some(listener) = inbox {
+        let listener = tokio::net::TcpListener::from_std(listener).context("setting up the inbox")?;
+        // The case's runs are numbered from 1 in file order; announced ones follow.
+        let first_run = case_runs::run_files(&args.case_dir)?.len() as u32 + 1;
+        let next_run = Arc::new(std::sync::atomic::AtomicU32::new(first_run));
+        tokio::spawn(serve_inbox(listener, out.clone(), pipeline.clone(), next_run, shutdown.clone()));
+    }
     let config = LinkConfig::tracking_client();
     let tracker = tokio::spawn(connect(args.tracker.clone(), hub.clone(), config, shutdown.clone()));
     let device = args.device.clone().map(|addr| tokio::spawn(follow_device(addr, out.clone(), shutdown.clone())));
@@ -235,6 +266,97 @@ async fn live(args: &SourceArgs, out: &Out, commands: &Receiver<UiCommand>) -> a
         let _ = device.await;
     }
     Ok(samples.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// The inbox: accepts announcers (`csnav listen --announce`) until shutdown.
+async fn serve_inbox(
+    listener: tokio::net::TcpListener,
+    out: Out,
+    pipeline: Arc<Mutex<TipPipeline>>,
+    next_run: Arc<std::sync::atomic::AtomicU32>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tokio::spawn(inbox_connection(stream, peer, out.clone(), pipeline.clone(), next_run.clone()));
+                }
+                Err(e) => out.note(Level::Warn, format!("inbox: accepting a connection failed: {e}")),
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// One announcer: each line an announcement; a bad line is reported and ends the connection.
+async fn inbox_connection(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    out: Out,
+    pipeline: Arc<Mutex<TipPipeline>>,
+    next_run: Arc<std::sync::atomic::AtomicU32>,
+) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut lines = tokio::io::BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let limit = (crate::inbox::MAX_LINE_BYTES + 1) as u64;
+        let read = tokio::io::AsyncReadExt::take(&mut lines, limit).read_until(b'\n', &mut line).await;
+        match read {
+            Ok(0) => return,
+            Ok(n) if n > crate::inbox::MAX_LINE_BYTES => {
+                out.note(
+                    Level::Warn,
+                    format!("inbox: {peer} sent a line over {} bytes; closed", crate::inbox::MAX_LINE_BYTES),
+                );
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                out.note(Level::Warn, format!("inbox: {peer}: {e}"));
+                return;
+            }
+        }
+        let announcement = match crate::inbox::parse(&String::from_utf8_lossy(&line)) {
+            Ok(a) => a,
+            Err(e) => {
+                out.note(Level::Warn, format!("inbox: {peer}: {e}; closed"));
+                return;
+            }
+        };
+        let run = next_run.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (file, rec) = (announcement.file.clone(), out.rec.clone());
+        let loaded = tokio::task::spawn_blocking(move || {
+            let loaded = case_runs::load_run(run, &file)?;
+            if let Some(r) = &rec {
+                case_runs::record_run(r, &loaded);
+            }
+            anyhow::Ok(loaded)
+        })
+        .await;
+        match loaded {
+            Ok(Ok(loaded)) => {
+                let projection = loaded.projection.clone();
+                if let (Some(p), Ok(mut pipeline)) = (&projection, pipeline.lock()) {
+                    pipeline.views.push((run, p.clone()));
+                }
+                let branches = loaded.tree.branches.len();
+                let _ = out.app.send(AppMsg::Run(Arc::new(loaded), projection));
+                out.note(
+                    Level::Info,
+                    format!(
+                        "inbox: run {run} from {} ({}) received: {branches} branches",
+                        announcement.calling_ae_title,
+                        announcement.file.display()
+                    ),
+                );
+            }
+            Ok(Err(e)) => out.note(Level::Warn, format!("inbox: {}: {e:#}", announcement.file.display())),
+            Err(e) => out.note(Level::Error, format!("inbox: reading {} failed: {e}", announcement.file.display())),
+        }
+    }
 }
 
 /// Follows the device as an observer: events to the app and the recording; reconnects with

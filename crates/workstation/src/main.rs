@@ -8,6 +8,7 @@ mod case_runs;
 mod cli;
 mod device;
 mod export;
+mod inbox;
 mod info;
 mod listen;
 mod live;

@@ -171,3 +171,74 @@ fn live_follows_the_tracker_and_device_and_raises_alarms_when_they_drop() {
     assert!(text.contains("Tracker link LOST"), "the recording has no tracker alarm:\n{text}");
     assert!(text.contains("Device link LOST"), "the recording has no device alarm:\n{text}");
 }
+
+#[test]
+fn a_run_received_from_the_angiography_system_appears_in_the_live_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tracker_addr, device_addr, inbox) = (free_addr(), free_addr(), free_addr());
+    let _device = device_model(&device_addr);
+    let _tracker = tracker(&tracker_addr);
+    let out = dir.path().join("inbox");
+    let record = dir.path().join("inbox.rrd");
+    let mut app = live(&tracker_addr, &device_addr, &out, "15", &record)
+        .args(["--inbox", &inbox])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(app.stderr.take().unwrap());
+    let (mut log, mut line) = (String::new(), String::new());
+    while !log.contains("Tracker link Connected") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "csnav live ended early:\n{log}");
+        log.push_str(&line);
+    }
+    // The storage SCP segments what arrives and announces it to the app's inbox.
+    let store = dir.path().join("store");
+    let port = free_addr().rsplit(':').next().unwrap().to_owned();
+    let mut listen = Peer(
+        common::csnav_command()
+            .args(["listen", "--port", &port, "--bind", "127.0.0.1", "--segment", "--announce", &inbox, "--store"])
+            .arg(&store)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut listen_out = BufReader::new(listen.0.stdout.take().unwrap());
+    let mut first = String::new();
+    listen_out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("listening on"), "{first}");
+    std::thread::spawn(move || std::io::copy(&mut listen_out, &mut std::io::sink()));
+    // A new run: the bundled RAO run with new UIDs, as the angiography system would send it.
+    let run = dir.path().join("new-run.dcm");
+    std::fs::copy(Path::new(&common::case()).join("rao30.dcm"), &run).unwrap();
+    common::dicom::run(std::process::Command::new("dcmodify").args(["-nb", "-gse", "-gin"]).arg(&run));
+    common::dicom::run(
+        std::process::Command::new("storescu").args(["-xs", "-aec", "CSNAV", "127.0.0.1", &port]).arg(&run),
+    );
+    while !log.contains("inbox: run 3") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "csnav live ended before the announced run came in:\n{log}");
+        log.push_str(&line);
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    log.push_str(&rest);
+    assert!(app.wait().unwrap().success(), "csnav live failed:\n{log}");
+    drop(listen);
+    // On screen: the first run and, in the second slot, the new one with the tip projected.
+    let s = summary(&out);
+    let views = s["views"].as_array().unwrap();
+    assert_eq!(views.len(), 2, "{views:?}");
+    assert_eq!(views[0]["run"], 1);
+    assert_eq!(views[1]["run"], 3, "the new run takes the second view");
+    let stored_name = format!("{}.dcm", common::dicom::sop_instance_uid(&run));
+    assert_eq!(views[1]["source"], stored_name.as_str(), "the run as stored by the listener");
+    assert!(views[1]["tips"][0]["projection_px"].is_array(), "tips are projected into the new run: {}", views[1]);
+    // The recording has it for replay.
+    let info = common::csnav(&["record-info", record.to_str().unwrap()]);
+    let text = common::text(&info.stdout);
+    assert!(info.status.success(), "{}", common::text(&info.stderr));
+    let run3 = text.lines().find(|l| l.starts_with("run 3")).unwrap_or_else(|| panic!("no run 3 recorded:\n{text}"));
+    assert!(run3.contains("24 frames"), "the new run is recorded with its frames: {run3}");
+}

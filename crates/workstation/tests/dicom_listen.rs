@@ -25,6 +25,10 @@ struct Listener {
 
 impl Listener {
     fn start(allow: &[&str]) -> Self {
+        Self::start_with(allow, &[])
+    }
+
+    fn start_with(allow: &[&str], extra: &[&str]) -> Self {
         let store = tempfile::tempdir().unwrap();
         let mut cmd = common::csnav_command();
         cmd.args(["listen", "--ae", "CSNAV", "--port", "0", "--bind", "127.0.0.1", "--idle-timeout-s", "5", "--store"])
@@ -32,6 +36,7 @@ impl Listener {
         for a in allow {
             cmd.args(["--allow", a]);
         }
+        cmd.args(extra);
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
@@ -331,4 +336,54 @@ fn malformed_pdus_are_refused_without_a_crash() {
     println!("{}", listener.lines.lock().unwrap().join("\n"));
     assert!(problems >= 6, "each malformed exchange is reported ({problems})");
     assert!(listener.stored_files().is_empty());
+}
+
+#[test]
+fn a_received_run_is_segmented_and_announced_to_the_app() {
+    // The test plays the app: it listens where csnav listen announces.
+    let app = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app_address = app.local_addr().unwrap().to_string();
+    let listener = Listener::start_with(&["ANGIO"], &["--segment", "--announce", &app_address]);
+    let run = PathBuf::from(common::case()).join("lao30.dcm");
+    let uid = common::dicom::sop_instance_uid(&run);
+    common::dicom::run(
+        Command::new("storescu")
+            .args(["-xs", "-aet", "ANGIO", "-aec", "CSNAV", "127.0.0.1", &listener.port.to_string()])
+            .arg(&run),
+    );
+    app.set_nonblocking(false).unwrap();
+    let (stream, _) = app.accept().unwrap();
+    stream.set_read_timeout(Some(Duration::from_mins(1))).unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    let announced: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(announced["schema"], "csnav.announce/1");
+    assert_eq!(announced["sop_instance_uid"], uid.as_str());
+    assert_eq!(announced["calling_ae_title"], "ANGIO");
+    let stored = std::fs::canonicalize(listener.store.path().join(format!("{uid}.dcm"))).unwrap();
+    assert_eq!(announced["file"], stored.to_str().unwrap());
+    let tree: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(announced["segmentation"].as_str().unwrap()).join("tree.json")).unwrap(),
+    )
+    .unwrap();
+    let branches = tree["branches"].as_array().unwrap().len();
+    assert!(branches >= 3, "the bundled run's tree has its veins: {branches}");
+    assert_eq!(announced["branches"], branches);
+    assert_eq!(listener.wait_for("segmented", 1, Duration::from_secs(5)).len(), 1);
+    assert_eq!(listener.wait_for("announced", 1, Duration::from_secs(5)).len(), 1);
+}
+
+#[test]
+fn an_app_that_is_not_there_costs_an_announcement_not_the_run() {
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let listener = Listener::start_with(&[], &["--segment", "--announce", &nobody]);
+    let run = PathBuf::from(common::case()).join("rao30.dcm");
+    common::dicom::run(
+        Command::new("storescu").args(["-xs", "-aec", "CSNAV", "127.0.0.1", &listener.port.to_string()]).arg(&run),
+    );
+    let failed = listener.wait_for("announce", 1, Duration::from_mins(1));
+    assert!(failed[0].contains("failed") && failed[0].contains("no app listening"), "{failed:?}");
+    assert_eq!(listener.lines_with("segmented ").len(), 1, "the run is segmented all the same");
+    // The listener carries on.
+    assert!(listener.echo("ANYONE").status.success());
 }

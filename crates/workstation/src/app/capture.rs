@@ -247,6 +247,9 @@ fn write_outputs(out: &Path, rgba: &[u8], size: UVec2, shown: &Shown, frames: u6
     shots.push(("device.png".to_owned(), layout.device));
     let mut views = Vec::new();
     for (k, state) in case.runs.iter().enumerate() {
+        if !super::layout::is_shown(k, case.runs.len()) {
+            continue;
+        }
         let info = &state.run.info;
         let fit = ImageFit::new(layout.slot(k), info.columns, info.rows);
         let stem = Path::new(&info.source)

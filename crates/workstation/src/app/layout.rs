@@ -112,8 +112,21 @@ pub struct Layout {
     pub sites: ScreenRect,
 }
 
-/// Venogram view slots (runs beyond this share the last slot).
+/// Venogram view slots (with more runs, the newest takes the last slot).
 pub const VIEW_SLOTS: usize = 2;
+
+/// The run (index) shown in a view slot when there are `runs`: the first runs in their own
+/// slots, the newest in the last one (a run received during the case replaces the view there).
+#[must_use]
+pub fn run_in_slot(slot: usize, runs: usize) -> Option<usize> {
+    if slot + 1 >= VIEW_SLOTS && runs > VIEW_SLOTS { Some(runs - 1) } else { (slot < runs).then_some(slot) }
+}
+
+/// Whether run `k` of `runs` is on screen.
+#[must_use]
+pub fn is_shown(k: usize, runs: usize) -> bool {
+    run_in_slot(k.min(VIEW_SLOTS - 1), runs) == Some(k)
+}
 
 impl Layout {
     /// The layout for a target of `w` x `h` px.
@@ -203,6 +216,16 @@ pub struct AppTarget(pub RenderTarget);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_run_takes_the_last_slot() {
+        assert_eq!(run_in_slot(0, 0), None);
+        assert_eq!((run_in_slot(0, 1), run_in_slot(1, 1)), (Some(0), None));
+        assert_eq!((run_in_slot(0, 2), run_in_slot(1, 2)), (Some(0), Some(1)));
+        assert_eq!((run_in_slot(0, 4), run_in_slot(1, 4)), (Some(0), Some(3)));
+        let shown: Vec<usize> = (0..4).filter(|&k| is_shown(k, 4)).collect();
+        assert_eq!(shown, [0, 3]);
+    }
 
     #[test]
     fn regions_tile_the_screen_without_overlap() {

@@ -322,28 +322,31 @@ fn captions(
     shown.resize(super::layout::VIEW_SLOTS + 1, String::new());
     for (e, which) in &blocks {
         let line = match which {
-            PanelText::Caption(slot) => case.runs.get(*slot).map_or_else(
-                || "no run".to_owned(),
-                |r| {
-                    let i = &r.run.info;
-                    let angle = |a: Option<f64>, pos: &str, neg: &str| {
-                        a.map_or(String::new(), |a| format!("{} {:.0}", if a >= 0.0 { pos } else { neg }, a.abs()))
-                    };
-                    let frame = cines.frame.get(*slot).copied().unwrap_or(0);
-                    let window = cines.window.get(*slot).copied().unwrap_or((0.0, 0.0));
-                    format!(
-                        "{}  {} {}  {}/{}{}  W{:.0} L{:.0}",
-                        i.source,
-                        angle(i.primary_angle_deg, "LAO", "RAO"),
-                        angle(i.secondary_angle_deg, "CRA", "CAU"),
-                        frame + 1,
-                        i.frame_count,
-                        if cines.playing { "" } else { " ref" },
-                        window.1,
-                        window.0
-                    )
-                },
-            ),
+            PanelText::Caption(slot) => {
+                let k = super::layout::run_in_slot(*slot, case.runs.len());
+                k.and_then(|k| case.runs.get(k)).map_or_else(
+                    || "no run".to_owned(),
+                    |r| {
+                        let i = &r.run.info;
+                        let angle = |a: Option<f64>, pos: &str, neg: &str| {
+                            a.map_or(String::new(), |a| format!("{} {:.0}", if a >= 0.0 { pos } else { neg }, a.abs()))
+                        };
+                        let frame = k.and_then(|k| cines.frame.get(k)).copied().unwrap_or(0);
+                        let window = k.and_then(|k| cines.window.get(k)).copied().unwrap_or((0.0, 0.0));
+                        format!(
+                            "{}  {} {}  {}/{}{}  W{:.0} L{:.0}",
+                            i.source,
+                            angle(i.primary_angle_deg, "LAO", "RAO"),
+                            angle(i.secondary_angle_deg, "CRA", "CAU"),
+                            frame + 1,
+                            i.frame_count,
+                            if cines.playing { "" } else { " ref" },
+                            window.1,
+                            window.0
+                        )
+                    },
+                )
+            }
             PanelText::Caption3d => case.tree.as_ref().map_or_else(
                 || "3D: no tree yet".to_owned(),
                 |t| format!("3D: {}  [1] AP [2] LAO [3] RAO", t.record.source),

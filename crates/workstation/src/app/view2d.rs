@@ -71,6 +71,10 @@ pub struct Cines {
 #[derive(Component)]
 pub struct ViewCamera(pub usize);
 
+/// Every entity of one run's view (by run index), despawned when a newer run takes its slot.
+#[derive(Component)]
+struct RunEntity(usize);
+
 /// A view's frame quad (by run index).
 #[derive(Component)]
 struct FrameQuad {
@@ -150,10 +154,18 @@ fn add_views(
     mut wl: ResMut<Assets<WindowLevelMaterial>>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut colours: ResMut<Assets<ColorMaterial>>,
+    run_entities: Query<(Entity, &RunEntity)>,
 ) {
     for c in changed.read() {
         let ModelChanged::Run(k) = *c else { continue };
         let Some(state) = case.runs.get(k) else { continue };
+        // A run received during the case takes the last slot from the run shown there.
+        let slot = k.min(super::layout::VIEW_SLOTS - 1);
+        for (e, owner) in &run_entities {
+            if owner.0 != k && owner.0.min(super::layout::VIEW_SLOTS - 1) == slot {
+                commands.entity(e).despawn();
+            }
+        }
         let run = &state.run;
         let (rows, columns) = (run.info.rows, run.info.columns);
         let fit = ImageFit::new(layout.slot(k), columns, rows);
@@ -189,6 +201,7 @@ fn add_views(
             }),
             layer.clone(),
             ViewCamera(k),
+            RunEntity(k),
         ));
         if let Some(t) = &target {
             camera.insert(t.0.clone());
@@ -199,6 +212,7 @@ fn add_views(
             MeshMaterial2d(colours.add(ColorMaterial::from(Color::BLACK))),
             Transform::from_xyz(0.0, 0.0, -1.0),
             layer.clone(),
+            RunEntity(k),
         ));
         commands.spawn((
             Mesh2d(meshes.add(Rectangle::new(columns as f32, rows as f32))),
@@ -206,6 +220,7 @@ fn add_views(
             Transform::default(),
             layer.clone(),
             FrameQuad { run: k, image, material, shown: Some(run.segmented_frame) },
+            RunEntity(k),
         ));
         spawn_overlay(&mut commands, k, &fit, &layer, &state.tree, &mut meshes, &mut colours);
     }
@@ -230,6 +245,7 @@ fn spawn_overlay(
             Transform::from_xyz(0.0, 0.0, 1.0),
             layer.clone(),
             TreeOverlay(k),
+            RunEntity(k),
         ));
     }
     if let Some(root) = tree.root_px {
@@ -240,6 +256,7 @@ fn spawn_overlay(
             Transform::from_xyz(at.x, at.y, 1.2),
             layer.clone(),
             TreeOverlay(k),
+            RunEntity(k),
         ));
     }
 }
@@ -257,6 +274,9 @@ fn refresh_overlays(
     for c in changed.read() {
         let ModelChanged::Tree2d(k) = *c else { continue };
         let Some(state) = case.runs.get(k) else { continue };
+        if !super::layout::is_shown(k, case.runs.len()) {
+            continue;
+        }
         for (e, overlay) in &old {
             if overlay.0 == k {
                 commands.entity(e).despawn();
@@ -414,6 +434,9 @@ fn draw_live(
     let mut wanted: HashMap<(usize, Marker), Shown> = HashMap::new();
     for (k, state) in case.runs.iter().enumerate() {
         let Some(projection) = &state.projection else { continue };
+        if !super::layout::is_shown(k, case.runs.len()) {
+            continue;
+        }
         let info = &state.run.info;
         let fit = ImageFit::new(layout.slot(k), info.columns, info.rows);
         let px = 1.0 / fit.scale.max(1e-3);

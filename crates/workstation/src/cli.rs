@@ -367,12 +367,9 @@ pub struct ExportArgs {
     /// Frame to segment: a 0-based number or `auto` for the best-opacified frame.
     #[arg(long, default_value = "auto", value_name = "N|auto")]
     pub frame: FrameArg,
-    /// The CS ostium, pixels X,Y (column, row), when the automatic choice is wrong.
-    #[arg(long, value_name = "X,Y", value_delimiter = ',', num_args = 2, allow_hyphen_values = true)]
-    pub seed_xy: Option<Vec<f64>>,
-    /// Vesselness measure.
-    #[arg(long, value_enum, default_value_t = MeasureArg::Jerman)]
-    pub measure: MeasureArg,
+    /// How the run is segmented.
+    #[command(flatten)]
+    pub segmentation: SegmentationArgs,
     /// Output folder: overlay-sc.dcm and report-sr.dcm.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -382,6 +379,17 @@ pub struct ExportArgs {
     /// csnav's calling AE title when sending.
     #[arg(long, default_value = "CSNAV")]
     pub ae: String,
+}
+
+/// How a run is segmented: the ostium seed, the vesselness measure and the geometry entered.
+#[derive(Debug, Args)]
+pub struct SegmentationArgs {
+    /// The CS ostium, pixels X,Y (column, row), when the automatic choice is wrong.
+    #[arg(long, value_name = "X,Y", value_delimiter = ',', num_args = 2, allow_hyphen_values = true)]
+    pub seed_xy: Option<Vec<f64>>,
+    /// Vesselness measure.
+    #[arg(long, value_enum, default_value_t = MeasureArg::Jerman)]
+    pub measure: MeasureArg,
     /// Geometry entered by hand, overriding the file.
     #[command(flatten)]
     pub geometry: GeometryArgs,
@@ -888,16 +896,10 @@ pub struct SegmentArgs {
     /// every frame (per-frame mode: DIR/frames/NNNN/ per frame and DIR/cine.json).
     #[arg(long, default_value = "auto", value_name = "N|auto")]
     pub frame: FrameArg,
-    /// The CS ostium, pixels X,Y (column, row), when the automatic choice is wrong.
-    #[arg(long, value_name = "X,Y", value_delimiter = ',', num_args = 2, allow_hyphen_values = true)]
-    pub seed_xy: Option<Vec<f64>>,
-    /// Vesselness measure.
-    #[arg(long, value_enum, default_value_t = MeasureArg::Jerman)]
-    pub measure: MeasureArg,
+    /// How the run is segmented.
+    #[command(flatten)]
+    pub segmentation: SegmentationArgs,
     /// Output folder (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Geometry entered by hand, overriding the file.
-    #[command(flatten)]
-    pub geometry: GeometryArgs,
 }

@@ -39,7 +39,7 @@ fn stamp_now(source_uid: &str) -> ExportStamp {
 
 /// Segments `args.file` and writes `overlay-sc.dcm` and `report-sr.dcm` into `args.out`.
 pub fn export(args: &ExportArgs) -> anyhow::Result<Exported> {
-    let (run, params) = crate::segment::prepare(&args.file, &args.geometry, args.seed_xy.as_deref(), args.measure)?;
+    let (run, params) = crate::segment::prepare(&args.file, &args.segmentation)?;
     let choice = match args.frame {
         FrameArg::Auto => FrameChoice::Auto,
         FrameArg::Index(i) => FrameChoice::Index(i),

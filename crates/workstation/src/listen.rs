@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use dicom_net::{ScpEvent, StoreScp, StoreScpConfig, StoredInstance, sop_class};
 use venogram::segment::{FrameChoice, segment_run};
 
-use crate::cli::{GeometryArgs, ListenArgs, MeasureArg};
+use crate::cli::{GeometryArgs, ListenArgs, MeasureArg, SegmentationArgs};
 use crate::inbox::{self, Announcement};
 
 /// Prints one line on stdout, flushed (the listener's events are read line by line).
@@ -25,7 +25,8 @@ fn say(text: &str) {
 
 /// Segments one stored run into `store/segmented/<SOP Instance UID>/`; the announcement of it.
 fn segment_stored(stored: &StoredInstance, store: &Path, geometry: &GeometryArgs) -> anyhow::Result<Announcement> {
-    let (run, params) = crate::segment::prepare(&stored.path, geometry, None, MeasureArg::Jerman)?;
+    let how = SegmentationArgs { seed_xy: None, measure: MeasureArg::Jerman, geometry: geometry.clone() };
+    let (run, params) = crate::segment::prepare(&stored.path, &how)?;
     let result = segment_run(&run.cine, FrameChoice::Auto, &params)
         .with_context(|| format!("cannot segment {}", stored.path.display()))?;
     let dir = store.join("segmented").join(&stored.sop_instance_uid);

@@ -10,23 +10,19 @@ use venogram::segment::{
     FrameChoice, SegmentParams, Segmentation, TreeDocument, TreeSource, VesselnessMeasure, segment_run,
 };
 
-use crate::cli::{FrameArg, GeometryArgs, MeasureArg, SegmentArgs};
+use crate::cli::{FrameArg, MeasureArg, SegmentArgs, SegmentationArgs};
 
 /// Reads the run at `file` and the segmentation settings for it: the geometry (file, entries,
 /// defaults), the ostium seed when given, the vesselness measure.
-pub(crate) fn prepare(
-    file: &Path,
-    geometry_args: &GeometryArgs,
-    seed_xy: Option<&[f64]>,
-    measure: MeasureArg,
-) -> anyhow::Result<(venogram::XaRun, SegmentParams)> {
+pub(crate) fn prepare(file: &Path, how: &SegmentationArgs) -> anyhow::Result<(venogram::XaRun, SegmentParams)> {
+    let (geometry_args, seed_xy) = (&how.geometry, how.seed_xy.as_deref());
     let run = venogram::read_xa_file(file).with_context(|| format!("cannot read {}", file.display()))?;
     let cine = &run.cine;
     let (overrides, defaults) = crate::info::overrides(geometry_args)?;
     let geometry =
         ResolvedGeometry::resolve(&run.acquisition.positioner, cine.rows(), cine.columns(), &overrides, &defaults);
     let mut params = SegmentParams::for_geometry(&geometry, seed_xy.map(|s| [s[0], s[1]]));
-    params.measure = match measure {
+    params.measure = match how.measure {
         MeasureArg::Jerman => VesselnessMeasure::Jerman { tau: 0.75 },
         MeasureArg::Frangi => VesselnessMeasure::Frangi { beta: 0.5 },
     };
@@ -35,7 +31,7 @@ pub(crate) fn prepare(
 
 /// Segments the run and writes tree.json, mask.png, vesselness.png and overlay.png.
 pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
-    let (run, params) = prepare(&args.file, &args.geometry, args.seed_xy.as_deref(), args.measure)?;
+    let (run, params) = prepare(&args.file, &args.segmentation)?;
     let cine = &run.cine;
     let choice = match args.frame {
         FrameArg::Auto => FrameChoice::Auto,

@@ -113,10 +113,23 @@ pub struct SubOperations {
     pub warning: Option<u16>,
 }
 
-/// A UID as stored: trailing NUL and space padding removed.
+/// A string value as stored, its trailing padding removed (NUL for UIDs, space for text).
 #[must_use]
-pub fn trim_uid(uid: &str) -> &str {
-    uid.trim_end_matches(['\0', ' '])
+pub fn trim_padding(value: &str) -> &str {
+    value.trim_end_matches(['\0', ' '])
+}
+
+/// The P-DATA-TF PDU carrying a whole command set on a presentation context.
+#[must_use]
+pub fn command_pdu(presentation_context_id: u8, command: Vec<u8>) -> dicom_ul::Pdu {
+    dicom_ul::Pdu::PData {
+        data: vec![dicom_ul::pdu::PDataValue {
+            presentation_context_id,
+            value_type: dicom_ul::pdu::PDataValueType::Command,
+            is_last: true,
+            data: command,
+        }],
+    }
 }
 
 impl Command {
@@ -128,7 +141,7 @@ impl Command {
             obj.element(tag).ok().and_then(|e| e.uint16().ok()).ok_or(CommandError::Missing(name))
         };
         let string_of = |tag: Tag| -> Option<String> {
-            obj.element(tag).ok().and_then(|e| e.to_str().ok()).map(|s| trim_uid(&s).to_owned())
+            obj.element(tag).ok().and_then(|e| e.to_str().ok()).map(|s| trim_padding(&s).to_owned())
         };
         let field = u16_of(tags::COMMAND_FIELD, "Command Field (0000,0100)")?;
         let data_set_type = u16_of(tags::COMMAND_DATA_SET_TYPE, "Command Data Set Type (0000,0800)")?;
@@ -150,7 +163,7 @@ impl Command {
                 .element(tags::ERROR_COMMENT)
                 .ok()
                 .and_then(|e| e.to_str().ok())
-                .map(|s| s.trim_end_matches(['\0', ' ']).to_owned()),
+                .map(|s| trim_padding(&s).to_owned()),
             sub_operations: SubOperations {
                 remaining: optional_u16(tags::NUMBER_OF_REMAINING_SUBOPERATIONS),
                 completed: optional_u16(tags::NUMBER_OF_COMPLETED_SUBOPERATIONS),

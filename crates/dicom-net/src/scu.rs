@@ -181,10 +181,10 @@ impl Link {
             .iter()
             .find(|pc| {
                 pc.reason == PresentationContextResultReason::Acceptance
-                    && dimse::trim_uid(&pc.abstract_syntax) == abstract_syntax
-                    && transfer_syntax.is_none_or(|ts| dimse::trim_uid(&pc.transfer_syntax) == ts)
+                    && dimse::trim_padding(&pc.abstract_syntax) == abstract_syntax
+                    && transfer_syntax.is_none_or(|ts| dimse::trim_padding(&pc.transfer_syntax) == ts)
             })
-            .map(|pc| (pc.id, dimse::trim_uid(&pc.transfer_syntax).to_owned()))
+            .map(|pc| (pc.id, dimse::trim_padding(&pc.transfer_syntax).to_owned()))
     }
 
     fn required_context(&self, abstract_syntax: &str) -> Result<(u8, String), ScuError> {
@@ -202,14 +202,7 @@ impl Link {
     fn send(&mut self, context_id: u8, request: &Request<'_>, data: Option<&mut dyn Read>) -> Result<(), ScuError> {
         let command = dimse::request(request).map_err(|e| ScuError::Query(e.to_string()))?;
         self.association
-            .send(&Pdu::PData {
-                data: vec![PDataValue {
-                    presentation_context_id: context_id,
-                    value_type: PDataValueType::Command,
-                    is_last: true,
-                    data: command,
-                }],
-            })
+            .send(&dimse::command_pdu(context_id, command))
             .map_err(|e| self.protocol(format!("sending the request: {}", error_chain(&e))))?;
         if let Some(reader) = data {
             let mut writer = self.association.send_pdata(context_id);
@@ -346,9 +339,9 @@ impl SendableFile {
             .map_err(|e| format!("the file meta group does not parse: {e}"))?;
         Ok(Self {
             path: path.to_owned(),
-            sop_class_uid: dimse::trim_uid(meta.media_storage_sop_class_uid()).to_owned(),
-            sop_instance_uid: dimse::trim_uid(meta.media_storage_sop_instance_uid()).to_owned(),
-            transfer_syntax_uid: dimse::trim_uid(meta.transfer_syntax()).to_owned(),
+            sop_class_uid: dimse::trim_padding(meta.media_storage_sop_class_uid()).to_owned(),
+            sop_instance_uid: dimse::trim_padding(meta.media_storage_sop_instance_uid()).to_owned(),
+            transfer_syntax_uid: dimse::trim_padding(meta.transfer_syntax()).to_owned(),
             data_set_offset: 144 + u64::from(group_length),
         })
     }
@@ -607,7 +600,7 @@ impl Query {
                     .element(*tag)
                     .ok()
                     .and_then(|e| e.to_str().ok())
-                    .map(|v| v.trim_end_matches(['\0', ' ']).to_owned())
+                    .map(|v| dimse::trim_padding(&v).to_owned())
                     .unwrap_or_default();
                 (*keyword, value)
             })

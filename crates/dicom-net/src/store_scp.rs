@@ -442,13 +442,13 @@ impl Session<'_> {
                 }
                 let sop_class_uid = c.affected_sop_class_uid.clone().unwrap_or_default();
                 let sop_instance_uid = c.affected_sop_instance_uid.clone().unwrap_or_default();
-                let transfer_syntax_uid = dimse::trim_uid(&context.transfer_syntax).to_owned();
-                let refusal = if sop_class_uid != dimse::trim_uid(&context.abstract_syntax) {
+                let transfer_syntax_uid = dimse::trim_padding(&context.transfer_syntax).to_owned();
+                let refusal = if sop_class_uid != dimse::trim_padding(&context.abstract_syntax) {
                     Some((
                         status::SOP_CLASS_NOT_SUPPORTED,
                         format!(
                             "SOP class {sop_class_uid} sent on a {} context",
-                            dimse::trim_uid(&context.abstract_syntax)
+                            dimse::trim_padding(&context.abstract_syntax)
                         ),
                     ))
                 } else if !storage::is_valid_uid(&sop_instance_uid) {
@@ -569,14 +569,7 @@ impl Session<'_> {
     fn respond(&mut self, presentation_context_id: u8, response: &dimse::Response<'_>) -> Result<(), String> {
         let data = dimse::response(response).map_err(|e| e.to_string())?;
         self.association
-            .send(&Pdu::PData {
-                data: vec![PDataValue {
-                    presentation_context_id,
-                    value_type: PDataValueType::Command,
-                    is_last: true,
-                    data,
-                }],
-            })
+            .send(&dimse::command_pdu(presentation_context_id, data))
             .map_err(|e| format!("sending the response: {}", error_chain(&e)))
     }
 }
@@ -589,7 +582,11 @@ fn check_stored(path: &Path, sop_class_uid: &str, sop_instance_uid: &str) -> Res
         .open_file(path)
         .map_err(|e| (status::CANNOT_UNDERSTAND, format!("the data set does not parse: {e}")))?;
     let uid_of = |tag| {
-        obj.element(tag).ok().and_then(|e| e.to_str().ok()).map(|s| dimse::trim_uid(&s).to_owned()).unwrap_or_default()
+        obj.element(tag)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| dimse::trim_padding(&s).to_owned())
+            .unwrap_or_default()
     };
     let (class, instance) = (uid_of(tags::SOP_CLASS_UID), uid_of(tags::SOP_INSTANCE_UID));
     if class != sop_class_uid || instance != sop_instance_uid {

@@ -19,6 +19,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{FileDicomObject, InMemDicomObject, OpenFileOptions};
 
+use crate::attributes::{self, Attribute, Attributes};
 use crate::labels::VeinLabel;
 use crate::segment::overlay::RgbImage;
 use crate::segment::tree::TreeBranch;
@@ -83,7 +84,7 @@ pub enum ExportError {
         /// Why.
         reason: String,
     },
-    /// The source lacks an attribute the references need.
+    /// The source lacks an attribute the references need (its keyword).
     #[error("the source run has no {0}: results could not reference it")]
     MissingInSource(&'static str),
     /// The overlay does not match the frame.
@@ -125,14 +126,6 @@ pub struct ExportSource {
     pub frame_number: u32,
 }
 
-fn trimmed(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    obj.element(tag)
-        .ok()
-        .and_then(|e| e.to_str().ok())
-        .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
-        .filter(|s| !s.is_empty())
-}
-
 impl ExportSource {
     /// Reads the source run's header (not its pixels); `frame_index` is the zero-based frame
     /// the results were made from.
@@ -147,13 +140,14 @@ impl ExportSource {
             .filter_map(|(tag, _)| obj.element(*tag).ok().cloned())
             .filter(|e| e.header().vr != VR::SQ)
             .collect();
-        let need = |tag, name| trimmed(obj, tag).ok_or(ExportError::MissingInSource(name));
+        let read = Attributes::new(obj);
+        let need = |attribute: Attribute| read.string(attribute).ok_or(ExportError::MissingInSource(attribute.keyword));
         Ok(Self {
             copied,
-            sop_class_uid: need(tags::SOP_CLASS_UID, "SOP Class UID")?,
-            sop_instance_uid: need(tags::SOP_INSTANCE_UID, "SOP Instance UID")?,
-            study_instance_uid: need(tags::STUDY_INSTANCE_UID, "Study Instance UID")?,
-            series_instance_uid: need(tags::SERIES_INSTANCE_UID, "Series Instance UID")?,
+            sop_class_uid: need(attributes::SOP_CLASS_UID)?,
+            sop_instance_uid: need(attributes::SOP_INSTANCE_UID)?,
+            study_instance_uid: need(attributes::STUDY_INSTANCE_UID)?,
+            series_instance_uid: need(attributes::SERIES_INSTANCE_UID)?,
             frame_number: frame_index + 1,
         })
     }
@@ -550,6 +544,11 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+
+    /// A string element's value without padding.
+    fn trimmed(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+        obj.element(tag).ok().and_then(|e| e.to_str().ok()).map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+    }
 
     fn source() -> ExportSource {
         ExportSource {

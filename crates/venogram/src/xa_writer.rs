@@ -218,10 +218,14 @@ pub fn encode_xa(cine: &Cine, spec: &XaWriteSpec) -> Result<Vec<u8>, XaWriteErro
 
 /// Writes a cine as an XA DICOM file, atomically (a temporary file renamed into place).
 pub fn write_xa_file(path: &std::path::Path, cine: &Cine, spec: &XaWriteSpec) -> Result<(), XaWriteError> {
-    let bytes = encode_xa(cine, spec)?;
+    write_file_atomically(path, &encode_xa(cine, spec)?)
+}
+
+/// Writes a file's bytes atomically: into a sibling `.partial` file, renamed into place.
+pub fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), XaWriteError> {
     let io = |source| XaWriteError::Io { path: path.to_owned(), source };
     let tmp = path.with_extension("dcm.partial");
-    std::fs::write(&tmp, &bytes).map_err(io)?;
+    std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
 

@@ -861,6 +861,18 @@ pub enum FrameArg {
     All,
 }
 
+impl FrameArg {
+    /// The one frame to segment; `None` for every frame.
+    #[must_use]
+    pub fn single(self) -> Option<venogram::segment::FrameChoice> {
+        match self {
+            Self::Auto => Some(venogram::segment::FrameChoice::Auto),
+            Self::Index(i) => Some(venogram::segment::FrameChoice::Index(i)),
+            Self::All => None,
+        }
+    }
+}
+
 impl std::str::FromStr for FrameArg {
     type Err = String;
 

@@ -1,16 +1,16 @@
 //! `csnav export`: a run segmented and its results written for the PACS (the labelled overlay
 //! as a Secondary Capture image, the measurements as a Comprehensive SR), optionally sent.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use venogram::export::{ExportSource, ExportStamp, measurement_report, secondary_capture};
 use venogram::segment::overlay::draw_overlay;
-use venogram::segment::{FrameChoice, segment_run};
+use venogram::segment::segment_run;
 
-use crate::cli::{ExportArgs, FrameArg};
+use crate::cli::ExportArgs;
 
 /// The two files an export writes.
 pub struct Exported {
@@ -40,10 +40,8 @@ fn stamp_now(source_uid: &str) -> ExportStamp {
 /// Segments `args.file` and writes `overlay-sc.dcm` and `report-sr.dcm` into `args.out`.
 pub fn export(args: &ExportArgs) -> anyhow::Result<Exported> {
     let (run, params) = crate::segment::prepare(&args.file, &args.segmentation)?;
-    let choice = match args.frame {
-        FrameArg::Auto => FrameChoice::Auto,
-        FrameArg::Index(i) => FrameChoice::Index(i),
-        FrameArg::All => anyhow::bail!("export works on one frame: give a frame number or auto"),
+    let Some(choice) = args.frame.single() else {
+        anyhow::bail!("export works on one frame: give a frame number or auto");
     };
     let result =
         segment_run(&run.cine, choice, &params).with_context(|| format!("cannot segment {}", args.file.display()))?;
@@ -59,21 +57,17 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Exported> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let overlay_path = args.out.join("overlay-sc.dcm");
     let report_path = args.out.join("report-sr.dcm");
-    write_atomically(&overlay_path, |p| sc.write_to_file(p).map_err(|e| anyhow::anyhow!("{e}")))?;
-    write_atomically(&report_path, |p| sr.write_to_file(p).map_err(|e| anyhow::anyhow!("{e}")))?;
+    for (object, path) in [(&sc, &overlay_path), (&sr, &report_path)] {
+        let mut bytes = Vec::new();
+        object.write_all(&mut bytes).with_context(|| format!("cannot encode {}", path.display()))?;
+        venogram::xa_writer::write_file_atomically(path, &bytes)?;
+    }
     Ok(Exported {
         overlay: overlay_path,
         report: report_path,
         branches: result.tree.branches.len(),
         frame: result.frame,
     })
-}
-
-/// Writes through `write` into a sibling temporary file, then renames it into place.
-fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let tmp = path.with_extension("dcm.partial");
-    write(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))
 }
 
 /// Runs `csnav export`.

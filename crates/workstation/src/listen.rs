@@ -118,7 +118,7 @@ pub fn run(args: &ListenArgs) -> anyhow::Result<ExitCode> {
             .name("csnav-listen-segment".into())
             .spawn(move || segmentation_worker(&rx, &store, &geometry, announce.as_deref()))
             .context("starting the segmentation worker")?;
-        Some(std::sync::Mutex::new(tx))
+        Some(tx)
     } else {
         None
     };
@@ -132,7 +132,7 @@ pub fn run(args: &ListenArgs) -> anyhow::Result<ExitCode> {
                 say(&text);
                 let is_run =
                     [sop_class::XA, sop_class::ENHANCED_XA, sop_class::XRF].contains(&stored.sop_class_uid.as_str());
-                if is_run && let Some(Ok(tx)) = to_segment.as_ref().map(|t| t.lock()) {
+                if is_run && let Some(tx) = &to_segment {
                     let _ = tx.send(stored);
                 }
             }

@@ -59,8 +59,10 @@ impl Out {
         let _ = self.app.send(AppMsg::Link(kind, state));
     }
 
-    /// A note: on stderr, in the app's notes and in the recording.
-    fn note(&self, level: Level, text: String) {
+    /// A note from the inbox ("inbox: " and `what`): on stderr, in the app's notes and in the
+    /// recording.
+    fn inbox_note(&self, level: Level, what: &str) {
+        let text = format!("inbox: {what}");
         eprintln!("{text}");
         if let Some(r) = &self.rec {
             r.send(Record::Note(NoteRecord { topic: "inbox".into(), level, text: text.clone() }));
@@ -282,7 +284,7 @@ async fn serve_inbox(
                 Ok((stream, peer)) => {
                     tokio::spawn(inbox_connection(stream, peer, out.clone(), pipeline.clone(), next_run.clone()));
                 }
-                Err(e) => out.note(Level::Warn, format!("inbox: accepting a connection failed: {e}")),
+                Err(e) => out.inbox_note(Level::Warn, &format!("accepting a connection failed: {e}")),
             },
             _ = shutdown.changed() => return,
         }
@@ -307,22 +309,22 @@ async fn inbox_connection(
         match read {
             Ok(0) => return,
             Ok(n) if n > crate::inbox::MAX_LINE_BYTES => {
-                out.note(
+                out.inbox_note(
                     Level::Warn,
-                    format!("inbox: {peer} sent a line over {} bytes; closed", crate::inbox::MAX_LINE_BYTES),
+                    &format!("{peer} sent a line over {} bytes; closed", crate::inbox::MAX_LINE_BYTES),
                 );
                 return;
             }
             Ok(_) => {}
             Err(e) => {
-                out.note(Level::Warn, format!("inbox: {peer}: {e}"));
+                out.inbox_note(Level::Warn, &format!("{peer}: {e}"));
                 return;
             }
         }
         let announcement = match crate::inbox::parse(&String::from_utf8_lossy(&line)) {
             Ok(a) => a,
             Err(e) => {
-                out.note(Level::Warn, format!("inbox: {peer}: {e}; closed"));
+                out.inbox_note(Level::Warn, &format!("{peer}: {e}; closed"));
                 return;
             }
         };
@@ -344,17 +346,19 @@ async fn inbox_connection(
                 }
                 let branches = loaded.tree.branches.len();
                 let _ = out.app.send(AppMsg::Run(Arc::new(loaded), projection));
-                out.note(
+                out.inbox_note(
                     Level::Info,
-                    format!(
-                        "inbox: run {run} from {} ({}) received: {branches} branches",
+                    &format!(
+                        "run {run} from {} ({}) received: {branches} branches",
                         announcement.calling_ae_title,
                         announcement.file.display()
                     ),
                 );
             }
-            Ok(Err(e)) => out.note(Level::Warn, format!("inbox: {}: {e:#}", announcement.file.display())),
-            Err(e) => out.note(Level::Error, format!("inbox: reading {} failed: {e}", announcement.file.display())),
+            Ok(Err(e)) => out.inbox_note(Level::Warn, &format!("{}: {e:#}", announcement.file.display())),
+            Err(e) => {
+                out.inbox_note(Level::Error, &format!("reading {} failed: {e}", announcement.file.display()));
+            }
         }
     }
 }

@@ -76,14 +76,11 @@ fn run_get(args: &PacsGetArgs) -> anyhow::Result<ExitCode> {
     let scp = StoreScp::bind((args.bind.as_str(), args.port), scp_config)
         .with_context(|| format!("starting csnav's storage SCP on {}:{}", args.bind, args.port))?;
     let (events_tx, events) = mpsc::channel::<ScpEvent>();
-    let events_tx = std::sync::Mutex::new(events_tx);
     std::thread::Builder::new()
         .name("csnav-get-scp".into())
         .spawn(move || {
             let served = scp.serve(move |e| {
-                if let Ok(tx) = events_tx.lock() {
-                    let _ = tx.send(e);
-                }
+                let _ = events_tx.send(e);
             });
             if let Err(e) = served {
                 tracing::error!("csnav's storage SCP stopped: {e}");

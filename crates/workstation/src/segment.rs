@@ -10,7 +10,7 @@ use venogram::segment::{
     FrameChoice, SegmentParams, Segmentation, TreeDocument, TreeSource, VesselnessMeasure, segment_run,
 };
 
-use crate::cli::{FrameArg, MeasureArg, SegmentArgs, SegmentationArgs};
+use crate::cli::{MeasureArg, SegmentArgs, SegmentationArgs};
 
 /// Reads the run at `file` and the segmentation settings for it: the geometry (file, entries,
 /// defaults), the ostium seed when given, the vesselness measure.
@@ -33,11 +33,7 @@ pub(crate) fn prepare(file: &Path, how: &SegmentationArgs) -> anyhow::Result<(ve
 pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
     let (run, params) = prepare(&args.file, &args.segmentation)?;
     let cine = &run.cine;
-    let choice = match args.frame {
-        FrameArg::Auto => FrameChoice::Auto,
-        FrameArg::Index(i) => FrameChoice::Index(i),
-        FrameArg::All => return run_cine(args, &run, &params),
-    };
+    let Some(choice) = args.frame.single() else { return run_cine(args, &run, &params) };
     let result =
         segment_run(cine, choice, &params).with_context(|| format!("cannot segment {}", args.file.display()))?;
     write_frame(&args.out, &args.file, &run, &result, &params)?;

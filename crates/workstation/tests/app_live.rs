@@ -16,8 +16,7 @@ use common::shot::{STALE_RING_PX, Shot, TIP_COLOUR, TIP_STALE_COLOUR, screen_fro
 use serde_json::Value;
 
 fn free_addr() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    format!("127.0.0.1:{port}")
+    format!("127.0.0.1:{}", common::free_port())
 }
 
 /// A child that is killed when the test ends, however it ends.
@@ -195,7 +194,7 @@ fn a_run_received_from_the_angiography_system_appears_in_the_live_app() {
     }
     // The storage SCP segments what arrives and announces it to the app's inbox.
     let store = dir.path().join("store");
-    let port = free_addr().rsplit(':').next().unwrap().to_owned();
+    let port = common::free_port().to_string();
     let mut listen = Peer(
         common::csnav_command()
             .args(["listen", "--port", &port, "--bind", "127.0.0.1", "--segment", "--announce", &inbox, "--store"])

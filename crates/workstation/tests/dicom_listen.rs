@@ -375,7 +375,7 @@ fn a_received_run_is_segmented_and_announced_to_the_app() {
 
 #[test]
 fn an_app_that_is_not_there_costs_an_announcement_not_the_run() {
-    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let nobody = format!("127.0.0.1:{}", common::free_port());
     let listener = Listener::start_with(&[], &["--segment", "--announce", &nobody]);
     let run = PathBuf::from(common::case()).join("rao30.dcm");
     common::dicom::run(

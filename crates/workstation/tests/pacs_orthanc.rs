@@ -11,17 +11,12 @@
 mod common;
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-/// A free TCP port on loopback (bound, noted, released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// An Orthanc of its own: a temporary storage, DICOM and HTTP ports on loopback, csnav's AE
 /// known at `csnav_port` for C-MOVE.
@@ -35,7 +30,7 @@ struct Orthanc {
 impl Orthanc {
     fn start(csnav_port: u16) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (dicom_port, http_port) = (free_port(), free_port());
+        let (dicom_port, http_port) = (common::free_port(), common::free_port());
         let config = serde_json::json!({
             "Name": "csnav-test-pacs",
             "StorageDirectory": dir.path().join("storage"),
@@ -168,7 +163,7 @@ fn uids_in(value: &Value, key: &str, out: &mut Vec<String>) {
 
 #[test]
 fn find_retrieve_segment_and_send_back_through_orthanc() {
-    let csnav_port = free_port();
+    let csnav_port = common::free_port();
     let orthanc = Orthanc::start(csnav_port);
     let work = tempfile::tempdir().unwrap();
 
@@ -296,7 +291,7 @@ fn failed_get(orthanc: &Orthanc, ae: &str, study_uid: &str) -> String {
         "--out",
         out_dir.path().to_str().unwrap(),
         "--port",
-        &free_port().to_string(),
+        &common::free_port().to_string(),
         "--bind",
         "127.0.0.1",
     ]);
@@ -307,7 +302,7 @@ fn failed_get(orthanc: &Orthanc, ae: &str, study_uid: &str) -> String {
 
 #[test]
 fn retrieves_the_pacs_refuses_fail_with_its_reason() {
-    let orthanc = Orthanc::start(free_port());
+    let orthanc = Orthanc::start(common::free_port());
     // A calling AE the PACS does not know: Orthanc aborts the association.
     let err = failed_get(&orthanc, "STRANGER", "1.2.3");
     assert!(err.contains("aborted") && err.contains(&orthanc.peer()), "{err}");

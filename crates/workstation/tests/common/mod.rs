@@ -26,6 +26,11 @@ pub fn csnav_command() -> Command {
     command
 }
 
+/// A free TCP port on loopback (bound, noted, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// Bytes as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

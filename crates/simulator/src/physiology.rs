@@ -58,6 +58,21 @@ pub struct PhrenicNerve {
 }
 
 impl PhrenicNerve {
+    /// The nerve over the LV wall from just above the base to the apex, at `angle_rad` around
+    /// the long axis at the base, drifting by `drift_rad` toward the apex, 3 mm outside the
+    /// epicardium.
+    #[must_use]
+    pub fn over_wall(lv: &LvSurface, angle_rad: f64, drift_rad: f64) -> Self {
+        let path_in_patient = (0..=40)
+            .map(|i| {
+                let t = f64::from(i) / 40.0;
+                let coord = SurfaceCoord { depth: -0.1 + 1.05 * t, angle_rad: angle_rad + drift_rad * t };
+                lv.point(coord, 3.0)
+            })
+            .collect();
+        Self { path_in_patient }
+    }
+
     /// Shortest distance from a point to the nerve, mm.
     #[must_use]
     pub fn distance_mm(&self, point: &Point3<f64>) -> f64 {
@@ -132,20 +147,14 @@ impl Physiology {
             .collect();
         let nerve_angle = deg(rng.range(75.0, 125.0));
         let drift = deg(rng.normal(0.0, 10.0));
-        let path_in_patient = (0..=40)
-            .map(|i| {
-                let t = f64::from(i) / 40.0;
-                let coord = SurfaceCoord { depth: -0.1 + 1.05 * t, angle_rad: nerve_angle + drift * t };
-                lv.point(coord, 3.0)
-            })
-            .collect();
+        let phrenic_nerve = PhrenicNerve::over_wall(lv, nerve_angle, drift);
         let tissue = TissueModel {
             rheobase_volts: rng.range(0.35, 0.6),
             chronaxie_ms: rng.range(0.4, 0.6),
             scar_rheobase_factor: rng.range(3.0, 6.0),
             basal_rheobase_factor: rng.range(1.2, 1.6),
         };
-        Self { activation, scars, phrenic_nerve: PhrenicNerve { path_in_patient }, tissue }
+        Self { activation, scars, phrenic_nerve, tissue }
     }
 
     /// Scar burden at a position: the strongest patch, fading to 0 at its edge.

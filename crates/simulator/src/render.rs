@@ -63,6 +63,21 @@ pub struct RenderSettings {
     pub injection: Injection,
     /// Seed of the quantum noise (the anatomy comes from the patient's seed).
     pub noise_seed: u64,
+    /// Wires and leads placed in the veins (training fluoroscopy), moving with the heart.
+    pub instruments: Vec<Instrument>,
+}
+
+/// A wire or lead lying in the veins, drawn radiopaque and moved with the heart like them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Instrument {
+    /// What it is (reported in the ground truth).
+    pub kind: DeviceKind,
+    /// Centerline at end-diastole, patient LPS mm.
+    pub points_in_patient: Vec<Point3<f64>>,
+    /// Radius, mm.
+    pub radius_mm: f64,
+    /// Linear attenuation, per mm.
+    pub mu_per_mm: f64,
 }
 
 impl RenderSettings {
@@ -91,6 +106,7 @@ impl RenderSettings {
                 contrast_mu_per_mm: 0.25,
             },
             noise_seed: 1,
+            instruments: Vec::new(),
         }
     }
 
@@ -274,6 +290,10 @@ pub enum DeviceKind {
     PacingLead,
     /// A sternal wire loop.
     SternalWire,
+    /// A coronary guidewire in the veins (training fluoroscopy).
+    Guidewire,
+    /// The LV lead being placed (training fluoroscopy).
+    LvLead,
 }
 
 /// A device as it appears in one frame.
@@ -630,6 +650,17 @@ fn render_frame(
         };
         rasterize_tube(&moved, projection, settings.rows, settings.columns, &mut scratch, &mut attenuation);
         report(&moved);
+    }
+    // Wires and leads in the veins move with the heart.
+    for instrument in &settings.instruments {
+        let points: Vec<Point3<f64>> = instrument
+            .points_in_patient
+            .iter()
+            .map(|p| patient.motion.displace(&patient.lv, p, t))
+            .collect();
+        let tube = Tube::uniform(points, instrument.radius_mm, instrument.mu_per_mm).device(instrument.kind);
+        rasterize_tube(&tube, projection, settings.rows, settings.columns, &mut scratch, &mut attenuation);
+        report(&tube);
     }
     // Veins, moved with the heart, filled with contrast.
     let mut branches = Vec::with_capacity(patient.tree.branches.len());

@@ -294,6 +294,116 @@ impl VenousTree {
         (best.0, best.1)
     }
 
+    /// The branches from the coronary sinus to `id`, root first.
+    #[must_use]
+    pub fn lineage(&self, id: BranchId) -> Vec<BranchId> {
+        let mut out = vec![id];
+        let mut at = id;
+        while let Some(t) = self.get(at).and_then(|b| b.takeoff) {
+            out.push(t.parent);
+            at = t.parent;
+            if out.len() > self.branches.len() {
+                break;
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    /// The branch and everything distal to it.
+    #[must_use]
+    pub fn subtree(&self, id: BranchId) -> Vec<BranchId> {
+        let mut out = vec![id];
+        let mut k = 0;
+        while k < out.len() {
+            let parent = out[k];
+            out.extend(self.children(parent).map(|c| c.id));
+            k += 1;
+        }
+        out
+    }
+
+    /// Removes a branch with everything distal to it (a vein absent in this patient); the
+    /// remaining branches are renumbered in order, takeoffs following.
+    pub fn remove_subtree(&mut self, id: BranchId) {
+        let removed = self.subtree(id);
+        let mut new_id = vec![None; self.branches.len()];
+        let mut next = 0u32;
+        for b in &self.branches {
+            if !removed.contains(&b.id) {
+                new_id[b.id.0 as usize] = Some(BranchId(next));
+                next += 1;
+            }
+        }
+        let old = std::mem::take(&mut self.branches);
+        for mut b in old.into_iter().filter(|b| !removed.contains(&b.id)) {
+            b.id = new_id[b.id.0 as usize].unwrap_or(b.id);
+            if let Some(t) = &mut b.takeoff {
+                t.parent = new_id[t.parent.0 as usize].unwrap_or(t.parent);
+            }
+            self.branches.push(b);
+        }
+    }
+
+    /// Scales a branch's calibre (every radius by `factor`), e.g. a vein too small for a
+    /// standard lead; its children keep theirs but never exceed 0.9 of the parent where
+    /// they leave it.
+    pub fn scale_calibre(&mut self, id: BranchId, factor: f64) {
+        let Some(b) = self.branches.get_mut(id.0 as usize) else { return };
+        for r in &mut b.radius_mm {
+            *r *= factor;
+        }
+        let parent_radii = b.radius_mm.clone();
+        for child in self.branches.iter_mut().filter(|c| c.takeoff.is_some_and(|t| t.parent == id)) {
+            let Some(t) = child.takeoff else { continue };
+            let cap = 0.9 * parent_radii[t.index.min(parent_radii.len() - 1)];
+            let first = child.radius_mm.first().copied().unwrap_or(cap);
+            if first > cap {
+                let f = cap / first;
+                for r in &mut child.radius_mm {
+                    *r *= f;
+                }
+            }
+        }
+    }
+
+    /// Bends a branch's first `over_mm` into an S over the epicardium (`amplitude_mm`
+    /// sideways, two turns): a tortuous takeoff. The takeoff point stays; children leaving
+    /// inside the bend move with it.
+    pub fn bend_takeoff(&mut self, lv: &LvSurface, id: BranchId, amplitude_mm: f64, over_mm: f64) {
+        let Some(b) = self.branches.get(id.0 as usize) else { return };
+        let arc = b.arc_lengths_mm();
+        let points = b.centerline_in_patient.clone();
+        let n = points.len();
+        if n < 3 || over_mm <= 0.0 {
+            return;
+        }
+        let bent: Vec<Point3<f64>> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let s = arc[i];
+                if s >= over_mm {
+                    return *p;
+                }
+                let tangent = (points[(i + 1).min(n - 1)] - points[i.saturating_sub(1)]).normalize();
+                let v = p - lv.base_center_in_patient;
+                let axis = lv.long_axis.into_inner();
+                let outward = (v - axis * v.dot(&axis)).normalize();
+                let side = outward.cross(&tangent).normalize();
+                let u = s / over_mm;
+                let envelope = (std::f64::consts::PI * u).sin();
+                p + side * (amplitude_mm * envelope * (std::f64::consts::TAU * u).sin())
+            })
+            .collect();
+        self.branches[id.0 as usize].centerline_in_patient.clone_from(&bent);
+        for child in self.branches.iter_mut().filter(|c| c.takeoff.is_some_and(|t| t.parent == id)) {
+            if let (Some(t), Some(first)) = (child.takeoff, child.centerline_in_patient.first_mut()) {
+                *first = bent[t.index.min(n - 1)];
+            }
+        }
+    }
+
     /// Adds tertiary twigs (off the named side branches, the longest first) until the tree has
     /// `branches` branches or no side branch is long enough: denser trees than the anatomy's
     /// usual 8-18 branches, for benchmarks.

@@ -244,6 +244,32 @@ pub struct Scenario {
     text: String,
 }
 
+/// The dotted key written at a byte offset: the table in effect there and the key of its line
+/// (`patient.seed`), or the table itself when the offset is on its header.
+fn field_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = text[start..end].trim();
+    let table_of = |l: &str| l.trim_start_matches('[').trim_end_matches(']').trim().to_owned();
+    if line.starts_with('[') {
+        return table_of(line);
+    }
+    let table = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(table_of)
+        .unwrap_or_default();
+    let key = line.split_once('=').map(|(k, _)| k.trim().to_owned()).unwrap_or_default();
+    match (table.is_empty(), key.is_empty()) {
+        (_, true) => table,
+        (true, false) => key,
+        (false, false) => format!("{table}.{key}"),
+    }
+}
+
 /// A `(line, column)` pair, 1-based, of a byte offset.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -274,7 +300,7 @@ impl Scenario {
                 file: file.to_owned(),
                 line,
                 column,
-                field: String::new(),
+                field: e.span().map_or_else(String::new, |span| field_at(text, span.start)),
                 message: e.message().trim().to_owned(),
             }
         })?;
@@ -633,7 +659,7 @@ learning = ["x"]
         }
 
         let e = error_of(&GOOD.replace("seed = 7", "seed = \"seven\""));
-        assert_eq!(e.line, 9, "{e}");
+        assert_eq!((e.field.as_str(), e.line), ("patient.seed", 9), "{e}");
         assert!(e.message.contains("invalid type"), "{e}");
 
         let e = error_of(&GOOD.replace("[patient]\nseed = 7", "[patient]\nsead = 7"));
@@ -642,6 +668,7 @@ learning = ["x"]
 
         let e = error_of(&GOOD.replace("fluoro_time_s = 240\n", ""));
         assert!(e.message.contains("missing field `fluoro_time_s`"), "{e}");
+        assert_eq!(e.field, "goals", "{e}");
         // The table that lacks it.
         assert_eq!(e.line, 23, "{e}");
 

@@ -155,12 +155,7 @@ pub fn segment_xa(
         frame_time_ms: xa.acquisition.timing.frame_time_ms,
         primary_angle_deg: Some(geometry.primary_angle_deg.value),
         secondary_angle_deg: Some(geometry.secondary_angle_deg.value),
-        camera: projection.as_ref().map(|p| ViewCamera {
-            intrinsics: rows3(&p.intrinsics),
-            view_from_patient_rotation: rows3(&p.view_from_patient_rotation),
-            source_in_patient_mm: [p.source_in_patient.x, p.source_in_patient.y, p.source_in_patient.z],
-            distance_source_to_detector_mm: Some(p.distance_source_to_detector_mm),
-        }),
+        camera: projection.as_ref().map(view_camera),
     };
     let tree = segmentation2d(run, seg.frame, &seg.tree);
     // The file's window is in modality units: back to stored values for the shader.
@@ -179,6 +174,17 @@ pub fn segment_xa(
         .filter(|w| w.1 > 0.0)
         .unwrap_or_else(|| percentile_window(samples.get(start..start + n).unwrap_or(&[])));
     Ok((LoadedRun { info, projection, segmented_frame, tree, mask, samples, window }, seg, params))
+}
+
+/// The recorded camera of a C-arm projection.
+#[must_use]
+pub fn view_camera(p: &CArmProjection) -> ViewCamera {
+    ViewCamera {
+        intrinsics: rows3(&p.intrinsics),
+        view_from_patient_rotation: rows3(&p.view_from_patient_rotation),
+        source_in_patient_mm: [p.source_in_patient.x, p.source_in_patient.y, p.source_in_patient.z],
+        distance_source_to_detector_mm: Some(p.distance_source_to_detector_mm),
+    }
 }
 
 /// Records a loaded run: its description and camera, mask, 2D tree and every frame (the

@@ -32,6 +32,16 @@ pub enum Command {
     /// Simulator mode in the app: the bundled case with a simulated tracker and device model
     /// in process; after the scripted tests, Tab selects a site and the tip is driven there.
     Sim(DemoArgs),
+    /// Training: place an LV lead in a scenario's synthetic patient. Steer the guidewire and
+    /// the lead from the keyboard (the app), or play a scripted trainee or a script; the tips
+    /// stream over OpenIGTLink through csnav's navigation pipeline; fluoroscopy, dose and
+    /// contrast are counted; the site is scored against the best site the anatomy offers and
+    /// a debrief (debrief.html), the outcome (outcome.json), the script played (script.json)
+    /// and the recording (session.rrd) are written to --out.
+    Train(TrainArgs),
+    /// List the training scenarios in a folder (default: the bundled library) and validate
+    /// each: a bad file is reported with its line and field, and the exit status is 2.
+    Scenarios(ScenariosArgs),
     /// Summarise X-ray angiography (XA) runs: image size, frames, bit depth, transfer syntax,
     /// C-arm geometry (LAO/RAO, CRA/CAU, distances, pixel spacing), timing and ECG pointers,
     /// and which geometry values were defaulted because the file lacks them.
@@ -523,6 +533,68 @@ pub struct DemoArgs {
     /// Recording (default for the demo: OUT/session.rrd).
     #[command(flatten)]
     pub record: crate::session_record::RecordArgs,
+}
+
+/// A scripted trainee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraineeArg {
+    /// To the best usable site, by the shortest competent route.
+    Optimal,
+    /// To the most apical site the loaded lead holds at (the apical trap).
+    Apex,
+    /// To the most scarred site the lead holds at.
+    Scar,
+}
+
+/// `csnav train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The scenario file (`assets/scenarios/*.toml`).
+    pub scenario: PathBuf,
+    /// Where the case, the debrief, the outcome and the recording go.
+    #[arg(long, value_name = "DIR", default_value = "training")]
+    pub out: PathBuf,
+    /// Play a scripted trainee instead of the keyboard.
+    #[arg(long, value_enum, conflicts_with = "script")]
+    pub trainee: Option<TraineeArg>,
+    /// Play a script (a JSON list of `{"t_s", "action", ...}`, as script.json is written).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// Play the trainee or the script without the app (fast, no window).
+    #[arg(long)]
+    pub no_app: bool,
+    /// Render offscreen and write screenshots when the case ends.
+    #[arg(long)]
+    pub headless: bool,
+    /// In the window: take the screenshots when the case has ended, then close.
+    #[arg(long)]
+    pub screenshot: bool,
+    /// Screen size, `WIDTHxHEIGHT` px.
+    #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
+    pub size: (u32, u32),
+    /// The fluoroscopy view (AP, LAO<deg>, RAO<deg>, with CRA/CAU).
+    #[arg(long, default_value = "LAO35")]
+    pub fluoro_view: String,
+    /// Fluoroscopy image size, px.
+    #[arg(long, default_value_t = 384)]
+    pub fluoro_size: u32,
+    /// Frames of each venogram run rendered for the case.
+    #[arg(long, default_value_t = 20)]
+    pub venogram_frames: u32,
+    /// Recording (default: OUT/session.rrd).
+    #[command(flatten)]
+    pub record: crate::session_record::RecordArgs,
+}
+
+/// `csnav scenarios`.
+#[derive(Debug, Args)]
+pub struct ScenariosArgs {
+    /// The folder of scenario files.
+    #[arg(default_value = "assets/scenarios")]
+    pub dir: PathBuf,
+    /// Also check each is solvable (builds the patient and searches for the best site).
+    #[arg(long)]
+    pub solve: bool,
 }
 
 /// `WIDTHxHEIGHT` to a size (each 320-7680 px).

@@ -27,6 +27,7 @@ mod sim_session;
 mod simulate;
 mod test_pattern;
 mod track;
+mod train;
 
 use clap::Parser;
 
@@ -40,6 +41,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Demo(args) => modes::run_demo(&args, false),
         cli::Command::Sim(args) => modes::run_demo(&args, true),
+        cli::Command::Train(args) => train::run(&args),
+        cli::Command::Scenarios(args) => train::scenarios(&args),
         cli::Command::Info(args) => info::run(&args),
         cli::Command::TestPattern(args) => test_pattern::run(&args),
         cli::Command::Simulate(args) => simulate::run(&args),

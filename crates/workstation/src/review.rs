@@ -452,7 +452,8 @@ fn source(args: SourceArgs, app: &Sender<AppMsg>, commands: &Receiver<UiCommand>
         match commands.recv_timeout(Duration::from_millis(100)) {
             Ok(UiCommand::Review(action)) => act(&mut review, &action),
             Ok(UiCommand::SavePlan) => act(&mut review, &ReviewAction::Save),
-            Ok(UiCommand::SelectTarget(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(UiCommand::SelectTarget(_) | UiCommand::Train(_) | UiCommand::NextLead)
+            | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         if !send(AppMsg::Heartbeat) {

@@ -1,7 +1,10 @@
 //! Keyboard and mouse: orbit (left drag), pan (right drag) and zoom (wheel) of the 3D view;
 //! standard views (1 AP, 2 LAO 35, 3 RAO 30; arrows orbit by 5 degrees); cine play/hold on
 //! the reference frame (space); window (`[` `]`) and level (`-` `=`) of the venogram views;
-//! next target (Tab); save the plan (S, review mode).
+//! next target (Tab); save the plan (S, review mode). Training mode steers: W/Q wire
+//! advance/retract, E/D lead advance/retract, A/Z rotate the wire tip, F (held) the
+//! fluoroscopy pedal, C a contrast injection, T test the site, L the next lead on the shelf,
+//! Enter leave the lead and end the case.
 
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
 use bevy::prelude::*;
@@ -10,14 +13,14 @@ use super::layout::Layout;
 use super::model::{CaseState, SelectTarget};
 use super::view2d::Cines;
 use super::view3d::{Orbit, STANDARD_VIEWS, View3dCamera};
-use super::{UiCommand, UiCommands};
+use super::{Mode, UiCommand, UiCommands};
 
 /// The input plugin.
 pub struct InputPlugin;
 
 impl Plugin for InputPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Update, (camera_keys, camera_mouse, cine_keys, target_keys));
+        app.add_systems(Update, (camera_keys, camera_mouse, cine_keys, target_keys, training_keys));
     }
 }
 
@@ -125,5 +128,56 @@ fn target_keys(
         && let Some(tx) = commands
     {
         let _ = tx.0.send(UiCommand::SavePlan);
+    }
+}
+
+/// Wire speed while its key is held, mm/s.
+const WIRE_MM_PER_S: f32 = 10.0;
+/// Lead speed while its key is held, mm/s.
+const LEAD_MM_PER_S: f32 = 5.0;
+/// Wire-tip rotation while its key is held, degrees/s.
+const ROTATE_DEG_PER_S: f32 = 90.0;
+
+fn training_keys(
+    keys: Option<Res<ButtonInput<KeyCode>>>,
+    mode: Option<Res<Mode>>,
+    time: Res<Time>,
+    commands: Option<Res<UiCommands>>,
+) {
+    use training::session::Action;
+    let (Some(keys), Some(mode), Some(tx)) = (keys, mode, commands) else { return };
+    if *mode != Mode::Training {
+        return;
+    }
+    let dt = time.delta_secs();
+    let send = |action: Action| {
+        let _ = tx.0.send(UiCommand::Train(action));
+    };
+    let held = [
+        (KeyCode::KeyW, Action::AdvanceWire { mm: f64::from(WIRE_MM_PER_S * dt) }),
+        (KeyCode::KeyQ, Action::RetractWire { mm: f64::from(WIRE_MM_PER_S * dt) }),
+        (KeyCode::KeyE, Action::AdvanceLead { mm: f64::from(LEAD_MM_PER_S * dt) }),
+        (KeyCode::KeyD, Action::RetractLead { mm: f64::from(LEAD_MM_PER_S * dt) }),
+        (KeyCode::KeyA, Action::Rotate { deg: -f64::from(ROTATE_DEG_PER_S * dt) }),
+        (KeyCode::KeyZ, Action::Rotate { deg: f64::from(ROTATE_DEG_PER_S * dt) }),
+    ];
+    for (key, action) in held {
+        if keys.pressed(key) {
+            send(action);
+        }
+    }
+    if keys.just_pressed(KeyCode::KeyF) {
+        send(Action::Fluoro { on: true });
+    }
+    if keys.just_released(KeyCode::KeyF) {
+        send(Action::Fluoro { on: false });
+    }
+    for (key, action) in [(KeyCode::KeyC, Action::Inject), (KeyCode::KeyT, Action::TestSite), (KeyCode::Enter, Action::Finish)] {
+        if keys.just_pressed(key) {
+            send(action);
+        }
+    }
+    if keys.just_pressed(KeyCode::KeyL) {
+        let _ = tx.0.send(UiCommand::NextLead);
     }
 }

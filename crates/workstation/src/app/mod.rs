@@ -48,6 +48,8 @@ pub enum Mode {
     Replay,
     /// Pre-procedure review: segment, edit, choose targets, save a plan.
     Review,
+    /// Simulator training: the trainee steers the wire and the lead (scored).
+    Training,
 }
 
 impl Mode {
@@ -60,6 +62,7 @@ impl Mode {
             Self::Live => "LIVE",
             Self::Replay => "REPLAY (not live)",
             Self::Review => "REVIEW",
+            Self::Training => "TRAINING (synthetic patient)",
         }
     }
 }
@@ -133,6 +136,10 @@ pub enum UiCommand {
     SavePlan,
     /// An edit of the plan (review mode).
     Review(crate::review::ReviewAction),
+    /// A trainee's action (training mode).
+    Train(training::session::Action),
+    /// Exchange the lead for the next one on the scenario's shelf (training mode).
+    NextLead,
 }
 
 /// The channel from the source, drained once per frame.

@@ -609,19 +609,7 @@ fn render_frame(
     let (w, h) = (settings.columns as usize, settings.rows as usize);
     let t = settings.frame_time_ms(k);
     let shift = Vector3::new(0.0, 0.0, patient.motion.respiratory_shift_mm(t));
-    let mut attenuation = vec![0.0f64; w * h];
-    // Bodies, per ray.
-    let spine_axis = Vector3::z();
-    let spine_point = Point3::new(0.0, 72.0, 0.0);
-    for (index, a) in attenuation.iter_mut().enumerate() {
-        let pixel = Point2::new((index % w) as f64, (index / w) as f64);
-        let (origin, dir) = projection.ray_through_pixel(&pixel);
-        let moved = origin - shift;
-        *a = 4.2
-            + 0.035 * cylinder_chord_mm(&origin, &dir, &spine_point, &spine_axis, 24.0)
-            + chest.heart.mu_per_mm * chest.heart.chord_mm(&moved, &dir)
-            + chest.abdomen.iter().map(|b| b.mu_per_mm * b.chord_mm(&moved, &dir)).sum::<f64>();
-    }
+    let mut attenuation = body_attenuation(projection, chest, &shift, w, h);
     let mut scratch = Vec::new();
     let mut devices = Vec::new();
     let ps = settings.pixel_spacing_mm();
@@ -641,26 +629,21 @@ fn render_frame(
         rasterize_tube(tube, projection, settings.rows, settings.columns, &mut scratch, &mut attenuation);
         report(tube);
     }
-    for tube in &chest.moving_tubes {
-        let moved = Tube {
+    // Devices move with the breath; wires and leads in the veins with the heart as well.
+    let moved: Vec<Tube> = chest
+        .moving_tubes
+        .iter()
+        .map(|tube| Tube {
             points: tube.points.iter().map(|p| p + shift).collect(),
             radius_mm: tube.radius_mm.clone(),
             mu_per_mm: tube.mu_per_mm.clone(),
             device: tube.device,
-        };
-        rasterize_tube(&moved, projection, settings.rows, settings.columns, &mut scratch, &mut attenuation);
-        report(&moved);
-    }
-    // Wires and leads in the veins move with the heart.
-    for instrument in &settings.instruments {
-        let points: Vec<Point3<f64>> = instrument
-            .points_in_patient
-            .iter()
-            .map(|p| patient.motion.displace(&patient.lv, p, t))
-            .collect();
-        let tube = Tube::uniform(points, instrument.radius_mm, instrument.mu_per_mm).device(instrument.kind);
-        rasterize_tube(&tube, projection, settings.rows, settings.columns, &mut scratch, &mut attenuation);
-        report(&tube);
+        })
+        .chain(instrument_tubes(patient, settings, t))
+        .collect();
+    for tube in &moved {
+        rasterize_tube(tube, projection, settings.rows, settings.columns, &mut scratch, &mut attenuation);
+        report(tube);
     }
     // Veins, moved with the heart, filled with contrast.
     let mut branches = Vec::with_capacity(patient.tree.branches.len());
@@ -719,6 +702,38 @@ fn render_frame(
         })
         .collect();
     (samples, FrameTruth { frame: k, time_ms: t, branches, bifurcations_px, devices })
+}
+
+/// Attenuation of the bodies (spine, heart, abdomen) along every pixel's ray, the heart and
+/// abdomen shifted with the breath.
+fn body_attenuation(projection: &CArmProjection, chest: &Chest, shift: &Vector3<f64>, w: usize, h: usize) -> Vec<f64> {
+    let mut attenuation = vec![0.0f64; w * h];
+    // Bodies, per ray.
+    let spine_axis = Vector3::z();
+    let spine_point = Point3::new(0.0, 72.0, 0.0);
+    for (index, a) in attenuation.iter_mut().enumerate() {
+        let pixel = Point2::new((index % w) as f64, (index / w) as f64);
+        let (origin, dir) = projection.ray_through_pixel(&pixel);
+        let moved = origin - shift;
+        *a = 4.2
+            + 0.035 * cylinder_chord_mm(&origin, &dir, &spine_point, &spine_axis, 24.0)
+            + chest.heart.mu_per_mm * chest.heart.chord_mm(&moved, &dir)
+            + chest.abdomen.iter().map(|b| b.mu_per_mm * b.chord_mm(&moved, &dir)).sum::<f64>();
+    }
+    attenuation
+}
+
+/// The wires and leads of the settings as tubes at time `t_ms`, moved with the heart.
+fn instrument_tubes<'a>(
+    patient: &'a SyntheticPatient,
+    settings: &'a RenderSettings,
+    t_ms: f64,
+) -> impl Iterator<Item = Tube> + 'a {
+    settings.instruments.iter().map(move |instrument| {
+        let points: Vec<Point3<f64>> =
+            instrument.points_in_patient.iter().map(|p| patient.motion.displace(&patient.lv, p, t_ms)).collect();
+        Tube::uniform(points, instrument.radius_mm, instrument.mu_per_mm).device(instrument.kind)
+    })
 }
 
 /// Scatter-to-primary ratio of the chest at cardiac angulations (a uniform veil).

@@ -598,8 +598,8 @@ impl Catheter {
         let arc = branch.arc_lengths_mm();
         let here = arc[node.index];
         let mut out = Vec::new();
-        for index in node.index..branch.centerline_in_patient.len() {
-            let distance_mm = arc[index] - here;
+        for (index, at_mm) in arc.iter().enumerate().skip(node.index) {
+            let distance_mm = at_mm - here;
             if distance_mm > within_mm {
                 break;
             }
@@ -753,7 +753,8 @@ mod tests {
         assert!(c.retract_wire(1000.0).is_empty());
         assert!((c.lead_s_mm() - s).abs() < 1e-9);
         // Pulled back into the wide proximal vein without the wire, it falls out of the PLV.
-        let events = c.retract_lead(c.lead_s_mm() - c.arc_mm[c.track.iter().position(|n| n.branch == plv).unwrap()] - 2.0);
+        let events =
+            c.retract_lead(c.lead_s_mm() - c.arc_mm[c.track.iter().position(|n| n.branch == plv).unwrap()] - 2.0);
         let dislodged = events.iter().find_map(|e| match e {
             CatheterEvent::Dislodged { from, .. } => Some(*from),
             _ => None,

@@ -53,9 +53,9 @@ pub fn html(session: &TrainingSession, outcome: &Outcome) -> String {
         scenario.patient.seed,
         esc(scenario.summary.trim())
     );
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<div class=\"total\" id=\"total\">{:.0} <small>of {:.0} points</small></div>\n",
+        "<div class=\"total\" id=\"total\">{:.0} <small>of {:.0} points</small></div>",
         score.total, score.max_points
     );
     h.push_str("<h2>Score</h2>\n<table id=\"parts\"><tr><th>part</th><th>points</th><th>of</th><th>detail</th></tr>\n");
@@ -82,12 +82,8 @@ pub fn html(session: &TrainingSession, outcome: &Outcome) -> String {
         let _ = writeln!(h, "<li>{}</li>", esc(r));
     }
     h.push_str("</ul>\n");
-    let _ = write!(
-        h,
-        "<p>The best site: {}. {}</p>\n",
-        esc(&outcome.best.name()),
-        esc(&outcome.best.reasons.join("; "))
-    );
+    let _ =
+        writeln!(h, "<p>The best site: {}. {}</p>", esc(&outcome.best.name()), esc(&outcome.best.reasons.join("; ")));
 
     h.push_str("<h2>Where the good sites were</h2>\n");
     h.push_str(&map_svg(session, outcome));
@@ -124,9 +120,12 @@ const STYLE: &str = "body{font-family:sans-serif;max-width:60em;margin:2em auto;
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}\
 .num{text-align:right}.warn{background:#fff8e0}.error{background:#fde2e2}svg{background:#fafafa;border:1px solid #ddd}";
 
+/// A row of the comparison: its name and how to show a site in it.
+type Row = (&'static str, Box<dyn Fn(&SiteEval) -> String>);
+
 fn comparison_table(site: Option<&SiteEval>, best: &SiteEval) -> String {
     let cell = |s: Option<&SiteEval>, f: &dyn Fn(&SiteEval) -> String| s.map_or("-".to_owned(), f);
-    let rows: Vec<(&str, Box<dyn Fn(&SiteEval) -> String>)> = vec![
+    let rows: Vec<Row> = vec![
         ("position", Box::new(|s: &SiteEval| s.name())),
         ("segment", Box::new(|s: &SiteEval| format!("{:?} {:?}", s.long_axis, s.wall).to_lowercase())),
         ("best vector", Box::new(|s: &SiteEval| s.vector.clone().unwrap_or_else(|| "-".into()))),
@@ -200,12 +199,8 @@ fn map_svg(session: &TrainingSession, outcome: &Outcome) -> String {
         return "<p>(no projection)</p>".into();
     };
     let project = |p: &Point3<f64>| projection.project(p).map(|q| (q.x, q.y));
-    let all: Vec<(f64, f64)> = patient
-        .tree
-        .branches
-        .iter()
-        .flat_map(|b| b.centerline_in_patient.iter().filter_map(project))
-        .collect();
+    let all: Vec<(f64, f64)> =
+        patient.tree.branches.iter().flat_map(|b| b.centerline_in_patient.iter().filter_map(project)).collect();
     let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for (x, y) in &all {
         x0 = x0.min(*x);
@@ -327,7 +322,11 @@ fn along_svg(session: &TrainingSession, outcome: &Outcome) -> String {
         y(vmin)
     );
     for (branch, lead, colour) in &veins {
-        let label = session.patient().tree.get(simulator::venous_tree::BranchId(*branch)).map_or(VeinLabel::Branch, |b| b.label);
+        let label = session
+            .patient()
+            .tree
+            .get(simulator::venous_tree::BranchId(*branch))
+            .map_or(VeinLabel::Branch, |b| b.label);
         let _ = writeln!(
             h,
             "<text x=\"{}\" y=\"{}\" font-size=\"12\" fill=\"{colour}\">{} ({})</text>",
@@ -382,7 +381,11 @@ fn timeline_svg(session: &TrainingSession) -> String {
         );
     }
     for t in session.injections() {
-        let _ = writeln!(h, "<line x1=\"{0:.1}\" y1=\"40\" x2=\"{0:.1}\" y2=\"62\" stroke=\"#202020\" stroke-width=\"2\"/>", x(*t));
+        let _ = writeln!(
+            h,
+            "<line x1=\"{0:.1}\" y1=\"40\" x2=\"{0:.1}\" y2=\"62\" stroke=\"#202020\" stroke-width=\"2\"/>",
+            x(*t)
+        );
     }
     for test in session.tests() {
         let colour = if test.site.eligible { "#108040" } else { "#c03030" };

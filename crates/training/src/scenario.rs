@@ -255,13 +255,8 @@ fn field_at(text: &str, offset: usize) -> String {
     if line.starts_with('[') {
         return table_of(line);
     }
-    let table = text[..start]
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(table_of)
-        .unwrap_or_default();
+    let table =
+        text[..start].lines().rev().map(str::trim).find(|l| l.starts_with('[')).map(table_of).unwrap_or_default();
     let key = line.split_once('=').map(|(k, _)| k.trim().to_owned()).unwrap_or_default();
     match (table.is_empty(), key.is_empty()) {
         (_, true) => table,
@@ -443,7 +438,11 @@ impl Scenario {
             contrast_injections: {
                 let n = *g.contrast_injections.get_ref();
                 if !(1..=30).contains(&n) {
-                    return Err(self.error(g.contrast_injections.span(), "goals.contrast_injections", format!("{n} is outside 1-30")));
+                    return Err(self.error(
+                        g.contrast_injections.span(),
+                        "goals.contrast_injections",
+                        format!("{n} is outside 1-30"),
+                    ));
                 }
                 n
             },
@@ -478,9 +477,8 @@ impl Scenario {
             }
         }
         let p = &s.physiology;
-        let field_place = |place: &Spanned<PlaceFile>, field: &str, patient: &SyntheticPatient| {
-            self.place(patient, place, field)
-        };
+        let field_place =
+            |place: &Spanned<PlaceFile>, field: &str, patient: &SyntheticPatient| self.place(patient, place, field);
         if let Some(q) = &p.qrs_duration_ms {
             let a = &mut patient.physiology.activation;
             let ratio = a.latest_ms / a.qrs_duration_ms;
@@ -638,7 +636,10 @@ learning = ["x"]
     fn errors_name_the_field_and_the_line() {
         let e = error_of(&GOOD.replace("radius_mm = 15", "radius_mm = 90"));
         assert_eq!((e.field.as_str(), e.line), ("physiology.scar[0].radius_mm", 17), "{e}");
-        assert!(e.to_string().starts_with("bad.toml:17:13: field `physiology.scar[0].radius_mm`: 90 is outside"), "{e}");
+        assert!(
+            e.to_string().starts_with("bad.toml:17:13: field `physiology.scar[0].radius_mm`: 90 is outside"),
+            "{e}"
+        );
 
         let e = error_of(&GOOD.replace("fraction = 0.5", "fraction = 1.5"));
         assert_eq!((e.field.as_str(), e.line), ("physiology.latest_activated.fraction", 12), "{e}");

@@ -90,11 +90,7 @@ pub struct Score {
 
 /// Points for `value` against a `goal`: full at or under it, none at `worst` times it.
 fn graded(value: f64, goal: f64, worst: f64, max: f64) -> f64 {
-    if value <= goal {
-        max
-    } else {
-        max * (1.0 - (value - goal) / (goal * (worst - 1.0)).max(1e-9)).clamp(0.0, 1.0)
-    }
+    if value <= goal { max } else { max * (1.0 - (value - goal) / (goal * (worst - 1.0)).max(1e-9)).clamp(0.0, 1.0) }
 }
 
 /// Why a site is worse than the best one, in the implanter's terms.
@@ -196,12 +192,7 @@ pub fn score(
         },
         ScorePart {
             name: "contrast".into(),
-            points: graded(
-                f64::from(e.injections),
-                f64::from(goals.contrast_injections),
-                w,
-                config.contrast_points,
-            ),
+            points: graded(f64::from(e.injections), f64::from(goals.contrast_injections), w, config.contrast_points),
             max_points: config.contrast_points,
             detail: format!(
                 "{} injections, {:.0} mL (goal {} injections)",

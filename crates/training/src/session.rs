@@ -156,9 +156,7 @@ impl TrainingSession {
         let config = CatheterConfig::default();
         let ranking = RankingConfig::default();
         let all = candidates(&patient, &scenario.leads, &config, &ranking);
-        let best = best_sites(&all).first().map(|c| {
-            all.iter().position(|x| std::ptr::eq(x, *c)).unwrap_or(0)
-        });
+        let best = best_sites(&all).first().map(|c| all.iter().position(|x| std::ptr::eq(x, *c)).unwrap_or(0));
         if best.is_none() {
             return Err(SessionError::Unsolvable(format!(
                 "{} ({}): no position is acceptable, reachable and stable with {}",
@@ -220,13 +218,14 @@ impl TrainingSession {
             }
             Action::AdvanceLead { mm } => self.catheter.advance_lead(mm),
             Action::RetractLead { mm } => self.catheter.retract_lead(mm),
-            Action::ChangeLead { model } => match self.scenario.leads.iter().find(|l| l.model == model) {
-                Some(spec) => self.catheter.change_lead(*spec),
-                None => {
+            Action::ChangeLead { model } => {
+                if let Some(spec) = self.scenario.leads.iter().find(|l| l.model == model) {
+                    self.catheter.change_lead(*spec)
+                } else {
                     out.push(self.note(Level::Error, format!("{model:?} is not on this scenario's shelf")));
                     Vec::new()
                 }
-            },
+            }
             Action::Fluoro { on } => {
                 match (on, self.fluoro_since_s) {
                     (true, None) => self.fluoro_since_s = Some(self.now_s),
@@ -260,7 +259,8 @@ impl TrainingSession {
             }
             Action::Finish => {
                 let outcome = self.finish_now();
-                let text = format!("case finished: {:.0} of {:.0} points", outcome.score.total, outcome.score.max_points);
+                let text =
+                    format!("case finished: {:.0} of {:.0} points", outcome.score.total, outcome.score.max_points);
                 out.push(self.note(Level::Info, text));
                 Vec::new()
             }
@@ -279,13 +279,18 @@ impl TrainingSession {
             }
             CatheterEvent::LeadWedged { vein_diameter_mm } => (
                 Level::Info,
-                format!("lead wedged: the vein is {vein_diameter_mm:.1} mm for a {:.1} mm lead", self.catheter.lead().diameter_mm()),
+                format!(
+                    "lead wedged: the vein is {vein_diameter_mm:.1} mm for a {:.1} mm lead",
+                    self.catheter.lead().diameter_mm()
+                ),
             ),
             CatheterEvent::LeadNeedsSupport { wire_ahead_mm } => (
                 Level::Warning,
                 format!("the lead will not track the bend with {wire_ahead_mm:.0} mm of wire ahead: advance the wire"),
             ),
-            CatheterEvent::LeadAtWireTip => (Level::Warning, "the lead is at the wire tip: advance the wire first".into()),
+            CatheterEvent::LeadAtWireTip => {
+                (Level::Warning, "the lead is at the wire tip: advance the wire first".into())
+            }
             CatheterEvent::VeinTrauma { vein } => {
                 self.vein_traumas += 1;
                 (Level::Error, format!("pushing a wedged lead injured the {}", vein.abbreviation()))
@@ -303,9 +308,7 @@ impl TrainingSession {
                 )
             }
             CatheterEvent::LeadChanged { lead } => (Level::Info, format!("lead exchanged: {lead}")),
-            CatheterEvent::LeadNotOut => {
-                (Level::Error, "pull the lead back to the ostium before exchanging it".into())
-            }
+            CatheterEvent::LeadNotOut => (Level::Error, "pull the lead back to the ostium before exchanging it".into()),
         };
         self.note(level, text)
     }
@@ -318,7 +321,8 @@ impl TrainingSession {
         for e in &events {
             self.catheter_event(e);
         }
-        let site = (self.catheter.lead_s_mm() > 0.0).then(|| evaluate_catheter(&self.patient, &self.catheter, &self.ranking));
+        let site =
+            (self.catheter.lead_s_mm() > 0.0).then(|| evaluate_catheter(&self.patient, &self.catheter, &self.ranking));
         let best = self.best_site().eval.clone();
         let conduct = Conduct {
             exposure: self.exposure(),

@@ -250,8 +250,7 @@ fn path_to_ostium(patient: &SyntheticPatient, branch: BranchId, index: usize) ->
     let tree = &patient.tree;
     let mut path = Vec::new();
     let (mut b, mut i) = (branch, index);
-    loop {
-        let Some(seg) = tree.get(b) else { break };
+    while let Some(seg) = tree.get(b) {
         path.extend(seg.centerline_in_patient[..=i.min(seg.centerline_in_patient.len() - 1)].iter().rev());
         match seg.takeoff {
             Some(t) => {
@@ -284,7 +283,8 @@ pub fn candidates(
             for index in (first..n).step_by(2) {
                 let path = path_to_ostium(patient, b.id, index);
                 // Radii along the way: this segment up to the index, then each parent to its takeoff.
-                let reachable = radii_to_ostium(patient, b.id, index).iter().all(|r| 2.0 * r >= config.distension * lead_d);
+                let reachable =
+                    radii_to_ostium(patient, b.id, index).iter().all(|r| 2.0 * r >= config.distension * lead_d);
                 let vein_d = 2.0 * b.radius_mm[index];
                 let stable = vein_d <= config.stable_ratio * lead_d;
                 let arc: f64 = path.windows(2).map(|w| (w[1] - w[0]).norm()).sum();
@@ -344,7 +344,8 @@ mod tests {
     #[test]
     fn the_best_site_is_late_non_apical_and_better_than_the_apex() {
         let patient = SyntheticPatient::generate(7);
-        let lead = LeadSpec { model: LeadModel::AttainPerforma, diameter_fr: default_diameter_fr(LeadModel::AttainPerforma) };
+        let lead =
+            LeadSpec { model: LeadModel::AttainPerforma, diameter_fr: default_diameter_fr(LeadModel::AttainPerforma) };
         let all = candidates(&patient, &[lead], &CatheterConfig::default(), &RankingConfig::default());
         let best = best_sites(&all);
         let top = best.first().expect("a usable site");

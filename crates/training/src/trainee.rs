@@ -120,14 +120,13 @@ pub fn drive(session: &mut TrainingSession, goal: Goal) -> Vec<Step> {
             act(session, t, Action::Fluoro { on: fluoro });
         }
         if let Some(first) = ahead.first() {
-            let desired = match ahead.iter().find(|a| route.contains(&a.branch)) {
-                Some(into) => into.roll_deg,
-                None => {
-                    let takeoff = session.catheter().tree().get(first.branch).and_then(|b| b.takeoff);
-                    takeoff.map_or(session.catheter().roll_deg(), |tk| {
-                        session.catheter().roll_avoiding_deg(tk.parent, tk.index, None)
-                    })
-                }
+            let desired = if let Some(into) = ahead.iter().find(|a| route.contains(&a.branch)) {
+                into.roll_deg
+            } else {
+                let takeoff = session.catheter().tree().get(first.branch).and_then(|b| b.takeoff);
+                takeoff.map_or(session.catheter().roll_deg(), |tk| {
+                    session.catheter().roll_avoiding_deg(tk.parent, tk.index, None)
+                })
             };
             let turn = wrap_rad((desired - session.catheter().roll_deg()).to_radians()).to_degrees();
             if turn.abs() > 1.0 {

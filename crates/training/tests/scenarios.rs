@@ -3,6 +3,8 @@
 //! the optimal trainee scores near the maximum; parking at the apex or in scar scores low,
 //! with the reasons listed; each scenario teaches what it says.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::PathBuf;
 
 use training::session::TrainingSession;
@@ -73,7 +75,11 @@ fn parking_at_the_apex_scores_low_with_the_reason() {
     assert!(outcome.score.total < 75.0, "{:#?}", outcome.score);
     let site_part = &outcome.score.parts[0];
     assert!(site_part.points < 0.5 * site_part.max_points, "{site_part:?}");
-    assert!(outcome.score.site_reasons.iter().any(|r| r.starts_with("apical position")), "{:?}", outcome.score.site_reasons);
+    assert!(
+        outcome.score.site_reasons.iter().any(|r| r.starts_with("apical position")),
+        "{:?}",
+        outcome.score.site_reasons
+    );
 }
 
 #[test]
@@ -87,7 +93,11 @@ fn parking_in_scar_scores_low_with_the_reason() {
     let site = outcome.site.as_ref().unwrap();
     assert!(site.scar > 0.3, "{site:?}");
     assert!(outcome.score.total < 70.0, "{:#?}", outcome.score);
-    assert!(outcome.score.site_reasons.iter().any(|r| r.starts_with("scar under the lead")), "{:?}", outcome.score.site_reasons);
+    assert!(
+        outcome.score.site_reasons.iter().any(|r| r.starts_with("scar under the lead")),
+        "{:?}",
+        outcome.score.site_reasons
+    );
 }
 
 #[test]
@@ -96,7 +106,11 @@ fn the_scenarios_teach_what_they_say() {
     let s = session("07-small-calibre");
     let best = &s.best_site().eval;
     assert!(best.lead.starts_with("Quartet") && best.vein == VeinLabel::PosterolateralVein, "{best:?}");
-    assert!(!s.candidates().iter().any(|c| c.usable() && c.eval.lead.starts_with("Attain") && c.eval.vein == VeinLabel::PosterolateralVein));
+    assert!(
+        !s.candidates()
+            .iter()
+            .any(|c| c.usable() && c.eval.lead.starts_with("Attain") && c.eval.vein == VeinLabel::PosterolateralVein)
+    );
     // The tortuous takeoff is the way to the best site.
     let s = session("03-tortuous-posterolateral");
     assert_eq!(s.best_site().eval.vein, VeinLabel::PosterolateralVein);
@@ -106,7 +120,12 @@ fn the_scenarios_teach_what_they_say() {
     let lead = device_link::lead::LeadModel::AttainPerforma;
     let electrodes =
         device_link::heart::electrodes_in_vein(s.patient(), VeinLabel::LateralMarginalVein, 0.35, lead).unwrap();
-    let site = device_link::heart::LeadSite::new(s.patient(), lead, electrodes, Default::default());
+    let site = device_link::heart::LeadSite::new(
+        s.patient(),
+        lead,
+        electrodes,
+        device_link::heart::HeartModelParams::default(),
+    );
     let extended = device_link::lead::Vector { cathode: 0, anode: device_link::lead::Pole::RvCoil };
     let (capture, pns) = (site.capture_threshold_volts(extended, 0.5), site.phrenic_threshold_volts(extended, 0.5));
     assert!(pns < 2.0 * capture, "LV1-RV coil: PNS {pns:.1} V, capture {capture:.1} V");

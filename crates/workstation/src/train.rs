@@ -32,7 +32,7 @@ use training::{Scenario, debrief};
 
 use crate::app::{self, AppMsg, AppOptions, LinkKind, LinkState, Mode, UiCommand};
 use crate::case_runs::{self, LoadedRun};
-use crate::cli::{ScenariosArgs, TraineeArg, TrainArgs};
+use crate::cli::{ScenariosArgs, TrainArgs, TraineeArg};
 use crate::nav_case::NavCase;
 use crate::session_record::{self, RecordArgs, TipPipeline};
 
@@ -150,13 +150,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         session.scenario().source.title,
         session.scenario().id()
     );
-    let config = TrainConfig {
-        case_dir,
-        out_dir: args.out.clone(),
-        fluoro_view,
-        fluoro_size: args.fluoro_size,
-        script,
-    };
+    let config =
+        TrainConfig { case_dir, out_dir: args.out.clone(), fluoro_view, fluoro_size: args.fluoro_size, script };
     let outcome = if args.no_app {
         let out = Out { app: None, rec };
         train(session, &config, &out, None)
@@ -170,7 +165,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         }
         let options = AppOptions {
             mode: Mode::Training,
-            case_name: session.scenario().source.title.clone(),
+            case_name: session.scenario().id().to_owned(),
             offscreen: headless,
             screenshots: (headless || args.screenshot).then(|| args.out.clone()),
             size_px: args.size,
@@ -257,10 +252,7 @@ impl Tracker {
     /// Sends both sensors' poses at session time `t_s`.
     fn send(&mut self, case: &NavCase, session: &TrainingSession, t_s: f64) -> anyhow::Result<()> {
         let c = session.catheter();
-        let poses = [
-            (c.wire_tip(), c.direction_at(c.wire_s_mm())),
-            (c.lead_tip(), c.direction_at(c.lead_s_mm())),
-        ];
+        let poses = [(c.wire_tip(), c.direction_at(c.wire_s_mm())), (c.lead_tip(), c.direction_at(c.lead_s_mm()))];
         let mut bytes = Vec::new();
         for (tool, (tip, direction)) in TOOLS.iter().zip(poses) {
             let rotation =
@@ -291,24 +283,7 @@ fn train(
     commands: Option<&Receiver<UiCommand>>,
 ) -> anyhow::Result<Outcome> {
     let case = Arc::new(NavCase::load(&config.case_dir)?);
-    let _ = out.app(AppMsg::Lv(Arc::new(crate::procedure::lv_mesh(session.patient()))));
-    let mut pipeline = TipPipeline::new(None);
-    pipeline.views = case_runs::load_case_runs(
-        &config.case_dir,
-        out.rec.as_ref(),
-        |step| {
-            let _ = out.app(AppMsg::Step(step));
-        },
-        |run| {
-            let projection = run.projection.clone();
-            let _ = out.app(AppMsg::Run(run, projection));
-        },
-    )?;
-    out.record(Record::Tree3d(session_record::tree3d(&case, "scenario patient (simulator truth)")));
-    out.record(Record::Registration(session_record::registration(&case)));
-    for f in session.log() {
-        out.feedback(f);
-    }
+    let pipeline = show_case(&session, &case, config, out)?;
 
     // The simulated tracker serves on loopback; csnav follows it like a live tracker.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("opening the training tracker")?;
@@ -399,6 +374,35 @@ fn train(
         }
     }
     Ok(outcome)
+}
+
+/// The case to the app and the recording (LV, venogram runs segmented, 3D tree,
+/// registration, the scenario's opening); returns the navigation pipeline with the runs' views.
+fn show_case(
+    session: &TrainingSession,
+    case: &NavCase,
+    config: &TrainConfig,
+    out: &Out,
+) -> anyhow::Result<TipPipeline> {
+    let _ = out.app(AppMsg::Lv(Arc::new(crate::procedure::lv_mesh(session.patient()))));
+    let mut pipeline = TipPipeline::new(None);
+    pipeline.views = case_runs::load_case_runs(
+        &config.case_dir,
+        out.rec.as_ref(),
+        |step| {
+            let _ = out.app(AppMsg::Step(step));
+        },
+        |run| {
+            let projection = run.projection.clone();
+            let _ = out.app(AppMsg::Run(run, projection));
+        },
+    )?;
+    out.record(Record::Tree3d(session_record::tree3d(case, "scenario patient (simulator truth)")));
+    out.record(Record::Registration(session_record::registration(case)));
+    for f in session.log() {
+        out.feedback(f);
+    }
+    Ok(pipeline)
 }
 
 fn apply(session: &mut TrainingSession, step: Step, out: &Out, played: &mut Vec<Step>) {
@@ -529,7 +533,7 @@ fn fluoro_run(run: u32, rendered: &simulator::render::RenderedRun, t_s: f64) -> 
     let settings = &rendered.settings;
     let info = recording::record::RunInfo {
         run,
-        source: format!("fluoroscopy at {t_s:.1} s"),
+        source: format!("fluoro-{t_s:.1}s"),
         rows,
         columns,
         frame_count: 1,

@@ -60,7 +60,17 @@ fn an_optimal_trainee_is_scored_debriefed_recorded_and_replayed() {
 
     // The debrief: score, comparison, reasons and the four plots.
     let html = std::fs::read_to_string(first.join("debrief.html")).unwrap();
-    for id in ["id=\"total\"", "id=\"comparison\"", "id=\"plot-map\"", "id=\"plot-score\"", "id=\"plot-along\"", "id=\"plot-timeline\"", "id=\"mark-you\"", "id=\"mark-best\"", "not a cleared medical device"] {
+    for id in [
+        "id=\"total\"",
+        "id=\"comparison\"",
+        "id=\"plot-map\"",
+        "id=\"plot-score\"",
+        "id=\"plot-along\"",
+        "id=\"plot-timeline\"",
+        "id=\"mark-you\"",
+        "id=\"mark-best\"",
+        "not a cleared medical device",
+    ] {
         assert!(html.contains(id), "debrief lacks {id}");
     }
 
@@ -78,6 +88,40 @@ fn an_optimal_trainee_is_scored_debriefed_recorded_and_replayed() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(outcome(&second)["outcome"], o["outcome"]);
+}
+
+#[test]
+fn the_app_shows_the_case_the_tips_and_the_fluoroscopy_and_ends_with_the_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = csnav(&[
+        "train",
+        &scenario("07-small-calibre.toml"),
+        "--trainee",
+        "optimal",
+        "--headless",
+        "--size",
+        "1280x720",
+        "--no-record",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: Value = serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    assert!(summary["step"].as_str().unwrap().contains("case finished: 100 of 100 points"), "{summary:#}");
+    let o = outcome(dir.path());
+    assert_eq!(summary["tip_samples"], o["tip_samples_through_pipeline"]);
+    assert_eq!(summary["ranking"][0]["site"].as_str().unwrap(), format!("best: {}", "PLV 36% (Quartet 4.0 Fr)"));
+    assert_eq!(summary["links"][0], "Tracker: connected");
+    // The newest fluoroscopy image holds the last view, with both tips projected into it.
+    let views = summary["views"].as_array().unwrap();
+    let fluoro =
+        views.iter().find(|v| v["source"].as_str().unwrap().starts_with("fluoro-")).expect("a fluoroscopy view");
+    let tools: Vec<&str> = fluoro["tips"].as_array().unwrap().iter().map(|t| t["tool"].as_str().unwrap()).collect();
+    assert!(tools.contains(&"lead-tip") && tools.contains(&"wire-tip"), "{fluoro:#}");
+    let shot = common::shot::Shot::read(&dir.path().join(fluoro["screenshot"].as_str().unwrap()));
+    let mean = shot.rgb.iter().map(|v| f64::from(*v)).sum::<f64>() / shot.rgb.len() as f64;
+    let spread = (shot.rgb.iter().map(|v| (f64::from(*v) - mean).powi(2)).sum::<f64>() / shot.rgb.len() as f64).sqrt();
+    assert!(spread > 10.0, "the fluoroscopy view is blank (spread {spread:.1})");
 }
 
 #[test]
@@ -108,8 +152,17 @@ fn bad_scenarios_and_scripts_are_refused_with_where_and_why() {
     let dir = tempfile::tempdir().unwrap();
     let good = std::fs::read_to_string(scenario("01-easy-lateral.toml")).unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, good.replace("radius_mm", "x").replace("qrs_duration_ms = 165", "qrs_duration_ms = 90")).unwrap();
-    let out = csnav(&["train", bad.to_str().unwrap(), "--no-app", "--trainee", "optimal", "--out", dir.path().to_str().unwrap()]);
+    std::fs::write(&bad, good.replace("radius_mm", "x").replace("qrs_duration_ms = 165", "qrs_duration_ms = 90"))
+        .unwrap();
+    let out = csnav(&[
+        "train",
+        bad.to_str().unwrap(),
+        "--no-app",
+        "--trainee",
+        "optimal",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let line = good.lines().position(|l| l.starts_with("qrs_duration_ms")).unwrap() + 1;
     let stderr = text(&out.stderr);
@@ -118,12 +171,21 @@ fn bad_scenarios_and_scripts_are_refused_with_where_and_why() {
         "{stderr}"
     );
     std::fs::write(&bad, good.replace("seed = 26", "seed = -1")).unwrap();
-    let out = csnav(&["train", bad.to_str().unwrap(), "--no-app", "--trainee", "optimal", "--out", dir.path().to_str().unwrap()]);
+    let out = csnav(&[
+        "train",
+        bad.to_str().unwrap(),
+        "--no-app",
+        "--trainee",
+        "optimal",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
     let stderr = text(&out.stderr);
     assert!(!out.status.success() && stderr.contains("bad.toml:10:8: field `patient.seed`: invalid value"), "{stderr}");
 
     let script = dir.path().join("script.json");
-    std::fs::write(&script, r#"[{"t_s": 1.0, "action": "advance_wire", "mm": 5}, {"t_s": 0.5, "action": "inject"}]"#).unwrap();
+    std::fs::write(&script, r#"[{"t_s": 1.0, "action": "advance_wire", "mm": 5}, {"t_s": 0.5, "action": "inject"}]"#)
+        .unwrap();
     let out = csnav(&[
         "train",
         &scenario("01-easy-lateral.toml"),
@@ -137,7 +199,11 @@ fn bad_scenarios_and_scripts_are_refused_with_where_and_why() {
     assert!(text(&out.stderr).contains("the script's times must not decrease"), "{}", text(&out.stderr));
 
     // The library validates; a folder with the bad file does not.
-    let out = csnav(&["scenarios", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/scenarios").to_str().unwrap(), "--solve"]);
+    let out = csnav(&[
+        "scenarios",
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/scenarios").to_str().unwrap(),
+        "--solve",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("8 scenarios, 0 with errors"), "{}", text(&out.stdout));
     std::fs::write(&bad, good.replace("model = \"attain_performa\"", "model = \"attain\"")).unwrap();

@@ -172,7 +172,9 @@ fn training_keys(
     if keys.just_released(KeyCode::KeyF) {
         send(Action::Fluoro { on: false });
     }
-    for (key, action) in [(KeyCode::KeyC, Action::Inject), (KeyCode::KeyT, Action::TestSite), (KeyCode::Enter, Action::Finish)] {
+    for (key, action) in
+        [(KeyCode::KeyC, Action::Inject), (KeyCode::KeyT, Action::TestSite), (KeyCode::Enter, Action::Finish)]
+    {
         if keys.just_pressed(key) {
             send(action);
         }

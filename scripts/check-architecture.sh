@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for crate in venogram navigation device-link simulator recording; do
+for crate in venogram navigation device-link simulator recording dicom-net training; do
   if cargo tree --locked -p "$crate" -e normal --prefix none | grep -E '^(bevy|egui|winit|wgpu)' ; then
     echo "architecture: $crate depends on a UI crate (above); domain crates must not" >&2
     status=1

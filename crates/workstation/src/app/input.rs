@@ -183,3 +183,54 @@ fn training_keys(
         let _ = tx.0.send(UiCommand::NextLead);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    use bevy::time::TimeUpdateStrategy;
+    use training::session::Action;
+
+    use super::*;
+
+    #[test]
+    fn training_keys_become_the_trainees_actions_at_their_rates() {
+        let (tx, rx) = channel();
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .insert_resource(Mode::Training)
+            .insert_resource(UiCommands(tx))
+            .insert_resource(ButtonInput::<KeyCode>::default())
+            .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(100)))
+            .add_systems(Update, training_keys);
+        app.update();
+        app.update();
+        let mut keys = app.world_mut().resource_mut::<ButtonInput<KeyCode>>();
+        keys.press(KeyCode::KeyW);
+        keys.press(KeyCode::KeyF);
+        keys.press(KeyCode::KeyC);
+        app.update();
+        let actions: Vec<UiCommand> = rx.try_iter().collect();
+        let wire = actions.iter().find_map(|a| match a {
+            UiCommand::Train(Action::AdvanceWire { mm }) => Some(*mm),
+            _ => None,
+        });
+        // 10 mm/s for the 100 ms frame.
+        assert!((wire.expect("wire advanced") - 1.0).abs() < 1e-3, "{actions:?}");
+        assert!(actions.contains(&UiCommand::Train(Action::Fluoro { on: true })), "{actions:?}");
+        assert!(actions.contains(&UiCommand::Train(Action::Inject)), "{actions:?}");
+        // Releasing the pedal stops fluoroscopy; other modes send nothing.
+        let mut keys = app.world_mut().resource_mut::<ButtonInput<KeyCode>>();
+        keys.clear();
+        keys.release(KeyCode::KeyF);
+        keys.release(KeyCode::KeyW);
+        app.update();
+        let actions: Vec<UiCommand> = rx.try_iter().collect();
+        assert_eq!(actions, [UiCommand::Train(Action::Fluoro { on: false })]);
+        app.insert_resource(Mode::Live);
+        app.world_mut().resource_mut::<ButtonInput<KeyCode>>().press(KeyCode::KeyW);
+        app.update();
+        assert_eq!(rx.try_iter().count(), 0);
+    }
+}

@@ -230,37 +230,30 @@ fn map_svg(session: &TrainingSession, outcome: &Outcome) -> String {
             );
         }
     }
-    let nerve: Vec<String> = patient
-        .physiology
-        .phrenic_nerve
-        .path_in_patient
-        .iter()
-        .filter_map(project)
-        .map(|p| {
-            let (x, y) = to(p);
-            format!("{x:.1},{y:.1}")
-        })
-        .collect();
-    let _ = writeln!(
-        h,
-        "<polyline points=\"{}\" fill=\"none\" stroke=\"#c0a000\" stroke-width=\"2\" stroke-dasharray=\"6,4\"><title>phrenic nerve</title></polyline>",
-        nerve.join(" ")
-    );
-    for b in &patient.tree.branches {
-        let pts: Vec<String> = b
-            .centerline_in_patient
+    // SVG `points` of a polyline in patient space.
+    let svg_points = |points: &[Point3<f64>]| -> String {
+        points
             .iter()
             .filter_map(project)
             .map(|p| {
                 let (x, y) = to(p);
                 format!("{x:.1},{y:.1}")
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let _ = writeln!(
+        h,
+        "<polyline points=\"{}\" fill=\"none\" stroke=\"#c0a000\" stroke-width=\"2\" stroke-dasharray=\"6,4\"><title>phrenic nerve</title></polyline>",
+        svg_points(&patient.physiology.phrenic_nerve.path_in_patient)
+    );
+    for b in &patient.tree.branches {
+        let pts = svg_points(&b.centerline_in_patient);
         let width = (2.0 * b.radius_mm.first().copied().unwrap_or(1.0) * scale * 1.4).clamp(1.0, 12.0);
         let _ = writeln!(
             h,
             "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-opacity=\"0.5\" stroke-width=\"{width:.1}\"><title>{}</title></polyline>",
-            pts.join(" "),
+            pts,
             rgb(b.label.rgb()),
             b.label.abbreviation()
         );

@@ -320,7 +320,7 @@ fn train(
     let unix_t0_s = SystemTime::now().duration_since(UNIX_EPOCH).map_or(1.0e9, |d| d.as_secs_f64());
     let mut tracker = Tracker { socket, unix_t0_s, sent: 0 };
     let mut fluoro = Fluoro { next_run: FIRST_FLUORO_RUN, last_image_s: None, was_on: false };
-    let mut played: Vec<Step> = Vec::new();
+    let mut played = Played::default();
 
     let outcome = match &config.script {
         Some(script) => {
@@ -353,7 +353,7 @@ fn train(
     drop(tracker);
     let _ = stop.send(true);
     let _ = runtime.block_on(follower);
-    write_outcome(&session, &outcome, &played, through, &config.out_dir)?;
+    write_outcome(&session, &outcome, &played.steps, through, &config.out_dir)?;
     out.record(Record::Note(NoteRecord {
         topic: "training".into(),
         level: Level::Info,
@@ -405,14 +405,30 @@ fn show_case(
     Ok(pipeline)
 }
 
-fn apply(session: &mut TrainingSession, step: Step, out: &Out, played: &mut Vec<Step>) {
-    played.push(step);
+/// What the trainee did, and the last feedback shown.
+#[derive(Default)]
+struct Played {
+    steps: Vec<Step>,
+    last_feedback: Option<(String, f64)>,
+}
+
+/// Seconds within which the same feedback is not repeated (a held key repeats its action
+/// every frame).
+const REPEAT_FEEDBACK_S: f64 = 2.0;
+
+fn apply(session: &mut TrainingSession, step: Step, out: &Out, played: &mut Played) {
+    played.steps.push(step);
     for f in session.apply(step.t_s, step.action) {
-        out.feedback(&f);
+        let repeated =
+            played.last_feedback.as_ref().is_some_and(|(text, t)| *text == f.text && f.t_s - t < REPEAT_FEEDBACK_S);
+        if !repeated {
+            out.feedback(&f);
+            played.last_feedback = Some((f.text.clone(), f.t_s));
+        }
     }
 }
 
-fn finish(session: &mut TrainingSession, t_s: f64, out: &Out, played: &mut Vec<Step>) -> Outcome {
+fn finish(session: &mut TrainingSession, t_s: f64, out: &Out, played: &mut Played) -> Outcome {
     if let Some(o) = session.outcome() {
         return o.clone();
     }
@@ -431,10 +447,10 @@ fn interactive(
     tracker: &mut Tracker,
     fluoro: &mut Fluoro,
     case: &NavCase,
-    played: &mut Vec<Step>,
+    played: &mut Played,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let mut next_hint = 0.0;
+    let mut shown_status = String::new();
     loop {
         let t_s = started.elapsed().as_secs_f64();
         session.tick(t_s);
@@ -456,9 +472,10 @@ fn interactive(
         }
         tracker.send(case, session, t_s)?;
         fluoro.update(session, config, out, t_s)?;
-        if t_s >= next_hint {
-            next_hint = t_s + 1.0;
-            out.app(AppMsg::Step(status_line(session)));
+        let status = status_line(session);
+        if status != shown_status {
+            out.app(AppMsg::Status(status.clone()));
+            shown_status = status;
         }
         if !out.app(AppMsg::Heartbeat) {
             // The app closed: the case ends where the lead is.

@@ -17,6 +17,14 @@ fn scenario(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/scenarios").join(name).display().to_string()
 }
 
+/// `csnav train SCENARIO ARGS... --out OUT`.
+fn train(scenario_file: &str, args: &[&str], out: &Path) -> std::process::Output {
+    let mut all = vec!["train".to_owned(), scenario(scenario_file)];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    all.extend(["--out".to_owned(), out.display().to_string()]);
+    csnav(&all.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 fn outcome(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("outcome.json")).unwrap()).unwrap()
 }
@@ -25,15 +33,7 @@ fn outcome(dir: &Path) -> Value {
 fn an_optimal_trainee_is_scored_debriefed_recorded_and_replayed() {
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first");
-    let out = csnav(&[
-        "train",
-        &scenario("03-tortuous-posterolateral.toml"),
-        "--trainee",
-        "optimal",
-        "--no-app",
-        "--out",
-        first.to_str().unwrap(),
-    ]);
+    let out = train("03-tortuous-posterolateral.toml", &["--trainee", "optimal", "--no-app"], &first);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let o = outcome(&first);
     let score = o["outcome"]["score"]["total"].as_f64().unwrap();
@@ -76,16 +76,12 @@ fn an_optimal_trainee_is_scored_debriefed_recorded_and_replayed() {
 
     // The script replays to the same outcome.
     let second = dir.path().join("second");
-    let out = csnav(&[
-        "train",
-        &scenario("03-tortuous-posterolateral.toml"),
-        "--script",
-        first.join("script.json").to_str().unwrap(),
-        "--no-app",
-        "--out",
-        second.to_str().unwrap(),
-        "--no-record",
-    ]);
+    let script = first.join("script.json");
+    let out = train(
+        "03-tortuous-posterolateral.toml",
+        &["--script", script.to_str().unwrap(), "--no-app", "--no-record"],
+        &second,
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(outcome(&second)["outcome"], o["outcome"]);
 }
@@ -93,18 +89,11 @@ fn an_optimal_trainee_is_scored_debriefed_recorded_and_replayed() {
 #[test]
 fn the_app_shows_the_case_the_tips_and_the_fluoroscopy_and_ends_with_the_score() {
     let dir = tempfile::tempdir().unwrap();
-    let out = csnav(&[
-        "train",
-        &scenario("07-small-calibre.toml"),
-        "--trainee",
-        "optimal",
-        "--headless",
-        "--size",
-        "1280x720",
-        "--no-record",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = train(
+        "07-small-calibre.toml",
+        &["--trainee", "optimal", "--headless", "--size", "1280x720", "--no-record"],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary: Value = serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
     assert!(summary["step"].as_str().unwrap().contains("case finished: 100 of 100 points"), "{summary:#}");
@@ -127,16 +116,7 @@ fn the_app_shows_the_case_the_tips_and_the_fluoroscopy_and_ends_with_the_score()
 #[test]
 fn parking_at_the_apex_scores_low_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
-    let out = csnav(&[
-        "train",
-        &scenario("06-apical-trap.toml"),
-        "--trainee",
-        "apex",
-        "--no-app",
-        "--no-record",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = train("06-apical-trap.toml", &["--trainee", "apex", "--no-app", "--no-record"], dir.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("- apical position"), "{stdout}");
@@ -186,15 +166,7 @@ fn bad_scenarios_and_scripts_are_refused_with_where_and_why() {
     let script = dir.path().join("script.json");
     std::fs::write(&script, r#"[{"t_s": 1.0, "action": "advance_wire", "mm": 5}, {"t_s": 0.5, "action": "inject"}]"#)
         .unwrap();
-    let out = csnav(&[
-        "train",
-        &scenario("01-easy-lateral.toml"),
-        "--script",
-        script.to_str().unwrap(),
-        "--no-app",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = train("01-easy-lateral.toml", &["--script", script.to_str().unwrap(), "--no-app"], dir.path());
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("the script's times must not decrease"), "{}", text(&out.stderr));
 

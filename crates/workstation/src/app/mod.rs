@@ -117,8 +117,10 @@ pub enum AppMsg {
     Link(LinkKind, LinkState),
     /// Nothing: a source that has nothing to say checks with it that the app is still there.
     Heartbeat,
-    /// The procedure's current step, in words.
+    /// The procedure's current step, in words (also kept in the notes).
     Step(String),
+    /// A status line that replaces the step without joining the notes (training instruments).
+    Status(String),
     /// The source selects a target (the scripted procedure moving to its next site).
     Select(String),
     /// The source has finished (scripted procedures, replays).

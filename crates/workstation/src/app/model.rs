@@ -280,6 +280,7 @@ fn apply(m: &mut Model, msg: AppMsg, now: f64) {
             push_note(&mut m.status.notes, step.clone());
             m.status.step = step;
         }
+        AppMsg::Status(line) => m.status.step = line,
         AppMsg::Tree2d(tree) => {
             if let Some(k) = m.case.runs.iter().position(|r| r.run.info.run == tree.run) {
                 m.case.runs[k].tree = tree;

@@ -226,7 +226,7 @@ fn map_svg(session: &TrainingSession, outcome: &Outcome) -> String {
             let _ = writeln!(
                 h,
                 "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"{r:.1}\" fill=\"rgba(200,0,0,{:.2})\"><title>scar</title></circle>",
-                0.12 + 0.2 * scar.transmurality
+                0.08 + 0.15 * scar.transmurality
             );
         }
     }
@@ -292,7 +292,7 @@ fn map_svg(session: &TrainingSession, outcome: &Outcome) -> String {
 fn along_svg(session: &TrainingSession, outcome: &Outcome) -> String {
     let (w, hgt, left, bottom) = (560.0, 220.0, 40.0, 30.0);
     let mut h = format!(
-        "<svg id=\"plot-along\" width=\"{w}\" height=\"{hgt}\" xmlns=\"http://www.w3.org/2000/svg\">\n<text x=\"{left}\" y=\"14\" font-size=\"12\">site value (dots: acceptable; crosses: fails a gate) against the fraction along the vein</text>\n"
+        "<svg id=\"plot-along\" width=\"{w}\" height=\"{hgt}\" xmlns=\"http://www.w3.org/2000/svg\">\n<text x=\"{left}\" y=\"14\" font-size=\"12\">site value against the fraction along the vein (dots: acceptable; crosses: fails a gate, or the lead cannot reach or hold there)</text>\n"
     );
     let mut veins: Vec<(u32, String, &str)> = vec![(outcome.best.branch, outcome.best.lead.clone(), "#108040")];
     if let Some(s) = &outcome.site

@@ -622,3 +622,76 @@ fn write_outcome(
     write("script.json", serde_json::to_string_pretty(played)?.as_bytes())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::channel;
+
+    use super::*;
+
+    /// The keyboard loop as the app drives it: actions arrive as commands at wall-clock time,
+    /// the tips cross the OpenIGTLink link, the pedal renders images, Enter ends the case.
+    #[test]
+    fn the_keyboard_loop_applies_the_apps_actions_and_ends_the_case_on_enter() {
+        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/scenarios/01-easy-lateral.toml");
+        let session = TrainingSession::new(Scenario::read(&file).unwrap()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let case_dir = dir.path().join("case");
+        write_case(&session, &case_dir, 3).unwrap();
+        let config = TrainConfig {
+            case_dir,
+            out_dir: dir.path().to_path_buf(),
+            fluoro_view: "LAO35".parse().unwrap(),
+            fluoro_size: 128,
+            script: None,
+        };
+        let (app_tx, app_rx) = channel();
+        let (command_tx, command_rx) = channel();
+        let source = std::thread::spawn(move || {
+            train(session, &config, &Out { app: Some(app_tx), rec: None }, Some(&command_rx)).unwrap()
+        });
+        // The app: wait for the tracker link, then the trainee's keys.
+        let mut fluoro_runs = 0;
+        let mut tips = 0;
+        let mut drain = |until: &dyn Fn(&AppMsg) -> bool| {
+            let deadline = Instant::now() + Duration::from_mins(1);
+            while Instant::now() < deadline {
+                let Ok(msg) = app_rx.recv_timeout(Duration::from_secs(1)) else { continue };
+                match &msg {
+                    AppMsg::Run(run, _) if run.info.source.starts_with("fluoro-") => fluoro_runs += 1,
+                    AppMsg::Record(Record::Tip(_)) => tips += 1,
+                    _ => {}
+                }
+                if until(&msg) {
+                    return;
+                }
+            }
+            panic!("the source did not answer in time");
+        };
+        drain(&|m| matches!(m, AppMsg::Link(LinkKind::Tracker, LinkState::Connected)));
+        let send = |action: Action| command_tx.send(UiCommand::Train(action)).unwrap();
+        send(Action::Fluoro { on: true });
+        for _ in 0..30 {
+            send(Action::AdvanceWire { mm: 1.0 });
+        }
+        send(Action::AdvanceLead { mm: 20.0 });
+        std::thread::sleep(Duration::from_millis(300));
+        send(Action::Fluoro { on: false });
+        send(Action::Inject);
+        send(Action::TestSite);
+        send(Action::Finish);
+        drain(&|m| matches!(m, AppMsg::Finished));
+        drop(app_rx);
+        let outcome = source.join().unwrap();
+        assert!(outcome.conduct.exposure.fluoro_s > 0.2, "{:?}", outcome.conduct);
+        assert_eq!(outcome.conduct.exposure.injections, 1);
+        // The lead left 20 mm in, short of any side branch: the site is scored, and low.
+        assert!(outcome.score.total < 80.0, "{:#?}", outcome.score);
+        assert!(fluoro_runs >= 1, "no fluoroscopy image");
+        assert!(tips >= 2, "no tip samples reached the app");
+        let script: Vec<Step> =
+            serde_json::from_slice(&std::fs::read(dir.path().join("script.json")).unwrap()).unwrap();
+        assert_eq!(script.len(), 36);
+        assert!(dir.path().join("debrief.html").exists());
+    }
+}

@@ -17,9 +17,14 @@ fn scenario(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/scenarios").join(name).display().to_string()
 }
 
-/// `csnav train SCENARIO ARGS... --out OUT`.
+/// `csnav train SCENARIO ARGS... --out OUT` for a bundled scenario.
 fn train(scenario_file: &str, args: &[&str], out: &Path) -> std::process::Output {
-    let mut all = vec!["train".to_owned(), scenario(scenario_file)];
+    train_file(&scenario(scenario_file), args, out)
+}
+
+/// `csnav train FILE ARGS... --out OUT`.
+fn train_file(file: &str, args: &[&str], out: &Path) -> std::process::Output {
+    let mut all = vec!["train".to_owned(), file.to_owned()];
     all.extend(args.iter().map(|a| (*a).to_owned()));
     all.extend(["--out".to_owned(), out.display().to_string()]);
     csnav(&all.iter().map(String::as_str).collect::<Vec<_>>())
@@ -132,36 +137,23 @@ fn bad_scenarios_and_scripts_are_refused_with_where_and_why() {
     let dir = tempfile::tempdir().unwrap();
     let good = std::fs::read_to_string(scenario("01-easy-lateral.toml")).unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, good.replace("radius_mm", "x").replace("qrs_duration_ms = 165", "qrs_duration_ms = 90"))
-        .unwrap();
-    let out = csnav(&[
-        "train",
-        bad.to_str().unwrap(),
-        "--no-app",
-        "--trainee",
-        "optimal",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
+    // `csnav train` on a changed copy of the scenario: whether it failed, and its stderr.
+    let refused = |text: String| {
+        std::fs::write(&bad, text).unwrap();
+        let args = ["--no-app", "--trainee", "optimal"];
+        let out = train_file(bad.to_str().unwrap(), &args, dir.path());
+        (!out.status.success(), common::text(&out.stderr))
+    };
+    let (failed, stderr) = refused(good.replace("qrs_duration_ms = 165", "qrs_duration_ms = 90"));
     let line = good.lines().position(|l| l.starts_with("qrs_duration_ms")).unwrap() + 1;
-    let stderr = text(&out.stderr);
     assert!(
-        stderr.contains(&format!("bad.toml:{line}:19: field `physiology.qrs_duration_ms`: 90 is outside 120-220")),
+        failed
+            && stderr
+                .contains(&format!("bad.toml:{line}:19: field `physiology.qrs_duration_ms`: 90 is outside 120-220")),
         "{stderr}"
     );
-    std::fs::write(&bad, good.replace("seed = 26", "seed = -1")).unwrap();
-    let out = csnav(&[
-        "train",
-        bad.to_str().unwrap(),
-        "--no-app",
-        "--trainee",
-        "optimal",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
-    let stderr = text(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("bad.toml:10:8: field `patient.seed`: invalid value"), "{stderr}");
+    let (failed, stderr) = refused(good.replace("seed = 26", "seed = -1"));
+    assert!(failed && stderr.contains("bad.toml:10:8: field `patient.seed`: invalid value"), "{stderr}");
 
     let script = dir.path().join("script.json");
     std::fs::write(&script, r#"[{"t_s": 1.0, "action": "advance_wire", "mm": 5}, {"t_s": 0.5, "action": "inject"}]"#)

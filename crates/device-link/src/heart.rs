@@ -123,16 +123,9 @@ pub fn electrodes_in_vein(
     fraction: f64,
     lead: LeadModel,
 ) -> Option<[[f64; 3]; 4]> {
-    let tree = &patient.tree;
-    let vein = tree.find(label)?;
+    let vein = patient.tree.find(label)?;
     let tip = ((vein.centerline_in_patient.len() - 1) as f64 * fraction.clamp(0.0, 1.0)).round() as usize;
-    let mut path: Vec<[f64; 3]> = vein.centerline_in_patient[..=tip].iter().rev().map(|p| p.coords.into()).collect();
-    let mut takeoff = vein.takeoff;
-    while let Some(t) = takeoff {
-        let parent = tree.get(t.parent)?;
-        path.extend(parent.centerline_in_patient[..t.index].iter().rev().map(|p| <[f64; 3]>::from(p.coords)));
-        takeoff = parent.takeoff;
-    }
+    let path: Vec<[f64; 3]> = patient.tree.path_to_ostium(vein.id, tip).iter().map(|(p, _)| p.coords.into()).collect();
     crate::lead::electrodes_along(lead, &path)
 }
 

@@ -7,6 +7,7 @@
 
 use nalgebra::Point3;
 use serde::Serialize;
+use venogram::geometry::cumulative_arc_mm;
 use venogram::{VeinLabel, atlas};
 
 use crate::heart::{LvSurface, SurfaceCoord};
@@ -51,7 +52,7 @@ impl Branch {
     /// Distance along the centerline from its first point to each point, mm.
     #[must_use]
     pub fn arc_lengths_mm(&self) -> Vec<f64> {
-        cumulative_arc(&self.centerline_in_patient)
+        cumulative_arc_mm(&self.centerline_in_patient)
     }
 }
 
@@ -133,7 +134,8 @@ impl VenousTree {
             },
             None,
         );
-        let cs_end = cumulative_arc(&points).iter().take_while(|s| **s <= cs_length).count().saturating_sub(1).max(1);
+        let cs_end =
+            cumulative_arc_mm(&points).iter().take_while(|s| **s <= cs_length).count().saturating_sub(1).max(1);
         let cs = tree.push(VeinLabel::CoronarySinus, None, points[..=cs_end].to_vec(), radii[..=cs_end].to_vec());
         let gcv = tree.push(
             VeinLabel::GreatCardiacVein,
@@ -308,6 +310,22 @@ impl VenousTree {
         }
         out.reverse();
         out
+    }
+
+    /// The centerline from point `index` of segment `id` back to the ostium through its
+    /// parents, distal first, with the radius at each point, mm. A segment's first point
+    /// stands for its parent's takeoff point, which it equals.
+    #[must_use]
+    pub fn path_to_ostium(&self, id: BranchId, index: usize) -> Vec<(Point3<f64>, f64)> {
+        let mut path = Vec::new();
+        let (mut at, mut end) = (id, index + 1);
+        while let Some(seg) = self.get(at) {
+            let n = end.min(seg.centerline_in_patient.len());
+            path.extend(seg.centerline_in_patient[..n].iter().copied().zip(seg.radius_mm[..n].iter().copied()).rev());
+            let Some(t) = seg.takeoff else { break };
+            (at, end) = (t.parent, t.index);
+        }
+        path
     }
 
     /// The branch and everything distal to it.
@@ -495,7 +513,7 @@ fn offset_and_resample(
     emerge_offset_mm: Option<f64>,
 ) -> (Vec<Point3<f64>>, Vec<f64>) {
     let on_surface: Vec<Point3<f64>> = coords.iter().map(|c| lv.point(*c, 0.0)).collect();
-    let arc = cumulative_arc(&on_surface);
+    let arc = cumulative_arc_mm(&on_surface);
     let total = arc.last().copied().unwrap_or(0.0);
     let radii: Vec<f64> = arc.iter().map(|&s| radius(s, total)).collect();
     let points: Vec<Point3<f64>> = coords
@@ -516,23 +534,9 @@ fn offset_and_resample(
     resample(&points, &radii)
 }
 
-fn cumulative_arc(points: &[Point3<f64>]) -> Vec<f64> {
-    let mut s = 0.0;
-    points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            if i > 0 {
-                s += (p - points[i - 1]).norm();
-            }
-            s
-        })
-        .collect()
-}
-
 /// Resamples a polyline and its radii at [`SPACING_MM`] by arc length, keeping both ends.
 fn resample(points: &[Point3<f64>], radii: &[f64]) -> (Vec<Point3<f64>>, Vec<f64>) {
-    let arc = cumulative_arc(points);
+    let arc = cumulative_arc_mm(points);
     let total = arc.last().copied().unwrap_or(0.0);
     let n = (total / SPACING_MM).round().max(1.0) as usize;
     let mut out_p = Vec::with_capacity(n + 1);

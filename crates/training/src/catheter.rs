@@ -271,25 +271,22 @@ impl Catheter {
     /// The node after `node` on the wire's course with roll `roll_rad`, and whether that enters a new segment.
     fn next_node(&self, node: Node, roll_rad: f64) -> Option<(Node, bool)> {
         let len = self.tree.branches[node.branch.0 as usize].centerline_in_patient.len();
-        let here = self.takeoffs.get(&(node.branch, node.index));
+        let here = self.takeoffs.get(&(node.branch, node.index)).map_or(&[][..], Vec::as_slice);
+        // The side branch the roll aims at: within the window, the nearest in angle.
         let window = self.config.capture_window_deg.to_radians();
-        if node.index + 1 < len {
-            if let Some(t) = here.and_then(|ts| {
-                ts.iter()
-                    .filter(|t| angle_between(t.roll_rad, roll_rad) <= window)
-                    .min_by(|a, b| angle_between(a.roll_rad, roll_rad).total_cmp(&angle_between(b.roll_rad, roll_rad)))
-            }) {
-                return Some((Node { branch: t.child, index: 1 }, true));
-            }
-            return Some((Node { branch: node.branch, index: node.index + 1 }, false));
-        }
-        // The end of a segment: a side branch in the window, else the one that carries on.
-        let ts = here?;
-        let chosen = ts
+        let aimed = here
             .iter()
             .filter(|t| angle_between(t.roll_rad, roll_rad) <= window)
-            .min_by(|a, b| angle_between(a.roll_rad, roll_rad).total_cmp(&angle_between(b.roll_rad, roll_rad)))
-            .or_else(|| ts.iter().max_by(|a, b| a.alignment.total_cmp(&b.alignment)))?;
+            .min_by(|a, b| angle_between(a.roll_rad, roll_rad).total_cmp(&angle_between(b.roll_rad, roll_rad)));
+        let chosen = if node.index + 1 < len {
+            match aimed {
+                Some(t) => t,
+                None => return Some((Node { branch: node.branch, index: node.index + 1 }, false)),
+            }
+        } else {
+            // The end of a segment: the aimed side branch, else the one that carries on.
+            aimed.or_else(|| here.iter().max_by(|a, b| a.alignment.total_cmp(&b.alignment)))?
+        };
         Some((Node { branch: chosen.child, index: 1 }, true))
     }
 

@@ -13,7 +13,7 @@ use simulator::view::ViewAngles;
 use venogram::VeinLabel;
 
 use crate::session::{Level, Outcome, TrainingSession};
-use crate::site::SiteEval;
+use crate::site::{Analysis, SiteEval};
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {
@@ -73,7 +73,7 @@ pub fn html(session: &TrainingSession, outcome: &Outcome) -> String {
     h.push_str(&bars_svg(outcome));
 
     h.push_str("<h2>Your site and the best site</h2>\n");
-    h.push_str(&comparison_table(outcome.site.as_ref(), &outcome.best));
+    h.push_str(&comparison_table(outcome.site.as_ref(), &outcome.best, session.analysis()));
     h.push_str("<h3 id=\"why\">Why</h3>\n<ul id=\"reasons\">\n");
     if score.site_reasons.is_empty() {
         h.push_str("<li>Your site is as good as the best one this patient offers.</li>\n");
@@ -123,7 +123,8 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 /// A row of the comparison: its name and how to show a site in it.
 type Row = (&'static str, Box<dyn Fn(&SiteEval) -> String>);
 
-fn comparison_table(site: Option<&SiteEval>, best: &SiteEval) -> String {
+fn comparison_table(site: Option<&SiteEval>, best: &SiteEval, analysis: &Analysis) -> String {
+    let (pulse_width_ms, pns_screen_volts) = (analysis.pulse_width_ms, analysis.pns_screen_volts);
     let cell = |s: Option<&SiteEval>, f: &dyn Fn(&SiteEval) -> String| s.map_or("-".to_owned(), f);
     let rows: Vec<Row> = vec![
         ("position", Box::new(|s: &SiteEval| s.name())),
@@ -137,13 +138,15 @@ fn comparison_table(site: Option<&SiteEval>, best: &SiteEval) -> String {
         ),
         (
             "capture threshold",
-            Box::new(|s: &SiteEval| s.threshold_volts.map_or("none".into(), |t| format!("{t:.2} V at 0.5 ms"))),
+            Box::new(move |s: &SiteEval| {
+                s.threshold_volts.map_or("none".into(), |t| format!("{t:.2} V at {pulse_width_ms:.1} ms"))
+            }),
         ),
         (
             "phrenic stimulation",
-            Box::new(|s: &SiteEval| match (s.pns_volts, s.pns_margin()) {
+            Box::new(move |s: &SiteEval| match (s.pns_volts, s.pns_margin()) {
                 (Some(p), Some(m)) => format!("{p:.1} V ({m:.1}x threshold)"),
-                _ => "none at 10 V".into(),
+                _ => format!("none at {pns_screen_volts:.0} V"),
             }),
         ),
         ("impedance", Box::new(|s: &SiteEval| s.impedance_ohm.map_or("-".into(), |z| format!("{z:.0} ohm")))),
@@ -259,9 +262,9 @@ fn map_svg(session: &TrainingSession, outcome: &Outcome) -> String {
         );
     }
     let best_value = outcome.best.value.unwrap_or(1.0);
-    let floor = 0.35;
-    let first_lead = session.scenario().leads[0].name();
-    for c in session.candidates().iter().filter(|c| c.eval.lead == first_lead || c.eval.lead == outcome.best.lead) {
+    let floor = session.score_config().value_floor;
+    let first_lead = session.scenario().leads[0];
+    for c in session.candidates().iter().filter(|c| c.lead == first_lead || c.eval.lead == outcome.best.lead) {
         let Some(p) = project(&Point3::from(c.eval.tip_in_patient_mm)) else { continue };
         let (x, y) = to(p);
         let fill = match (c.usable(), c.eval.value.filter(|_| c.eval.eligible)) {
@@ -314,7 +317,7 @@ fn along_svg(session: &TrainingSession, outcome: &Outcome) -> String {
         y(vmax) + 4.0,
         y(vmin)
     );
-    for (branch, lead, colour) in &veins {
+    for (k, (branch, lead, colour)) in veins.iter().enumerate() {
         let label = session
             .patient()
             .tree
@@ -324,7 +327,7 @@ fn along_svg(session: &TrainingSession, outcome: &Outcome) -> String {
             h,
             "<text x=\"{}\" y=\"{}\" font-size=\"12\" fill=\"{colour}\">{} ({})</text>",
             w - 230.0,
-            30.0 + 14.0 * f64::from(u8::from(*colour != "#108040")),
+            30.0 + 14.0 * k as f64,
             label.abbreviation(),
             esc(lead)
         );

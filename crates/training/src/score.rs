@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::dose::Exposure;
 use crate::scenario::Goals;
 use crate::site::SiteEval;
+use crate::site::{Analysis, NOTABLE_SCAR};
 
 /// Points and the site-value scale.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -95,7 +96,8 @@ fn graded(value: f64, goal: f64, worst: f64, max: f64) -> f64 {
 
 /// Why a site is worse than the best one, in the implanter's terms.
 #[must_use]
-pub fn site_reasons(site: Option<&SiteEval>, best: &SiteEval) -> Vec<String> {
+pub fn site_reasons(site: Option<&SiteEval>, best: &SiteEval, analysis: &Analysis) -> Vec<String> {
+    let gates = &analysis.ranking;
     let Some(site) = site else {
         return vec!["no lead was left in a vein: the lead came back to the ostium".into()];
     };
@@ -111,10 +113,11 @@ pub fn site_reasons(site: Option<&SiteEval>, best: &SiteEval) -> Vec<String> {
         out.push(format!("the site fails the acceptance gates (no vector passes): {}", gates.join("; ")));
     }
     if let (Some(th), Some(pns)) = (site.threshold_volts, site.pns_volts)
-        && pns < 2.0 * th
+        && pns < gates.pns_margin * th
     {
         out.push(format!(
-            "phrenic nerve stimulation at {pns:.1} V, under twice the {th:.1} V capture threshold ({}): the diaphragm would twitch",
+            "phrenic nerve stimulation at {pns:.1} V, under {:.1}x the {th:.1} V capture threshold ({}): the diaphragm would twitch",
+            gates.pns_margin,
             site.vector.as_deref().unwrap_or("best vector")
         ));
     }
@@ -125,16 +128,19 @@ pub fn site_reasons(site: Option<&SiteEval>, best: &SiteEval) -> Vec<String> {
                 .into(),
         );
     }
-    if site.scar > 0.2 {
+    if site.scar > NOTABLE_SCAR {
         out.push(format!(
             "scar under the lead (burden {:.2}): pacing in scar captures at high output and responds poorly",
             site.scar
         ));
     }
     if let Some(th) = site.threshold_volts
-        && th > 2.5
+        && th > gates.max_threshold_volts
     {
-        out.push(format!("capture threshold {th:.1} V at 0.5 ms, above the 2.5 V acceptance limit"));
+        out.push(format!(
+            "capture threshold {th:.1} V at {:.1} ms, above the {:.1} V acceptance limit",
+            analysis.pulse_width_ms, gates.max_threshold_volts
+        ));
     }
     if let (Some(mine), Some(theirs)) = (site.qlv_ratio(), best.qlv_ratio())
         && theirs - mine > 0.05
@@ -160,6 +166,7 @@ pub fn score(
     conduct: &Conduct,
     goals: &Goals,
     config: &ScoreConfig,
+    analysis: &Analysis,
 ) -> Score {
     let best_value = best.value.unwrap_or(config.value_floor + 1.0);
     let (site_points, site_detail) = match site {
@@ -214,7 +221,7 @@ pub fn score(
     ];
     let total = parts.iter().map(|p| p.points).sum();
     let max_points = parts.iter().map(|p| p.max_points).sum();
-    Score { total, max_points, parts, site_reasons: site_reasons(site, best) }
+    Score { total, max_points, parts, site_reasons: site_reasons(site, best, analysis) }
 }
 
 #[cfg(test)]

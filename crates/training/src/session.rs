@@ -5,7 +5,6 @@
 //! the best usable site of the patient and scores the case.
 
 use device_link::lead::LeadModel;
-use device_link::ranking::RankingConfig;
 use serde::{Deserialize, Serialize};
 use simulator::SyntheticPatient;
 
@@ -13,7 +12,7 @@ use crate::catheter::{Catheter, CatheterConfig, CatheterEvent};
 use crate::dose::{DoseModel, Exposure};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::score::{Conduct, Score, ScoreConfig, score};
-use crate::site::{Candidate, SiteEval, best_sites, candidates, evaluate_catheter};
+use crate::site::{Analysis, Candidate, NOTABLE_SCAR, SiteEval, best_site, candidates, evaluate_catheter};
 
 /// Something the trainee does.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -113,7 +112,7 @@ pub struct TrainingSession {
     scenario: Scenario,
     patient: SyntheticPatient,
     catheter: Catheter,
-    ranking: RankingConfig,
+    analysis: Analysis,
     dose: DoseModel,
     score_config: ScoreConfig,
     candidates: Vec<Candidate>,
@@ -154,9 +153,9 @@ impl TrainingSession {
     pub fn new(scenario: Scenario) -> Result<Self, SessionError> {
         let patient = scenario.patient().map_err(SessionError::Scenario)?;
         let config = CatheterConfig::default();
-        let ranking = RankingConfig::default();
-        let all = candidates(&patient, &scenario.leads, &config, &ranking);
-        let best = best_sites(&all).first().map(|c| all.iter().position(|x| std::ptr::eq(x, *c)).unwrap_or(0));
+        let analysis = Analysis::default();
+        let all = candidates(&patient, &scenario.leads, &config, &analysis);
+        let best = best_site(&all);
         if best.is_none() {
             return Err(SessionError::Unsolvable(format!(
                 "{} ({}): no position is acceptable, reachable and stable with {}",
@@ -171,7 +170,7 @@ impl TrainingSession {
             scenario,
             patient,
             catheter,
-            ranking,
+            analysis,
             dose: DoseModel::default(),
             score_config: ScoreConfig::default(),
             candidates: all,
@@ -250,8 +249,8 @@ impl TrainingSession {
                 Vec::new()
             }
             Action::TestSite => {
-                let site = evaluate_catheter(&self.patient, &self.catheter, &self.ranking);
-                let text = describe_test(&site);
+                let site = evaluate_catheter(&self.patient, &self.catheter, &self.analysis);
+                let text = describe_test(&site, &self.analysis);
                 let level = if site.eligible { Level::Info } else { Level::Warning };
                 self.tests.push(TestedSite { t_s: self.now_s, site });
                 out.push(self.note(level, text));
@@ -322,7 +321,7 @@ impl TrainingSession {
             self.catheter_event(e);
         }
         let site =
-            (self.catheter.lead_s_mm() > 0.0).then(|| evaluate_catheter(&self.patient, &self.catheter, &self.ranking));
+            (self.catheter.lead_s_mm() > 0.0).then(|| evaluate_catheter(&self.patient, &self.catheter, &self.analysis));
         let best = self.best_site().eval.clone();
         let conduct = Conduct {
             exposure: self.exposure(),
@@ -330,7 +329,7 @@ impl TrainingSession {
             dislodgements: self.dislodgements,
             vein_traumas: self.vein_traumas,
         };
-        let score = score(site.as_ref(), &best, &conduct, &self.scenario.goals, &self.score_config);
+        let score = score(site.as_ref(), &best, &conduct, &self.scenario.goals, &self.score_config, &self.analysis);
         let outcome = Outcome { site, best, score, conduct };
         self.outcome = Some(outcome.clone());
         outcome
@@ -382,6 +381,18 @@ impl TrainingSession {
     #[must_use]
     pub fn best_site(&self) -> &Candidate {
         &self.candidates[self.best.unwrap_or(0)]
+    }
+
+    /// How the case is scored.
+    #[must_use]
+    pub fn score_config(&self) -> &ScoreConfig {
+        &self.score_config
+    }
+
+    /// How sites are judged.
+    #[must_use]
+    pub fn analysis(&self) -> &Analysis {
+        &self.analysis
     }
 
     /// Every evaluated position.
@@ -447,21 +458,22 @@ impl TrainingSession {
 
 /// The analyzer's answer at a site, in one line.
 #[must_use]
-pub fn describe_test(site: &SiteEval) -> String {
+pub fn describe_test(site: &SiteEval, analysis: &Analysis) -> String {
     let pns = match (site.pns_volts, site.threshold_volts) {
         (Some(p), Some(t)) => format!("PNS at {p:.1} V ({:.1}x)", p / t.max(1e-6)),
-        _ => "no PNS at 10 V".into(),
+        _ => format!("no PNS at {:.0} V", analysis.pns_screen_volts),
     };
     format!(
-        "test at {}: {} threshold {} at 0.5 ms, {pns}, QLV {} ({} QRS), impedance {}{}{} -> {}",
+        "test at {}: {} threshold {} at {:.1} ms, {pns}, QLV {} ({} QRS), impedance {}{}{} -> {}",
         site.name(),
         site.vector.as_deref().unwrap_or("-"),
         site.threshold_volts.map_or("none".into(), |t| format!("{t:.1} V")),
+        analysis.pulse_width_ms,
         site.qlv_ms.map_or("-".into(), |q| format!("{q:.0} ms")),
         site.qlv_ratio().map_or("-".into(), |r| format!("{r:.2}")),
         site.impedance_ohm.map_or("-".into(), |z| format!("{z:.0} ohm")),
         if site.apical { ", apical" } else { "" },
-        if site.scar > 0.2 { format!(", scar {:.2}", site.scar) } else { String::new() },
+        if site.scar > NOTABLE_SCAR { format!(", scar {:.2}", site.scar) } else { String::new() },
         if site.eligible { "acceptable" } else { "not acceptable" }
     )
 }

@@ -1,14 +1,15 @@
 //! How good a lead position is, from the heart model's truth (no measurement noise): every
 //! vector's capture threshold and phrenic threshold at 0.5 ms, impedance, R wave and QLV,
 //! put through device-link's ranking (the same gates and weights the live ranking uses), so
-//! a trainee is scored by the rules csnav advises with. [`best_sites`] searches every
+//! a trainee is scored by the rules csnav advises with. [`best_site`] searches every
 //! position a lead on the shelf can reach and hold for the best site of the patient.
 
 use device_link::heart::{HeartModelParams, LeadSite};
 use device_link::lead::electrodes_along;
 use device_link::procedures::{PhrenicOutcome, ThresholdOutcome};
+use device_link::protocol::OutputLimits;
 use device_link::ranking::{RankingConfig, SiteRecord, rank_sites};
-use device_link::runner::{Measurements, Run, VectorResult};
+use device_link::runner::{Measurements, Run, SweepSettings, VectorResult};
 use nalgebra::Point3;
 use serde::Serialize;
 use simulator::SyntheticPatient;
@@ -19,12 +20,35 @@ use venogram::VeinLabel;
 use crate::catheter::{Catheter, CatheterConfig, extend_out_of_ostium};
 use crate::leads::LeadSpec;
 
-/// Pulse width of every evaluation, ms.
-pub const PULSE_WIDTH_MS: f64 = 0.5;
-/// The analyzer's highest output: a threshold above it is no capture, volts.
-pub const MAX_OUTPUT_VOLTS: f64 = 10.0;
-/// The phrenic screen output, volts.
-pub const PNS_SCREEN_VOLTS: f64 = 10.0;
+/// Scar burden under the lead worth naming to the trainee.
+pub const NOTABLE_SCAR: f64 = 0.2;
+
+/// How a site is judged: the analyzer's test settings and the ranking's gates and weights,
+/// by default the device link's own.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Analysis {
+    /// The ranking.
+    pub ranking: RankingConfig,
+    /// Pulse width of every threshold, ms.
+    pub pulse_width_ms: f64,
+    /// The analyzer's highest output: a threshold above it is no capture, volts.
+    pub max_output_volts: f64,
+    /// The phrenic screen output, volts.
+    pub pns_screen_volts: f64,
+}
+
+impl Default for Analysis {
+    fn default() -> Self {
+        let sweep = SweepSettings::default();
+        let max_output_volts = OutputLimits::default().max_amplitude_volts;
+        Self {
+            ranking: RankingConfig::default(),
+            pulse_width_ms: sweep.pulse_width_ms,
+            max_output_volts,
+            pns_screen_volts: sweep.pns_screen_volts.min(max_output_volts),
+        }
+    }
+}
 
 /// A lead position and what the heart offers there.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,8 +133,10 @@ pub fn evaluate(
     lead: LeadSpec,
     path_from_tip: &[[f64; 3]],
     placement: Placement,
-    ranking: &RankingConfig,
+    analysis: &Analysis,
 ) -> SiteEval {
+    let (pulse_width_ms, max_output_volts, pns_screen_volts) =
+        (analysis.pulse_width_ms, analysis.max_output_volts, analysis.pns_screen_volts);
     let tip = path_from_tip.first().copied().unwrap_or([0.0; 3]);
     let coord = patient.lv.coord_of(&Point3::from(tip));
     let qrs_duration_ms = patient.physiology.activation.qrs_duration_ms;
@@ -146,8 +172,8 @@ pub fn evaluate(
         .vectors()
         .into_iter()
         .map(|v| {
-            let threshold = site.capture_threshold_volts(v, PULSE_WIDTH_MS);
-            let pns = site.phrenic_threshold_volts(v, PULSE_WIDTH_MS);
+            let threshold = site.capture_threshold_volts(v, pulse_width_ms);
+            let pns = site.phrenic_threshold_volts(v, pulse_width_ms);
             VectorResult {
                 vector: v,
                 name: lead.model.vector_name(v),
@@ -158,17 +184,17 @@ pub fn evaluate(
                     qrs_duration_ms,
                 }),
                 threshold: Run::Complete {
-                    result: if threshold <= MAX_OUTPUT_VOLTS {
+                    result: if threshold <= max_output_volts {
                         ThresholdOutcome::Threshold { value: threshold, at_floor: false }
                     } else {
-                        ThresholdOutcome::NoCaptureAtStart { start: MAX_OUTPUT_VOLTS }
+                        ThresholdOutcome::NoCaptureAtStart { start: max_output_volts }
                     },
                 },
                 phrenic: Run::Complete {
-                    result: if pns <= PNS_SCREEN_VOLTS {
+                    result: if pns <= pns_screen_volts {
                         PhrenicOutcome::Threshold { volts: pns }
                     } else {
-                        PhrenicOutcome::NoneAtScreen { screen_volts: PNS_SCREEN_VOLTS }
+                        PhrenicOutcome::NoneAtScreen { screen_volts: pns_screen_volts }
                     },
                 },
                 margin_ok: None,
@@ -183,7 +209,7 @@ pub fn evaluate(
         scar: Some(eval.scar),
         vectors: vectors.clone(),
     };
-    let Some(ranked) = rank_sites(&[record], ranking).into_iter().next() else { return eval };
+    let Some(ranked) = rank_sites(&[record], &analysis.ranking).into_iter().next() else { return eval };
     eval.eligible = ranked.eligible;
     eval.value = ranked.score;
     eval.reasons = ranked.reasons;
@@ -191,15 +217,15 @@ pub fn evaluate(
     let shown = match &ranked.best_vector {
         Some(name) => vectors.iter().find(|v| &v.name == name),
         None => vectors.iter().min_by(|a, b| {
-            site.capture_threshold_volts(a.vector, PULSE_WIDTH_MS)
-                .total_cmp(&site.capture_threshold_volts(b.vector, PULSE_WIDTH_MS))
+            site.capture_threshold_volts(a.vector, pulse_width_ms)
+                .total_cmp(&site.capture_threshold_volts(b.vector, pulse_width_ms))
         }),
     };
     if let Some(v) = shown {
         eval.vector = Some(v.name.clone());
-        eval.threshold_volts = Some(site.capture_threshold_volts(v.vector, PULSE_WIDTH_MS));
-        let pns = site.phrenic_threshold_volts(v.vector, PULSE_WIDTH_MS);
-        eval.pns_volts = (pns <= PNS_SCREEN_VOLTS).then_some(pns);
+        eval.threshold_volts = Some(site.capture_threshold_volts(v.vector, pulse_width_ms));
+        let pns = site.phrenic_threshold_volts(v.vector, pulse_width_ms);
+        eval.pns_volts = (pns <= pns_screen_volts).then_some(pns);
         eval.qlv_ms = Some(site.qlv_ms(v.vector));
         eval.impedance_ohm = Some(site.impedance_ohm(v.vector));
     }
@@ -208,7 +234,7 @@ pub fn evaluate(
 
 /// Evaluates where the catheter's lead is now.
 #[must_use]
-pub fn evaluate_catheter(patient: &SyntheticPatient, catheter: &Catheter, ranking: &RankingConfig) -> SiteEval {
+pub fn evaluate_catheter(patient: &SyntheticPatient, catheter: &Catheter, analysis: &Analysis) -> SiteEval {
     let place = catheter.lead_place();
     evaluate(
         patient,
@@ -220,13 +246,15 @@ pub fn evaluate_catheter(patient: &SyntheticPatient, catheter: &Catheter, rankin
             fraction: place.fraction,
             arc_from_ostium_mm: place.arc_from_ostium_mm,
         },
-        ranking,
+        analysis,
     )
 }
 
 /// A candidate position in the search, and whether a lead can be left there.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
+    /// The lead.
+    pub lead: LeadSpec,
     /// The evaluation.
     pub eval: SiteEval,
     /// Centerline index of the tip in its segment.
@@ -245,26 +273,6 @@ impl Candidate {
     }
 }
 
-/// The centerline from a segment's point back to the ostium through its parents.
-fn path_to_ostium(patient: &SyntheticPatient, branch: BranchId, index: usize) -> Vec<Point3<f64>> {
-    let tree = &patient.tree;
-    let mut path = Vec::new();
-    let (mut b, mut i) = (branch, index);
-    while let Some(seg) = tree.get(b) {
-        path.extend(seg.centerline_in_patient[..=i.min(seg.centerline_in_patient.len() - 1)].iter().rev());
-        match seg.takeoff {
-            Some(t) => {
-                // The parent's takeoff point equals this segment's first point.
-                path.pop();
-                b = t.parent;
-                i = t.index;
-            }
-            None => break,
-        }
-    }
-    path
-}
-
 /// Every position every 2 mm of every segment, for each lead on the shelf, evaluated, with
 /// whether the lead can reach it and stay.
 #[must_use]
@@ -272,7 +280,7 @@ pub fn candidates(
     patient: &SyntheticPatient,
     leads: &[LeadSpec],
     config: &CatheterConfig,
-    ranking: &RankingConfig,
+    analysis: &Analysis,
 ) -> Vec<Candidate> {
     let mut out = Vec::new();
     for lead in leads {
@@ -281,14 +289,13 @@ pub fn candidates(
             let n = b.centerline_in_patient.len();
             let first = usize::from(b.takeoff.is_some());
             for index in (first..n).step_by(2) {
-                let path = path_to_ostium(patient, b.id, index);
-                // Radii along the way: this segment up to the index, then each parent to its takeoff.
-                let reachable =
-                    radii_to_ostium(patient, b.id, index).iter().all(|r| 2.0 * r >= config.distension * lead_d);
+                let path = patient.tree.path_to_ostium(b.id, index);
+                // Every vein on the way admits the lead.
+                let reachable = path.iter().all(|(_, r)| 2.0 * r >= config.distension * lead_d);
                 let vein_d = 2.0 * b.radius_mm[index];
                 let stable = vein_d <= config.stable_ratio * lead_d;
-                let arc: f64 = path.windows(2).map(|w| (w[1] - w[0]).norm()).sum();
-                let mut path_from_tip: Vec<[f64; 3]> = path.iter().map(|p| p.coords.into()).collect();
+                let arc: f64 = path.windows(2).map(|w| (w[1].0 - w[0].0).norm()).sum();
+                let mut path_from_tip: Vec<[f64; 3]> = path.iter().map(|(p, _)| p.coords.into()).collect();
                 extend_out_of_ostium(&patient.tree, &mut path_from_tip);
                 let eval = evaluate(
                     patient,
@@ -300,39 +307,22 @@ pub fn candidates(
                         fraction: index as f64 / (n - 1).max(1) as f64,
                         arc_from_ostium_mm: arc,
                     },
-                    ranking,
+                    analysis,
                 );
-                out.push(Candidate { eval, index, reachable, stable });
+                out.push(Candidate { lead: *lead, eval, index, reachable, stable });
             }
         }
     }
     out
 }
 
-fn radii_to_ostium(patient: &SyntheticPatient, branch: BranchId, index: usize) -> Vec<f64> {
-    let tree = &patient.tree;
-    let mut out = Vec::new();
-    let (mut b, mut i) = (branch, index);
-    while let Some(seg) = tree.get(b) {
-        out.extend_from_slice(&seg.radius_mm[..=i.min(seg.radius_mm.len() - 1)]);
-        match seg.takeoff {
-            Some(t) => {
-                b = t.parent;
-                i = t.index;
-            }
-            None => break,
-        }
-    }
-    out
-}
-
-/// The best usable site of the patient (eligible, reachable and stable), best first
-/// ordering of all usable eligible candidates.
+/// The best usable site of the patient (eligible, reachable and stable): its index in `all`.
 #[must_use]
-pub fn best_sites(all: &[Candidate]) -> Vec<&Candidate> {
-    let mut usable: Vec<&Candidate> = all.iter().filter(|c| c.usable() && c.eval.eligible).collect();
-    usable.sort_by(|a, b| b.eval.value.unwrap_or(f64::MIN).total_cmp(&a.eval.value.unwrap_or(f64::MIN)));
-    usable
+pub fn best_site(all: &[Candidate]) -> Option<usize> {
+    (0..all.len())
+        .filter(|&k| all[k].usable() && all[k].eval.eligible)
+        // The first of equals, as the search found them.
+        .min_by(|&a, &b| all[b].eval.value.unwrap_or(f64::MIN).total_cmp(&all[a].eval.value.unwrap_or(f64::MIN)))
 }
 
 #[cfg(test)]
@@ -346,9 +336,8 @@ mod tests {
         let patient = SyntheticPatient::generate(7);
         let lead =
             LeadSpec { model: LeadModel::AttainPerforma, diameter_fr: default_diameter_fr(LeadModel::AttainPerforma) };
-        let all = candidates(&patient, &[lead], &CatheterConfig::default(), &RankingConfig::default());
-        let best = best_sites(&all);
-        let top = best.first().expect("a usable site");
+        let all = candidates(&patient, &[lead], &CatheterConfig::default(), &Analysis::default());
+        let top = &all[best_site(&all).expect("a usable site")];
         assert!(!top.eval.apical && top.eval.eligible, "{:?}", top.eval);
         assert!(top.eval.qlv_ratio().unwrap() > 0.6, "{:?}", top.eval);
         // Every apical eligible site scores below the best, by at least the apical penalty's share.

@@ -36,20 +36,14 @@ pub struct Goal {
 impl Goal {
     /// A candidate site as a goal.
     #[must_use]
-    pub fn of(session: &TrainingSession, c: &Candidate) -> Self {
-        let lead = session
-            .scenario()
-            .leads
-            .iter()
-            .find(|l| l.name() == c.eval.lead)
-            .map_or(session.scenario().leads[0].model, |l| l.model);
-        Self { lead, branch: BranchId(c.eval.branch), index: c.index }
+    pub fn of(c: &Candidate) -> Self {
+        Self { lead: c.lead.model, branch: BranchId(c.eval.branch), index: c.index }
     }
 
     /// The best usable site.
     #[must_use]
     pub fn best(session: &TrainingSession) -> Self {
-        Self::of(session, session.best_site())
+        Self::of(session.best_site())
     }
 
     /// The most apical position the first lead can be left at (the apical trap).
@@ -61,7 +55,7 @@ impl Goal {
             .iter()
             .filter(|c| c.usable() && c.eval.lead == lead && c.eval.apical)
             .max_by(|a, b| depth(session, a).total_cmp(&depth(session, b)))
-            .map(|c| Self::of(session, c))
+            .map(Self::of)
     }
 
     /// The usable position with the most scar under the lead.
@@ -72,7 +66,7 @@ impl Goal {
             .iter()
             .filter(|c| c.usable() && c.eval.scar > 0.3)
             .max_by(|a, b| a.eval.scar.total_cmp(&b.eval.scar))
-            .map(|c| Self::of(session, c))
+            .map(Self::of)
     }
 }
 

@@ -399,6 +399,22 @@ impl CArmProjection {
     }
 }
 
+/// Distance along a polyline from its first point to each point, mm (patient space).
+#[must_use]
+pub fn cumulative_arc_mm(points: &[Point3<f64>]) -> Vec<f64> {
+    let mut s = 0.0;
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if i > 0 {
+                s += (p - points[i - 1]).norm();
+            }
+            s
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -377,17 +377,7 @@ fn one_view(
     let points: Vec<Point3<f64>> = br.points.iter().map(&at).collect();
     let uncertainty_mm = match anchor {
         Some(a) => {
-            let mut arc_mm = 0.0;
-            points
-                .iter()
-                .enumerate()
-                .map(|(k, p)| {
-                    if k > 0 {
-                        arc_mm += (p - points[k - 1]).norm();
-                    }
-                    a.uncertainty_mm + arc_mm
-                })
-                .collect()
+            crate::geometry::cumulative_arc_mm(&points).into_iter().map(|arc_mm| a.uncertainty_mm + arc_mm).collect()
         }
         None => vec![ONE_VIEW_DEPTH_SPREAD_MM; points.len()],
     };

@@ -82,13 +82,14 @@ fn review_edits_a_branch_and_saves_a_plan_with_a_target() {
     let edits: Vec<&str> = run["edits"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
     assert_eq!(edits.len(), 3, "{edits:?}");
     assert!(edits[0].contains("removed") && edits[1].contains("added") && edits[2].contains("renamed"), "{edits:?}");
-    // The traced branch follows the removed centerline.
+    // The traced branch (the one renamed at the middle of the removed one) follows the
+    // removed centerline.
     let traced = run["tree"]["branches"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|b| b["label"] == label.as_str())
-        .max_by_key(|b| points(b).len())
+        .min_by(|a, b| distance_to(&points(a), mid).total_cmp(&distance_to(&points(b), mid)))
         .expect("the renamed branch");
     let traced_points = points(traced);
     let close = centerline.iter().filter(|p| distance_to(&traced_points, **p) <= 3.0).count();

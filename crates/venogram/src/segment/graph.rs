@@ -295,6 +295,18 @@ impl SkeletonGraph {
         }
     }
 
+    /// Removes, repeatedly, terminal edges that reach less than `min_beyond` pixels past the
+    /// lumen at their junction: every point lies within `radius_at(junction) + min_beyond` of
+    /// it. In a wide vein, a bump in the wall thins to a spur that can be longer than the
+    /// vein's radius without ever leaving the lumen; a side branch leaves it.
+    pub fn prune_within_lumen(&mut self, radius_at: impl Fn([f64; 2]) -> f64, min_beyond: f64, keep: Option<usize>) {
+        self.prune_terminal(keep, |g, e, _, junction| {
+            let j = g.nodes[junction].xy;
+            let reach = g.edges[e].points.iter().map(|p| dist2(*p, j)).fold(0.0, f64::max).sqrt();
+            reach < radius_at(j) + min_beyond
+        });
+    }
+
     /// Removes terminal edges shorter than `min_length(junction position)`, repeatedly, merging
     /// the junctions left with two edges. An edge that is a whole component is never removed.
     pub fn prune_spurs(&mut self, min_length: impl Fn([f64; 2]) -> f64, keep: Option<usize>) {

@@ -19,6 +19,7 @@ pub mod graph;
 mod groove;
 pub mod image;
 mod label;
+pub mod line;
 pub mod memory;
 pub mod overlay;
 mod pipeline;

@@ -16,11 +16,17 @@ use super::graph::{GraphEdge, SkeletonGraph, polyline_length};
 use super::groove::GrooveModel;
 use super::image::{ImageF32, Mask, cv};
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
+use super::line::line_response;
 use super::skeleton::thin;
 use super::threshold::{BELOW, STRONG, WEAK, histogram_par, hysteresis_classes, otsu_par};
 use super::tree::{BranchTree, NodeKind, TreeBranch, TreeNode};
 use crate::cine::{Cine, FrameView};
 use crate::geometry::{CArmProjection, ResolvedGeometry};
+
+/// How far above its noise floor (in noise levels) the thin-line response must be for a pixel
+/// to count as a twig: at 5 the line detector finds veins of about one pixel radius three
+/// noise sigma deep and almost no background (see [`super::line`]).
+const LINE_SIGMAS: f32 = 5.0;
 
 /// Smallest image side the pipeline accepts, pixels.
 pub const MIN_SIDE_PX: u32 = 64;
@@ -383,18 +389,19 @@ fn segment_prepared(
     // veins of every calibre are dense; ribs, the diaphragm edge and the guide catheter are
     // wide for their depth (research note: ribs ~5x, catheter ~5x below the faintest twig).
     let density_floor = 0.35 * median_density(v, &enhanced.radius_px, tophat, high);
-    // Vesselness classed for hysteresis, with the depth and density gates in the same pass.
-    let classes: Vec<u8> = v
-        .data
-        .par_iter()
-        .zip(tophat.data.par_iter())
-        .zip(enhanced.radius_px.data.par_iter())
-        .map(|((&v, &depth), &radius)| {
-            if depth < depth_floor || depth / (2.0 * radius + 1.0) < density_floor {
+    let lines = line_response(tophat, k)?;
+    // Vesselness classed for hysteresis, with the depth and density gates in the same pass; a
+    // thin line (see [`line`]) passes the gates and is weak at least.
+    let classes: Vec<u8> = (0..v.data.len())
+        .into_par_iter()
+        .map(|i| {
+            let (v, depth, radius) = (v.data[i], tophat.data[i], enhanced.radius_px.data[i]);
+            let line = lines.is_line(i, LINE_SIGMAS);
+            if !line && (depth < depth_floor || depth / (2.0 * radius + 1.0) < density_floor) {
                 BELOW
-            } else if v >= high {
+            } else if v >= high && depth >= depth_floor {
                 STRONG
-            } else if v >= low {
+            } else if v >= low || line {
                 WEAK
             } else {
                 BELOW
@@ -411,6 +418,9 @@ fn segment_prepared(
     let radius_at = |p: [f64; 2]| f64::from(distance.at_clamped(p[0], p[1])) - 0.5;
     let spur = |p: [f64; 2]| (6.0 * k).max(1.6 * radius_at(p));
     graph.prune_spurs(spur, None);
+    // A side branch reaches well past its parent's wall; a bump in a wide vein's wall does not.
+    let beyond_px = 6.0 * k;
+    graph.prune_within_lumen(radius_at, beyond_px, None);
     trace_len(&graph, "skeleton+prune");
 
     // Not vein: too faint for its width (catheter, ribs, diaphragm edge).
@@ -488,6 +498,7 @@ fn segment_prepared(
     graph.break_loops(root, |e| 1.0 / mean_r(e));
     trace_len(&graph, "break_loops");
     graph.prune_spurs(spur, Some(root));
+    graph.prune_within_lumen(radius_at, beyond_px, Some(root));
     graph.merge_degree_two(Some(root));
     let junction_gap = |a: [f64; 2], b: [f64; 2]| radius_at(a).max(radius_at(b)).max(0.0) + 3.0 * k;
     graph.contract_junctions(junction_gap, Some(root));
@@ -655,8 +666,11 @@ impl GaussianWindow {
 /// attenuation where a vein is; a lead, wire or catheter attenuates as much before as now.
 /// So a point is *new* when the top-hat now (smoothed to a pixel's scale) exceeds the
 /// baseline's [`BaselineReference`] by a few noise sigma; an edge with 70% of its points not
-/// new is removed. The gain, not the ratio, is tested so that a vein crossing a rib (rib
-/// before, rib plus vein now) stays vein.
+/// new is removed unless, over the whole edge, it gained at least 45% of what it shows now
+/// (a twig only a few sigma deep cannot gain a few sigma at every point, but gains most of
+/// its depth on average; a lead that moved a little gains a fraction). The gain, not only
+/// the ratio, is tested so that a vein crossing a rib (rib before, rib plus vein now) stays
+/// vein.
 fn remove_present_before(
     graph: &mut SkeletonGraph,
     reference: &BaselineReference,
@@ -675,12 +689,19 @@ fn remove_present_before(
             continue;
         }
         // Every other point: neighbouring skeleton pixels see nearly the same window.
-        let tested = e.points.iter().step_by(2);
-        let count = tested.clone().count();
-        let old = tested
-            .filter(|p| kernel.smoothed_at(tophat, p[0], p[1]) - before.at_clamped(p[0], p[1]) < min_gain)
-            .count();
-        if old as f64 >= 0.7 * count as f64 {
+        let (mut old, mut count, mut now_sum, mut gain_sum) = (0usize, 0usize, 0.0f32, 0.0f32);
+        for p in e.points.iter().step_by(2) {
+            let now = kernel.smoothed_at(tophat, p[0], p[1]);
+            let gain = now - before.at_clamped(p[0], p[1]);
+            old += usize::from(gain < min_gain);
+            count += 1;
+            now_sum += now;
+            gain_sum += gain;
+        }
+        // A faint twig gains less than a few sigma at each point but, on average, most of
+        // what it shows; a lead moved a little gains a fraction of it.
+        let gained_most = gain_sum >= 0.45 * now_sum;
+        if old as f64 >= 0.7 * count as f64 && !gained_most {
             e.alive = false;
             removed.push(RemovedStructure { kind: RemovedKind::PresentBeforeContrast, points: e.points.clone() });
         }

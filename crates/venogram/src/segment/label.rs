@@ -41,7 +41,8 @@ impl OrientedEdge {
         super::graph::polyline_length(&self.points)
     }
 
-    fn mean_radius_near_start(&self, reach_px: f64) -> f64 {
+    /// Mean radius over the first `reach_px` pixels of arc.
+    pub(super) fn mean_radius_near_start(&self, reach_px: f64) -> f64 {
         let mut s = 0.0;
         let (mut sum, mut n) = (0.0, 0.0);
         for (i, r) in self.radius_px.iter().enumerate() {

@@ -18,6 +18,7 @@ pub mod frame_select;
 pub mod graph;
 mod groove;
 pub mod image;
+pub(crate) mod junction;
 mod label;
 pub mod line;
 pub mod memory;

@@ -15,6 +15,7 @@ use super::frame_select::{FrameSelection, attenuation, select_frame};
 use super::graph::{GraphEdge, SkeletonGraph, polyline_length};
 use super::groove::GrooveModel;
 use super::image::{ImageF32, Mask, cv};
+use super::junction::place_junctions;
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
 use super::line::line_response;
 use super::skeleton::thin;
@@ -503,7 +504,8 @@ fn segment_prepared(
     let junction_gap = |a: [f64; 2], b: [f64; 2]| radius_at(a).max(radius_at(b)).max(0.0) + 3.0 * k;
     graph.contract_junctions(junction_gap, Some(root));
     trace_len(&graph, "final");
-    let (edges, roots) = orient(&graph, root, &radius_at);
+    let (mut edges, roots) = orient(&graph, root, &radius_at);
+    place_junctions(&mut edges, k, &radius_at);
     timings.graph_ms = ms(t0);
 
     let t0 = Instant::now();

@@ -1,0 +1,249 @@
+//! Junction placement: a side branch joins its parent where its axis meets the parent's.
+//!
+//! Thinning puts a junction where the medial axes of the two vessels meet in the mask, which
+//! is not where the branch leaves: a branch taking off at an acute angle shares the parent's
+//! lumen for a while, so the skeleton's junction lies downstream, where the two lumens part;
+//! a thin branch off a wide vein bends inside the lumen towards the parent's axis. The
+//! branch's own axis, measured where it is clear of the parent, extended back to the
+//! parent's centerline gives the takeoff an implanter (and the 3D reconstruction) means.
+
+use super::label::OrientedEdge;
+
+/// Smallest angle between the side branch and the parent, degrees, for the two axes to cross
+/// at a well-defined point (nearly parallel axes meet anywhere along the shared lumen).
+const MIN_CROSSING_DEG: f64 = 20.0;
+
+/// Widest parent (radius at the junction, px at a 512 matrix) whose junctions are moved. On a
+/// wide vein the branch curves within the few radii it takes to clear the lumen, so its axis
+/// measured there extends past the takeoff, while thinning's junction already lies on the
+/// wide vein's well-defined axis near it (measured on the simulator's venograms: moving
+/// junctions of parents wider than this put more of them off than on).
+const MAX_PARENT_RADIUS_PX: f64 = 4.0;
+
+/// Moves every junction with one through vessel (of radius up to [`MAX_PARENT_RADIUS_PX`])
+/// and one side branch to where the side branch's axis, measured over a few radii past the
+/// parent's wall, crosses the through vessel's centerline, when that point is within reach
+/// (two parent radii plus `12k` px).
+/// `k` is the matrix factor (1 at 512); `radius_at` gives the vessel radius at a point.
+/// Returns how many junctions moved.
+pub(crate) fn place_junctions(edges: &mut [OrientedEdge], k: f64, radius_at: &impl Fn([f64; 2]) -> f64) -> usize {
+    let mut moved = 0;
+    for p in 0..edges.len() {
+        let [c1, c2] = edges[p].children[..] else { continue };
+        let reach = 10.0 * k;
+        let (main, side) = if edges[c1].mean_radius_near_start(reach) >= edges[c2].mean_radius_near_start(reach) {
+            (c1, c2)
+        } else {
+            (c2, c1)
+        };
+        let Some(x) = crossing(&edges[p], &edges[main], &edges[side], k) else { continue };
+        apply(edges, p, main, side, x, radius_at);
+        moved += 1;
+    }
+    moved
+}
+
+/// Where the side branch's axis crosses the through vessel (`parent` then `main`): the
+/// segment of the through polyline and the crossing point.
+fn crossing(parent: &OrientedEdge, main: &OrientedEdge, side: &OrientedEdge, k: f64) -> Option<(usize, [f64; 2])> {
+    let junction = *parent.points.last()?;
+    let r_junction = *parent.radius_px.last()?;
+    if r_junction > MAX_PARENT_RADIUS_PX * k {
+        return None;
+    }
+    let r_side = side.radius_px.iter().copied().fold(f64::INFINITY, f64::min).max(0.5);
+    // The side branch's axis where it is clear of the parent's lumen (and of the bend its
+    // skeleton makes towards the parent's axis).
+    let clear_from = 1.5 * r_junction + 2.0;
+    let clear_to = clear_from + (8.0 * k).max(3.0 * r_side);
+    let mut arc = 0.0;
+    let mut clear = Vec::new();
+    for (i, q) in side.points.iter().enumerate() {
+        if i > 0 {
+            arc += dist(side.points[i - 1], *q);
+        }
+        if (clear_from..=clear_to).contains(&arc) {
+            clear.push(*q);
+        }
+    }
+    if clear.len() < 3 {
+        return None;
+    }
+    let (anchor, far) = (clear[0], clear[clear.len() - 1]);
+    let length = dist(anchor, far);
+    if length < 2.0 {
+        return None;
+    }
+    let d = [(far[0] - anchor[0]) / length, (far[1] - anchor[1]) / length];
+    // The through vessel near the junction.
+    let through: Vec<[f64; 2]> = parent.points.iter().chain(main.points.iter().skip(1)).copied().collect();
+    let max_move = 2.0 * r_junction + 12.0 * k;
+    let side_of = |q: [f64; 2]| d[0] * (q[1] - anchor[1]) - d[1] * (q[0] - anchor[0]);
+    let mut best: Option<(usize, [f64; 2], f64)> = None;
+    for (i, w) in through.windows(2).enumerate() {
+        let (a, b) = (w[0], w[1]);
+        if dist(a, junction) > max_move + 2.0 && dist(b, junction) > max_move + 2.0 {
+            continue;
+        }
+        let (fa, fb) = (side_of(a), side_of(b));
+        if fa * fb > 0.0 || (fa - fb).abs() < 1e-12 {
+            continue;
+        }
+        let t = fa / (fa - fb);
+        let x = [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])];
+        // Behind the clear part of the branch (towards the parent), at a real angle to it.
+        if (x[0] - anchor[0]) * d[0] + (x[1] - anchor[1]) * d[1] > 0.0 {
+            continue;
+        }
+        let seg = dist(a, b).max(1e-9);
+        let cos = (((b[0] - a[0]) * d[0] + (b[1] - a[1]) * d[1]) / seg).abs();
+        if cos > MIN_CROSSING_DEG.to_radians().cos() {
+            continue;
+        }
+        let off = dist(x, junction);
+        if off <= max_move && best.is_none_or(|(_, _, o)| off < o) {
+            best = Some((i, x, off));
+        }
+    }
+    let (segment, x, off) = best?;
+    (off >= 1.0).then_some((segment, x))
+}
+
+/// Moves the junction of `parent`, `main` and `side` to `x`, on segment `segment` of the
+/// through polyline (`parent` then `main`): the through vessel's points are shared out
+/// again on either side of `x`, and the side branch starts at `x` and goes straight to where
+/// it leaves the lumen.
+fn apply(
+    edges: &mut [OrientedEdge],
+    parent: usize,
+    main: usize,
+    side: usize,
+    (segment, x): (usize, [f64; 2]),
+    radius_at: &impl Fn([f64; 2]) -> f64,
+) {
+    let r_x = radius_at(x).max(0.5);
+    let r_junction = *edges[parent].radius_px.last().unwrap_or(&r_x);
+    let n_parent = edges[parent].points.len();
+    if segment + 1 < n_parent {
+        // Upstream: the parent's tail past x becomes the head of the main branch.
+        let tail_points: Vec<[f64; 2]> = edges[parent].points.drain(segment + 1..).collect();
+        let tail_radii: Vec<f64> = edges[parent].radius_px.drain(segment + 1..).collect();
+        edges[parent].points.push(x);
+        edges[parent].radius_px.push(r_x);
+        let m = &mut edges[main];
+        let mut points = vec![x];
+        let mut radii = vec![r_x];
+        // The tail ends at the old junction, which is the main branch's first point.
+        points.extend(&tail_points[..tail_points.len() - 1]);
+        radii.extend(&tail_radii[..tail_radii.len() - 1]);
+        points.append(&mut m.points);
+        radii.append(&mut m.radius_px);
+        m.points = points;
+        m.radius_px = radii;
+    } else {
+        // Downstream: the main branch's head up to x joins the parent.
+        let j = segment + 1 - n_parent; // x lies between main points j and j + 1
+        let head_points: Vec<[f64; 2]> = edges[main].points.drain(..=j).collect();
+        let head_radii: Vec<f64> = edges[main].radius_px.drain(..=j).collect();
+        edges[main].points.insert(0, x);
+        edges[main].radius_px.insert(0, r_x);
+        let p = &mut edges[parent];
+        p.points.extend(&head_points[1..]);
+        p.radius_px.extend(&head_radii[1..]);
+        p.points.push(x);
+        p.radius_px.push(r_x);
+    }
+    // The side branch: straight from x to where it leaves the lumen it shared.
+    let s = &mut edges[side];
+    let mut arc = 0.0;
+    let mut first_clear = s.points.len() - 1;
+    for i in 1..s.points.len() {
+        arc += dist(s.points[i - 1], s.points[i]);
+        if arc > r_junction + 1.0 {
+            first_clear = i;
+            break;
+        }
+    }
+    let mut points = vec![x];
+    let mut radii = vec![r_x.min(s.radius_px[first_clear])];
+    points.extend(&s.points[first_clear..]);
+    radii.extend(&s.radius_px[first_clear..]);
+    s.points = points;
+    s.radius_px = radii;
+}
+
+fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (a[0] - b[0]).hypot(a[1] - b[1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(parent: Option<usize>, children: Vec<usize>, points: Vec<[f64; 2]>, r: f64) -> OrientedEdge {
+        let radius_px = vec![r; points.len()];
+        OrientedEdge { parent, children, points, radius_px }
+    }
+
+    fn line(from: [f64; 2], to: [f64; 2], step: f64) -> Vec<[f64; 2]> {
+        let n = (dist(from, to) / step).ceil().max(1.0) as usize;
+        (0..=n)
+            .map(|i| {
+                let t = i as f64 / n as f64;
+                [from[0] + t * (to[0] - from[0]), from[1] + t * (to[1] - from[1])]
+            })
+            .collect()
+    }
+
+    /// A horizontal vein of radius `r` and a branch leaving it at (100, 100) at 40 degrees,
+    /// whose skeleton joins 6 px downstream, where the two lumens part (as thinning leaves
+    /// an acute takeoff).
+    fn acute_takeoff(r: f64) -> Vec<OrientedEdge> {
+        let junction = [106.0, 100.0];
+        let parent = line([40.0, 100.0], junction, 1.0);
+        let main = line(junction, [200.0, 100.0], 1.0);
+        let (c, s) = (40f64.to_radians().cos(), 40f64.to_radians().sin());
+        let axis = |t: f64| [100.0 + t * c, 100.0 + t * s];
+        // The skeleton: from the junction to a point on the axis 9 px out, then along it.
+        let mut side = line(junction, axis(9.0), 1.0);
+        side.extend(line(axis(9.0), axis(70.0), 1.0).into_iter().skip(1));
+        vec![edge(None, vec![1, 2], parent, r), edge(Some(0), vec![], main, r), edge(Some(0), vec![], side, 1.5)]
+    }
+
+    #[test]
+    fn an_acute_takeoff_moves_back_to_where_the_axes_cross() {
+        let mut edges = acute_takeoff(3.0);
+        let moved = place_junctions(&mut edges, 1.0, &|p: [f64; 2]| if (p[1] - 100.0).abs() < 3.0 { 3.0 } else { 1.5 });
+        assert_eq!(moved, 1);
+        let x = *edges[0].points.last().unwrap();
+        assert!(dist(x, [100.0, 100.0]) < 1.5, "junction at {x:?}, takeoff at (100, 100)");
+        assert!(dist(edges[1].points[0], x) < 1e-9 && dist(edges[2].points[0], x) < 1e-9);
+        // The through vessel keeps every point, shared out at x.
+        assert!(edges[1].points.len() > 95, "{}", edges[1].points.len());
+        for e in &edges {
+            assert_eq!(e.points.len(), e.radius_px.len());
+        }
+        // The same takeoff off a wide vein is left where thinning put it.
+        let mut edges = acute_takeoff(8.0);
+        assert_eq!(place_junctions(&mut edges, 1.0, &|_| 8.0), 0);
+    }
+
+    /// A branch leaving at a right angle, its skeleton already at the takeoff, stays put; one
+    /// running along its parent (no crossing) is left alone.
+    #[test]
+    fn a_right_angle_takeoff_stays_and_a_parallel_branch_is_left_alone() {
+        let junction = [100.0, 100.0];
+        let mut edges = vec![
+            edge(None, vec![1, 2], line([40.0, 100.0], junction, 1.0), 3.0),
+            edge(Some(0), vec![], line(junction, [200.0, 100.0], 1.0), 3.0),
+            edge(Some(0), vec![], line(junction, [100.0, 160.0], 1.0), 1.5),
+        ];
+        assert_eq!(place_junctions(&mut edges, 1.0, &|_| 3.0), 0);
+        let mut edges = vec![
+            edge(None, vec![1, 2], line([40.0, 100.0], junction, 1.0), 3.0),
+            edge(Some(0), vec![], line(junction, [200.0, 100.0], 1.0), 3.0),
+            edge(Some(0), vec![], line(junction, [200.0, 103.0], 1.0), 1.5),
+        ];
+        assert_eq!(place_junctions(&mut edges, 1.0, &|_| 3.0), 0);
+    }
+}

@@ -454,7 +454,7 @@ fn segment_prepared(
     }
     trace_len(&graph, "lowcontrast");
     if let Some(baseline) = baseline {
-        remove_present_before(&mut graph, baseline, tophat, noise, k, &mut removed);
+        remove_present_before(&mut graph, baseline, tophat, noise, k, &radius_at, &mut removed)?;
     }
     trace_len(&graph, "present-before");
     remove_straight_to_border(&mut graph, w, h, k, &radius_at, &mut removed);
@@ -582,6 +582,9 @@ fn weighted_median(items: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
 #[derive(Debug, Clone)]
 struct BaselineReference {
     attenuation_max: ImageF32,
+    /// The same for thin structures: what stood above its local background
+    /// ([`local_ridge`]), the largest value nearby.
+    ridge_max: ImageF32,
     /// The occlusion balloon, found before the contrast could compete with it.
     balloon: Option<Balloon>,
 }
@@ -595,25 +598,73 @@ impl BaselineReference {
         let before = suppress_background(&a, r_max)?;
         let reach = (4.0 * k).round() as i32;
         let smoothed = smooth_pixel_scale(&before, k, "baseline smoothing")?;
-        let disc = imgproc::get_structuring_element(
-            imgproc::MORPH_ELLIPSE,
-            opencv::core::Size::new(2 * reach + 1, 2 * reach + 1),
-            opencv::core::Point::new(-1, -1),
-        )
-        .map_err(cv("motion allowance"))?;
-        let mut dilated = Mat::default();
-        imgproc::dilate(
-            &smoothed,
-            &mut dilated,
-            &disc,
-            opencv::core::Point::new(-1, -1),
-            1,
-            opencv::core::BORDER_REPLICATE,
-            imgproc::morphology_default_border_value().map_err(cv("motion allowance"))?,
-        )
-        .map_err(cv("motion allowance"))?;
-        Ok(Self { attenuation_max: ImageF32::from_mat(&dilated)?, balloon })
+        let local = local_ridge(&smoothed, k)?;
+        Ok(Self {
+            attenuation_max: ImageF32::from_mat(&dilate_disc(&smoothed, reach)?)?,
+            ridge_max: ImageF32::from_mat(&dilate_disc(&local, reach)?)?,
+            balloon,
+        })
     }
+}
+
+/// Largest mean radius (px at a 512 matrix) of an edge that [`remove_present_before`] measures
+/// against its local background rather than the top-hat's.
+const THIN_EDGE_RADIUS_PX: f64 = 3.0;
+
+/// Half side of the window whose minimum is the local background of [`local_ridge`], px at a
+/// 512 matrix: wider than the thinnest veins and leads, narrow enough to follow the heart's
+/// and ribs' shading.
+const LOCAL_BACKGROUND_HALF_PX: f64 = 5.0;
+
+/// What stands above its local background: `smoothed` minus its minimum over a square of
+/// half side [`LOCAL_BACKGROUND_HALF_PX`] (OpenCV's erosion, constant time per pixel for a
+/// rectangle). The top-hat keeps everything narrower than the widest vein, so broad shading
+/// passes it; a thin vein or lead is measured against what lies beside it.
+fn local_ridge(smoothed: &Mat, k: f64) -> Result<Mat, SegmentError> {
+    let half = (LOCAL_BACKGROUND_HALF_PX * k).round() as i32;
+    let window = imgproc::get_structuring_element(
+        imgproc::MORPH_RECT,
+        opencv::core::Size::new(2 * half + 1, 2 * half + 1),
+        opencv::core::Point::new(-1, -1),
+    )
+    .map_err(cv("local background"))?;
+    let mut floor = Mat::default();
+    imgproc::erode(
+        smoothed,
+        &mut floor,
+        &window,
+        opencv::core::Point::new(-1, -1),
+        1,
+        opencv::core::BORDER_REPLICATE,
+        imgproc::morphology_default_border_value().map_err(cv("local background"))?,
+    )
+    .map_err(cv("local background"))?;
+    let mut out = Mat::default();
+    opencv::core::subtract(smoothed, &floor, &mut out, &opencv::core::no_array(), -1)
+        .map_err(cv("local background"))?;
+    Ok(out)
+}
+
+/// The largest value of `img` within a disc of radius `reach` px (OpenCV's dilation).
+fn dilate_disc(img: &Mat, reach: i32) -> Result<Mat, SegmentError> {
+    let disc = imgproc::get_structuring_element(
+        imgproc::MORPH_ELLIPSE,
+        opencv::core::Size::new(2 * reach + 1, 2 * reach + 1),
+        opencv::core::Point::new(-1, -1),
+    )
+    .map_err(cv("motion allowance"))?;
+    let mut dilated = Mat::default();
+    imgproc::dilate(
+        img,
+        &mut dilated,
+        &disc,
+        opencv::core::Point::new(-1, -1),
+        1,
+        opencv::core::BORDER_REPLICATE,
+        imgproc::morphology_default_border_value().map_err(cv("motion allowance"))?,
+    )
+    .map_err(cv("motion allowance"))?;
+    Ok(dilated)
 }
 
 /// `img` smoothed by a Gaussian of `sigma` pixels.
@@ -672,19 +723,24 @@ impl GaussianWindow {
 /// (a twig only a few sigma deep cannot gain a few sigma at every point, but gains most of
 /// its depth on average; a lead that moved a little gains a fraction). The gain, not only
 /// the ratio, is tested so that a vein crossing a rib (rib before, rib plus vein now) stays
-/// vein.
+/// vein. A thin edge (mean radius up to [`THIN_EDGE_RADIUS_PX`]) is measured above its
+/// local background in both frames ([`local_ridge`]): the broad shading the top-hat keeps
+/// would otherwise swamp a faint twig's gain.
 fn remove_present_before(
     graph: &mut SkeletonGraph,
     reference: &BaselineReference,
     tophat: &ImageF32,
     noise: f32,
     k: f64,
+    radius_at: &impl Fn([f64; 2]) -> f64,
     removed: &mut Vec<RemovedStructure>,
-) {
+) -> Result<(), SegmentError> {
     // The frame smoothed like the baseline (Gaussian of sigma k), but only at the edges'
     // points, which are a few percent of the frame.
     let kernel = GaussianWindow::new(k);
     let before = &reference.attenuation_max;
+    // Thin edges are measured against what lies beside them (see [`local_ridge`]).
+    let local = ImageF32::from_mat(&local_ridge(&smooth_pixel_scale(tophat, k, "frame smoothing")?, k)?)?;
     let min_gain = 2.5 * noise;
     for e in &mut graph.edges {
         if !e.alive || e.points.is_empty() {
@@ -692,9 +748,15 @@ fn remove_present_before(
         }
         // Every other point: neighbouring skeleton pixels see nearly the same window.
         let (mut old, mut count, mut now_sum, mut gain_sum) = (0usize, 0usize, 0.0f32, 0.0f32);
+        let mean_r = e.points.iter().map(|p| radius_at(*p)).sum::<f64>() / e.points.len() as f64;
+        let thin = mean_r <= THIN_EDGE_RADIUS_PX * k;
         for p in e.points.iter().step_by(2) {
-            let now = kernel.smoothed_at(tophat, p[0], p[1]);
-            let gain = now - before.at_clamped(p[0], p[1]);
+            let (now, then) = if thin {
+                (local.at_clamped(p[0], p[1]), reference.ridge_max.at_clamped(p[0], p[1]))
+            } else {
+                (kernel.smoothed_at(tophat, p[0], p[1]), before.at_clamped(p[0], p[1]))
+            };
+            let gain = now - then;
             old += usize::from(gain < min_gain);
             count += 1;
             now_sum += now;
@@ -708,6 +770,7 @@ fn remove_present_before(
             removed.push(RemovedStructure { kind: RemovedKind::PresentBeforeContrast, points: e.points.clone() });
         }
     }
+    Ok(())
 }
 
 /// Removes terminal edges that run straight, with an even calibre, into the image border:

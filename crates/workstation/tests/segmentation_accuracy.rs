@@ -333,11 +333,9 @@ fn run_case(c: &Case) -> Figures {
         write_png(&dir.join("truth.png"), &truth_mask, c.size, png::ColorType::Grayscale);
         // The thin-line response in noise levels above its floor (10 levels = 250).
         let lines = venogram::segment::line::line_response(&seg.enhanced.tophat, f64::from(c.size) / 512.0).unwrap();
-        let img: Vec<u8> = lines
-            .response
-            .data
-            .iter()
-            .map(|v| ((v - lines.median) / lines.noise * 25.0).clamp(0.0, 255.0) as u8)
+        let size = c.size as usize;
+        let img: Vec<u8> = (0..size * size)
+            .map(|i| ((lines.at(i % size, i / size) - lines.median) / lines.noise * 25.0).clamp(0.0, 255.0) as u8)
             .collect();
         write_png(&dir.join("line.png"), &img, c.size, png::ColorType::Grayscale);
         let t = venogram::segment::overlay::draw_overlay(&frame, &truth_tree(truth), &[]).unwrap();

@@ -25,11 +25,16 @@ const HALF_LENGTH_PX: i32 = 5;
 /// Distance from the line to its side lines, pixels of the working level.
 const SIDE_OFFSET_PX: f64 = 2.3;
 
-/// The line response of a frame, at the frame's size.
+/// The line response of a frame, computed on the pyramid level nearest a 512 matrix.
 #[derive(Debug, Clone)]
 pub struct LineResponse {
-    /// Response per pixel: the line mean's excess over both side means (top-hat units).
-    pub response: ImageF32,
+    /// Response per pixel of the level: the line mean's excess over both side means
+    /// (top-hat units).
+    pub level_response: ImageF32,
+    /// Pyramid levels between the frame and `level_response` (a level halves each side).
+    pub levels: u32,
+    /// Columns of the frame.
+    pub frame_width: usize,
     /// The response's noise level, from the robust spread of the whole image (most pixels are
     /// background): 1.4826 x the median absolute deviation.
     pub noise: f32,
@@ -38,16 +43,24 @@ pub struct LineResponse {
 }
 
 impl LineResponse {
-    /// Whether pixel `i` (row-major) lies on a thin line `sigmas` noise levels above the floor.
+    /// The response at frame pixel (`x`, `y`): the level's sample covering it.
+    #[must_use]
+    pub fn at(&self, x: usize, y: usize) -> f32 {
+        let r = &self.level_response;
+        let (lx, ly) = ((x >> self.levels).min(r.width - 1), (y >> self.levels).min(r.height - 1));
+        r.data[ly * r.width + lx]
+    }
+
+    /// Whether frame pixel `i` (row-major) lies on a thin line `sigmas` noise levels above
+    /// the floor.
     #[must_use]
     pub fn is_line(&self, i: usize, sigmas: f32) -> bool {
-        self.response.data[i] > self.median + sigmas * self.noise
+        self.at(i % self.frame_width, i / self.frame_width) > self.median + sigmas * self.noise
     }
 }
 
 /// The line response of a top-hat image whose matrix factor is `k` (1 at 512): computed on
-/// the pyramid level nearest a 512 matrix, where a twig is about one pixel in radius, and
-/// brought back to the frame's size (nearest sample).
+/// the pyramid level nearest a 512 matrix, where a twig is about one pixel in radius.
 pub fn line_response(tophat: &ImageF32, k: f64) -> Result<LineResponse, SegmentError> {
     let levels = k.log2().round().max(0.0) as u32;
     let mut level = None;
@@ -55,11 +68,9 @@ pub fn line_response(tophat: &ImageF32, k: f64) -> Result<LineResponse, SegmentE
         let src = level.as_ref().unwrap_or(tophat);
         level = Some(src.pyr_down()?);
     }
-    let work = level.as_ref().unwrap_or(tophat);
-    let r = oriented_response(work);
-    let response = if levels == 0 { r } else { enlarge_nearest(&r, tophat.width, tophat.height) };
-    let (median, noise) = robust_spread(&response.data);
-    Ok(LineResponse { response, noise, median })
+    let level_response = oriented_response(level.as_ref().unwrap_or(tophat));
+    let (median, noise) = robust_spread(&level_response.data);
+    Ok(LineResponse { level_response, levels, frame_width: tophat.width, noise, median })
 }
 
 /// The two-sided oriented line response at the image's own resolution.
@@ -77,16 +88,31 @@ fn oriented_response(img: &ImageF32) -> ImageF32 {
         line_mean(img, &taps, &mut mean);
         let mean = &mean;
         best.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-            let at = |x: usize, dx: isize, dy: isize| {
-                let xx = (x as isize + dx).clamp(0, w as isize - 1) as usize;
+            let row_at = |dy: isize| {
                 let yy = (y as isize + dy).clamp(0, h as isize - 1) as usize;
-                mean[yy * w + xx]
+                &mean[yy * w..(yy + 1) * w]
             };
-            for (x, b) in row.iter_mut().enumerate() {
-                let m = mean[y * w + x];
-                let r = (m - at(x, side.0, side.1)).min(m - at(x, -side.0, -side.1));
-                if r > *b {
-                    *b = r;
+            let (centre, plus, minus) = (row_at(0), row_at(side.1), row_at(-side.1));
+            let at = |r: &[f32], x: isize| r[x.clamp(0, w as isize - 1) as usize];
+            let mut update = |x: usize, m: f32, p: f32, q: f32| {
+                let r = (m - p).min(m - q);
+                if r > row[x] {
+                    row[x] = r;
+                }
+            };
+            // Interior columns as shifted slices (vectorises); the clamped ends apart.
+            let reach = side.0.unsigned_abs().min(w);
+            let (lo, hi) = (reach, w - reach);
+            for x in (0..lo).chain(hi.max(lo)..w) {
+                let xi = x as isize;
+                update(x, centre[x], at(plus, xi + side.0), at(minus, xi - side.0));
+            }
+            if hi > lo {
+                let plus = &plus[(lo as isize + side.0) as usize..(hi as isize + side.0) as usize];
+                let minus = &minus[(lo as isize - side.0) as usize..(hi as isize - side.0) as usize];
+                for (((b, &m), &p), &q) in row[lo..hi].iter_mut().zip(&centre[lo..hi]).zip(plus).zip(minus) {
+                    let r = (m - p).min(m - q);
+                    *b = if r > *b { r } else { *b };
                 }
             }
         });
@@ -122,19 +148,6 @@ fn line_mean(img: &ImageF32, taps: &[(isize, isize)], out: &mut [f32]) {
             *v *= scale;
         }
     });
-}
-
-/// `src` enlarged to `width x height` by taking the nearest sample.
-fn enlarge_nearest(src: &ImageF32, width: usize, height: usize) -> ImageF32 {
-    let mut data = vec![0.0f32; width * height];
-    data.par_chunks_mut(width).enumerate().for_each(|(y, row)| {
-        let sy = (y * src.height / height).min(src.height - 1);
-        for (x, v) in row.iter_mut().enumerate() {
-            let sx = (x * src.width / width).min(src.width - 1);
-            *v = src.data[sy * src.width + sx];
-        }
-    });
-    ImageF32 { width, height, data }
 }
 
 /// Median and 1.4826 x median absolute deviation of `values`, from a sample of at most about
@@ -227,7 +240,8 @@ mod tests {
     fn a_larger_matrix_is_filtered_at_the_512_level_and_keeps_its_size() {
         let (img, _) = scene();
         let r = line_response(&img, 2.0).expect("response");
-        assert_eq!((r.response.width, r.response.height), (128, 128));
+        assert_eq!((r.level_response.width, r.level_response.height, r.levels), (64, 64, 1));
         assert!(r.noise > 0.0);
+        assert!((r.at(127, 127) - r.level_response.data[64 * 64 - 1]).abs() < 1e-12);
     }
 }

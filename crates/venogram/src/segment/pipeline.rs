@@ -393,12 +393,14 @@ fn segment_prepared(
     let lines = line_response(tophat, k)?;
     // Vesselness classed for hysteresis, with the depth and density gates in the same pass; a
     // thin line (see [`line`]) passes the gates and is weak at least.
-    let classes: Vec<u8> = (0..v.data.len())
-        .into_par_iter()
-        .map(|i| {
+    let line_floor = lines.median + LINE_SIGMAS * lines.noise;
+    let mut classes = vec![BELOW; v.data.len()];
+    classes.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for (x, class) in row.iter_mut().enumerate() {
+            let i = y * w + x;
             let (v, depth, radius) = (v.data[i], tophat.data[i], enhanced.radius_px.data[i]);
-            let line = lines.is_line(i, LINE_SIGMAS);
-            if !line && (depth < depth_floor || depth / (2.0 * radius + 1.0) < density_floor) {
+            let line = lines.at(x, y) > line_floor;
+            *class = if !line && (depth < depth_floor || depth / (2.0 * radius + 1.0) < density_floor) {
                 BELOW
             } else if v >= high && depth >= depth_floor {
                 STRONG
@@ -406,9 +408,9 @@ fn segment_prepared(
                 WEAK
             } else {
                 BELOW
-            }
-        })
-        .collect();
+            };
+        }
+    });
     let mask = hysteresis_classes(&classes, w, h, (40.0 * k * k) as usize)?;
     let distance = distance_transform(&mask)?;
     timings.threshold_ms = ms(t0);
@@ -583,8 +585,8 @@ fn weighted_median(items: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
 struct BaselineReference {
     attenuation_max: ImageF32,
     /// The same for thin structures: what stood above its local background
-    /// ([`local_ridge`]), the largest value nearby.
-    ridge_max: ImageF32,
+    /// ([`local_ridge_level`]), the largest value nearby.
+    ridge_max: LevelImage,
     /// The occlusion balloon, found before the contrast could compete with it.
     balloon: Option<Balloon>,
 }
@@ -598,10 +600,16 @@ impl BaselineReference {
         let before = suppress_background(&a, r_max)?;
         let reach = (4.0 * k).round() as i32;
         let smoothed = smooth_pixel_scale(&before, k, "baseline smoothing")?;
-        let local = local_ridge(&smoothed, k)?;
+        let local = local_ridge_level(&before, k)?;
         Ok(Self {
-            attenuation_max: ImageF32::from_mat(&dilate_disc(&smoothed, reach)?)?,
-            ridge_max: ImageF32::from_mat(&dilate_disc(&local, reach)?)?,
+            attenuation_max: ImageF32::from_mat(&dilate_square(&smoothed, reach)?)?,
+            ridge_max: LevelImage {
+                image: ImageF32::from_mat(&dilate_square(
+                    &local.image.as_mat()?,
+                    (f64::from(reach) / f64::from(1u32 << local.levels)).round() as i32,
+                )?)?,
+                levels: local.levels,
+            },
             balloon,
         })
     }
@@ -645,10 +653,11 @@ fn local_ridge(smoothed: &Mat, k: f64) -> Result<Mat, SegmentError> {
     Ok(out)
 }
 
-/// The largest value of `img` within a disc of radius `reach` px (OpenCV's dilation).
-fn dilate_disc(img: &Mat, reach: i32) -> Result<Mat, SegmentError> {
+/// The largest value of `img` within a square of half side `reach` px (OpenCV's dilation,
+/// separable for a rectangle).
+fn dilate_square(img: &impl opencv::core::ToInputArray, reach: i32) -> Result<Mat, SegmentError> {
     let disc = imgproc::get_structuring_element(
-        imgproc::MORPH_ELLIPSE,
+        imgproc::MORPH_RECT,
         opencv::core::Size::new(2 * reach + 1, 2 * reach + 1),
         opencv::core::Point::new(-1, -1),
     )
@@ -665,6 +674,40 @@ fn dilate_disc(img: &Mat, reach: i32) -> Result<Mat, SegmentError> {
     )
     .map_err(cv("motion allowance"))?;
     Ok(dilated)
+}
+
+/// An image computed on a coarser level of the frame's Gaussian pyramid, read at frame
+/// coordinates.
+#[derive(Debug, Clone)]
+struct LevelImage {
+    image: ImageF32,
+    /// Pyramid levels between the frame and `image` (each halves the sides).
+    levels: u32,
+}
+
+impl LevelImage {
+    /// The sample covering frame position (`x`, `y`).
+    fn at_frame(&self, x: f64, y: f64) -> f32 {
+        let scale = f64::from(1u32 << self.levels);
+        self.image.at_clamped((x + 0.5) / scale - 0.5, (y + 0.5) / scale - 0.5)
+    }
+}
+
+/// [`local_ridge`] of `tophat` smoothed to a 512 frame's pixel, computed on the pyramid level
+/// nearest a 512 matrix (a quarter of the work at 1024, and the same window in millimetres).
+fn local_ridge_level(tophat: &ImageF32, k: f64) -> Result<LevelImage, SegmentError> {
+    let levels = k.log2().round().max(0.0) as u32;
+    let mut level = None;
+    for _ in 0..levels {
+        let src = level.as_ref().unwrap_or(tophat);
+        level = Some(src.pyr_down()?);
+    }
+    let image = level.as_ref().unwrap_or(tophat);
+    let k_level = k / f64::from(1u32 << levels);
+    let pre = f64::from(super::enhance::pyramid_sigma(levels));
+    let extra = (k_level * k_level - pre * pre).max(0.0).sqrt();
+    let smoothed = smooth_pixel_scale(image, extra.max(0.3), "local background smoothing")?;
+    Ok(LevelImage { image: ImageF32::from_mat(&local_ridge(&smoothed, k_level)?)?, levels })
 }
 
 /// `img` smoothed by a Gaussian of `sigma` pixels.
@@ -724,7 +767,7 @@ impl GaussianWindow {
 /// its depth on average; a lead that moved a little gains a fraction). The gain, not only
 /// the ratio, is tested so that a vein crossing a rib (rib before, rib plus vein now) stays
 /// vein. A thin edge (mean radius up to [`THIN_EDGE_RADIUS_PX`]) is measured above its
-/// local background in both frames ([`local_ridge`]): the broad shading the top-hat keeps
+/// local background in both frames ([`local_ridge_level`]): the broad shading the top-hat keeps
 /// would otherwise swamp a faint twig's gain.
 fn remove_present_before(
     graph: &mut SkeletonGraph,
@@ -739,8 +782,8 @@ fn remove_present_before(
     // points, which are a few percent of the frame.
     let kernel = GaussianWindow::new(k);
     let before = &reference.attenuation_max;
-    // Thin edges are measured against what lies beside them (see [`local_ridge`]).
-    let local = ImageF32::from_mat(&local_ridge(&smooth_pixel_scale(tophat, k, "frame smoothing")?, k)?)?;
+    // Thin edges are measured against what lies beside them (see [`local_ridge_level`]).
+    let local = local_ridge_level(tophat, k)?;
     let min_gain = 2.5 * noise;
     for e in &mut graph.edges {
         if !e.alive || e.points.is_empty() {
@@ -752,7 +795,7 @@ fn remove_present_before(
         let thin = mean_r <= THIN_EDGE_RADIUS_PX * k;
         for p in e.points.iter().step_by(2) {
             let (now, then) = if thin {
-                (local.at_clamped(p[0], p[1]), reference.ridge_max.at_clamped(p[0], p[1]))
+                (local.at_frame(p[0], p[1]), reference.ridge_max.at_frame(p[0], p[1]))
             } else {
                 (kernel.smoothed_at(tophat, p[0], p[1]), before.at_clamped(p[0], p[1]))
             };

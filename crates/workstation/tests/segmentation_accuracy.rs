@@ -492,17 +492,17 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice and precision bars of the issue, and floors a little under today's other figures
-/// (recall 0.83, bifurcation F1 0.46, labels 0.71 (LAO about 0.85, RAO about 0.55), worst
-/// lead in a tree 99 px).
+/// (recall 0.84, bifurcation F1 0.48, labels 0.73 (LAO 0.84, RAO 0.62), worst lead in a
+/// tree 94 px).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
     let m = mean_figures();
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
     assert!(m.recall >= 0.81, "mean centerline recall {:.3} fell under 0.81", m.recall);
-    assert!(m.bifurcation_f1 >= 0.43, "mean bifurcation F1 {:.3} fell under 0.43", m.bifurcation_f1);
-    assert!(m.label_accuracy >= 0.69, "mean label accuracy {:.3} fell under 0.69", m.label_accuracy);
-    assert!(m.device_px <= 115.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
+    assert!(m.bifurcation_f1 >= 0.45, "mean bifurcation F1 {:.3} fell under 0.45", m.bifurcation_f1);
+    assert!(m.label_accuracy >= 0.70, "mean label accuracy {:.3} fell under 0.70", m.label_accuracy);
+    assert!(m.device_px <= 105.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
 }
 
 /// Distance from `p` to a polyline, pixels.

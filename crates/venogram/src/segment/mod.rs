@@ -4,11 +4,12 @@
 //! Stages, each a module that can be run and tested on its own:
 //! 1. [`frame_select`]: the best-opacified frame of a run (vessel energy per frame);
 //! 2. [`enhance`]: white top-hat background suppression and multi-scale Hessian
-//!    vesselness (Frangi, Jerman) over radii 1-12 px (at a 512 matrix);
+//!    vesselness (Frangi, Jerman) over radii 1-12 px (at a 512 matrix); [`line`]: an
+//!    oriented line detector for the one-pixel twigs the Hessian loses in noise;
 //! 3. [`threshold`] and this module: hysteresis thresholds chosen from the image, removal
 //!    of what is not contrast-filled vein (catheter, leads, wires, ribs, diaphragm edge);
 //! 4. [`skeleton`] and [`graph`]: centerlines, nodes, spur pruning, loop breaking, rooting at
-//!    the CS ostium;
+//!    the CS ostium; `junction`: a side branch joined where its axis meets its parent's;
 //! 5. labels and measurements, giving a [`tree::BranchTree`].
 
 pub mod balloon;

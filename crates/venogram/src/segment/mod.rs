@@ -4,7 +4,7 @@
 //! Stages, each a module that can be run and tested on its own:
 //! 1. [`frame_select`]: the best-opacified frame of a run (vessel energy per frame);
 //! 2. [`enhance`]: white top-hat background suppression and multi-scale Hessian
-//!    vesselness (Frangi, Jerman) over radii 1-12 px (at a 512 matrix); [`line`]: an
+//!    vesselness (Frangi, Jerman) over radii 1-12 px (at a 512 matrix); [`line`](mod@line): an
 //!    oriented line detector for the one-pixel twigs the Hessian loses in noise;
 //! 3. [`threshold`] and this module: hysteresis thresholds chosen from the image, removal
 //!    of what is not contrast-filled vein (catheter, leads, wires, ribs, diaphragm edge);

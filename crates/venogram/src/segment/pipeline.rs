@@ -26,7 +26,7 @@ use crate::geometry::{CArmProjection, ResolvedGeometry};
 
 /// How far above its noise floor (in noise levels) the thin-line response must be for a pixel
 /// to count as a twig: at 5 the line detector finds veins of about one pixel radius three
-/// noise sigma deep and almost no background (see [`super::line`]).
+/// noise sigma deep and almost no background (see [`super::line`](mod@super::line)).
 const LINE_SIGMAS: f32 = 5.0;
 
 /// Smallest image side the pipeline accepts, pixels.

@@ -74,6 +74,50 @@ impl ImageF32 {
     }
 }
 
+/// Pyramid levels between a frame of matrix factor `k` (1 at 512) and the level nearest a
+/// 512 matrix: 0 at 512, 1 at 1024.
+pub(crate) fn levels_to_512(k: f64) -> u32 {
+    k.log2().round().max(0.0) as u32
+}
+
+impl ImageF32 {
+    /// The image reduced `levels` times by [`ImageF32::pyr_down`] (borrowed when none).
+    pub(crate) fn pyramid_level(&self, levels: u32) -> Result<std::borrow::Cow<'_, Self>, SegmentError> {
+        let mut level = std::borrow::Cow::Borrowed(self);
+        for _ in 0..levels {
+            level = std::borrow::Cow::Owned(level.pyr_down()?);
+        }
+        Ok(level)
+    }
+}
+
+/// An image computed on a coarser level of a frame's Gaussian pyramid, read at the frame's
+/// coordinates.
+#[derive(Debug, Clone)]
+pub struct LevelImage {
+    /// The level's samples.
+    pub image: ImageF32,
+    /// Pyramid levels between the frame and `image` (each halves the sides, rounding up).
+    pub levels: u32,
+}
+
+impl LevelImage {
+    /// The level's sample covering frame pixel (`x`, `y`).
+    #[must_use]
+    pub fn at_pixel(&self, x: usize, y: usize) -> f32 {
+        let r = &self.image;
+        let (lx, ly) = ((x >> self.levels).min(r.width - 1), (y >> self.levels).min(r.height - 1));
+        r.data[ly * r.width + lx]
+    }
+
+    /// The level's sample nearest frame position (`x`, `y`), clamped into the image.
+    #[must_use]
+    pub fn at_frame(&self, x: f64, y: f64) -> f32 {
+        let scale = f64::from(1u32 << self.levels);
+        self.image.at_clamped((x + 0.5) / scale - 0.5, (y + 0.5) / scale - 0.5)
+    }
+}
+
 /// A binary image (`true` = foreground), row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mask {

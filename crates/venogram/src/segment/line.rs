@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 
 use super::SegmentError;
-use super::image::ImageF32;
+use super::image::{ImageF32, LevelImage, levels_to_512};
 
 /// Orientations, spread over 180 degrees.
 const ORIENTATIONS: usize = 12;
@@ -30,9 +30,7 @@ const SIDE_OFFSET_PX: f64 = 2.3;
 pub struct LineResponse {
     /// Response per pixel of the level: the line mean's excess over both side means
     /// (top-hat units).
-    pub level_response: ImageF32,
-    /// Pyramid levels between the frame and `level_response` (a level halves each side).
-    pub levels: u32,
+    pub response: LevelImage,
     /// Columns of the frame.
     pub frame_width: usize,
     /// The response's noise level, from the robust spread of the whole image (most pixels are
@@ -43,12 +41,10 @@ pub struct LineResponse {
 }
 
 impl LineResponse {
-    /// The response at frame pixel (`x`, `y`): the level's sample covering it.
+    /// The response at frame pixel (`x`, `y`).
     #[must_use]
     pub fn at(&self, x: usize, y: usize) -> f32 {
-        let r = &self.level_response;
-        let (lx, ly) = ((x >> self.levels).min(r.width - 1), (y >> self.levels).min(r.height - 1));
-        r.data[ly * r.width + lx]
+        self.response.at_pixel(x, y)
     }
 
     /// Whether frame pixel `i` (row-major) lies on a thin line `sigmas` noise levels above
@@ -62,15 +58,10 @@ impl LineResponse {
 /// The line response of a top-hat image whose matrix factor is `k` (1 at 512): computed on
 /// the pyramid level nearest a 512 matrix, where a twig is about one pixel in radius.
 pub fn line_response(tophat: &ImageF32, k: f64) -> Result<LineResponse, SegmentError> {
-    let levels = k.log2().round().max(0.0) as u32;
-    let mut level = None;
-    for _ in 0..levels {
-        let src = level.as_ref().unwrap_or(tophat);
-        level = Some(src.pyr_down()?);
-    }
-    let level_response = oriented_response(level.as_ref().unwrap_or(tophat));
-    let (median, noise) = robust_spread(&level_response.data);
-    Ok(LineResponse { level_response, levels, frame_width: tophat.width, noise, median })
+    let levels = levels_to_512(k);
+    let image = oriented_response(tophat.pyramid_level(levels)?.as_ref());
+    let (median, noise) = robust_spread(&image.data);
+    Ok(LineResponse { response: LevelImage { image, levels }, frame_width: tophat.width, noise, median })
 }
 
 /// The two-sided oriented line response at the image's own resolution.
@@ -240,8 +231,8 @@ mod tests {
     fn a_larger_matrix_is_filtered_at_the_512_level_and_keeps_its_size() {
         let (img, _) = scene();
         let r = line_response(&img, 2.0).expect("response");
-        assert_eq!((r.level_response.width, r.level_response.height, r.levels), (64, 64, 1));
+        assert_eq!((r.response.image.width, r.response.image.height, r.response.levels), (64, 64, 1));
         assert!(r.noise > 0.0);
-        assert!((r.at(127, 127) - r.level_response.data[64 * 64 - 1]).abs() < 1e-12);
+        assert!((r.at(127, 127) - r.response.image.data[64 * 64 - 1]).abs() < 1e-12);
     }
 }

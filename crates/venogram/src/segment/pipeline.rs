@@ -14,7 +14,7 @@ use super::enhance::{Enhanced, Scales, VesselnessMeasure, suppress_background, v
 use super::frame_select::{FrameSelection, attenuation, select_frame};
 use super::graph::{GraphEdge, SkeletonGraph, polyline_length};
 use super::groove::GrooveModel;
-use super::image::{ImageF32, Mask, cv};
+use super::image::{ImageF32, LevelImage, Mask, cv, levels_to_512};
 use super::junction::place_junctions;
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
 use super::line::line_response;
@@ -602,11 +602,18 @@ impl BaselineReference {
         let smoothed = smooth_pixel_scale(&before, k, "baseline smoothing")?;
         let local = local_ridge_level(&before, k)?;
         Ok(Self {
-            attenuation_max: ImageF32::from_mat(&dilate_square(&smoothed, reach)?)?,
+            attenuation_max: ImageF32::from_mat(&square_extreme(
+                &smoothed,
+                reach,
+                imgproc::MORPH_DILATE,
+                "motion allowance",
+            )?)?,
             ridge_max: LevelImage {
-                image: ImageF32::from_mat(&dilate_square(
+                image: ImageF32::from_mat(&square_extreme(
                     &local.image.as_mat()?,
                     (f64::from(reach) / f64::from(1u32 << local.levels)).round() as i32,
+                    imgproc::MORPH_DILATE,
+                    "motion allowance",
                 )?)?,
                 levels: local.levels,
             },
@@ -625,88 +632,57 @@ const THIN_EDGE_RADIUS_PX: f64 = 3.0;
 const LOCAL_BACKGROUND_HALF_PX: f64 = 5.0;
 
 /// What stands above its local background: `smoothed` minus its minimum over a square of
-/// half side [`LOCAL_BACKGROUND_HALF_PX`] (OpenCV's erosion, constant time per pixel for a
-/// rectangle). The top-hat keeps everything narrower than the widest vein, so broad shading
-/// passes it; a thin vein or lead is measured against what lies beside it.
+/// half side [`LOCAL_BACKGROUND_HALF_PX`]. The top-hat keeps everything narrower than the
+/// widest vein, so broad shading passes it; a thin vein or lead is measured against what
+/// lies beside it.
 fn local_ridge(smoothed: &Mat, k: f64) -> Result<Mat, SegmentError> {
     let half = (LOCAL_BACKGROUND_HALF_PX * k).round() as i32;
-    let window = imgproc::get_structuring_element(
-        imgproc::MORPH_RECT,
-        opencv::core::Size::new(2 * half + 1, 2 * half + 1),
-        opencv::core::Point::new(-1, -1),
-    )
-    .map_err(cv("local background"))?;
-    let mut floor = Mat::default();
-    imgproc::erode(
-        smoothed,
-        &mut floor,
-        &window,
-        opencv::core::Point::new(-1, -1),
-        1,
-        opencv::core::BORDER_REPLICATE,
-        imgproc::morphology_default_border_value().map_err(cv("local background"))?,
-    )
-    .map_err(cv("local background"))?;
+    let floor = square_extreme(smoothed, half, imgproc::MORPH_ERODE, "local background")?;
     let mut out = Mat::default();
     opencv::core::subtract(smoothed, &floor, &mut out, &opencv::core::no_array(), -1)
         .map_err(cv("local background"))?;
     Ok(out)
 }
 
-/// The largest value of `img` within a square of half side `reach` px (OpenCV's dilation,
-/// separable for a rectangle).
-fn dilate_square(img: &impl opencv::core::ToInputArray, reach: i32) -> Result<Mat, SegmentError> {
-    let disc = imgproc::get_structuring_element(
+/// The smallest (`MORPH_ERODE`) or largest (`MORPH_DILATE`) value of `img` within a square
+/// of half side `half` px, borders replicated (OpenCV's morphology, separable for a
+/// rectangle); `step` names the caller's step in errors.
+fn square_extreme(
+    img: &impl opencv::core::ToInputArray,
+    half: i32,
+    op: i32,
+    step: &'static str,
+) -> Result<Mat, SegmentError> {
+    let square = imgproc::get_structuring_element(
         imgproc::MORPH_RECT,
-        opencv::core::Size::new(2 * reach + 1, 2 * reach + 1),
+        opencv::core::Size::new(2 * half + 1, 2 * half + 1),
         opencv::core::Point::new(-1, -1),
     )
-    .map_err(cv("motion allowance"))?;
-    let mut dilated = Mat::default();
-    imgproc::dilate(
+    .map_err(cv(step))?;
+    let mut out = Mat::default();
+    imgproc::morphology_ex(
         img,
-        &mut dilated,
-        &disc,
+        &mut out,
+        op,
+        &square,
         opencv::core::Point::new(-1, -1),
         1,
         opencv::core::BORDER_REPLICATE,
-        imgproc::morphology_default_border_value().map_err(cv("motion allowance"))?,
+        imgproc::morphology_default_border_value().map_err(cv(step))?,
     )
-    .map_err(cv("motion allowance"))?;
-    Ok(dilated)
-}
-
-/// An image computed on a coarser level of the frame's Gaussian pyramid, read at frame
-/// coordinates.
-#[derive(Debug, Clone)]
-struct LevelImage {
-    image: ImageF32,
-    /// Pyramid levels between the frame and `image` (each halves the sides).
-    levels: u32,
-}
-
-impl LevelImage {
-    /// The sample covering frame position (`x`, `y`).
-    fn at_frame(&self, x: f64, y: f64) -> f32 {
-        let scale = f64::from(1u32 << self.levels);
-        self.image.at_clamped((x + 0.5) / scale - 0.5, (y + 0.5) / scale - 0.5)
-    }
+    .map_err(cv(step))?;
+    Ok(out)
 }
 
 /// [`local_ridge`] of `tophat` smoothed to a 512 frame's pixel, computed on the pyramid level
 /// nearest a 512 matrix (a quarter of the work at 1024, and the same window in millimetres).
 fn local_ridge_level(tophat: &ImageF32, k: f64) -> Result<LevelImage, SegmentError> {
-    let levels = k.log2().round().max(0.0) as u32;
-    let mut level = None;
-    for _ in 0..levels {
-        let src = level.as_ref().unwrap_or(tophat);
-        level = Some(src.pyr_down()?);
-    }
-    let image = level.as_ref().unwrap_or(tophat);
+    let levels = levels_to_512(k);
+    let image = tophat.pyramid_level(levels)?;
     let k_level = k / f64::from(1u32 << levels);
     let pre = f64::from(super::enhance::pyramid_sigma(levels));
     let extra = (k_level * k_level - pre * pre).max(0.0).sqrt();
-    let smoothed = smooth_pixel_scale(image, extra.max(0.3), "local background smoothing")?;
+    let smoothed = smooth_pixel_scale(&image, extra.max(0.3), "local background smoothing")?;
     Ok(LevelImage { image: ImageF32::from_mat(&local_ridge(&smoothed, k_level)?)?, levels })
 }
 

@@ -31,8 +31,6 @@ pub struct LineResponse {
     /// Response per pixel of the level: the line mean's excess over both side means
     /// (top-hat units).
     pub response: LevelImage,
-    /// Columns of the frame.
-    pub frame_width: usize,
     /// The response's noise level, from the robust spread of the whole image (most pixels are
     /// background): 1.4826 x the median absolute deviation.
     pub noise: f32,
@@ -47,11 +45,17 @@ impl LineResponse {
         self.response.at_pixel(x, y)
     }
 
-    /// Whether frame pixel `i` (row-major) lies on a thin line `sigmas` noise levels above
-    /// the floor.
+    /// The response `sigmas` noise levels above the floor: a pixel above it lies on a line.
     #[must_use]
-    pub fn is_line(&self, i: usize, sigmas: f32) -> bool {
-        self.at(i % self.frame_width, i / self.frame_width) > self.median + sigmas * self.noise
+    pub fn threshold(&self, sigmas: f32) -> f32 {
+        self.median + sigmas * self.noise
+    }
+
+    /// Whether frame pixel (`x`, `y`) lies on a thin line `sigmas` noise levels above the
+    /// floor.
+    #[must_use]
+    pub fn is_line(&self, x: usize, y: usize, sigmas: f32) -> bool {
+        self.at(x, y) > self.threshold(sigmas)
     }
 }
 
@@ -59,9 +63,15 @@ impl LineResponse {
 /// the pyramid level nearest a 512 matrix, where a twig is about one pixel in radius.
 pub fn line_response(tophat: &ImageF32, k: f64) -> Result<LineResponse, SegmentError> {
     let levels = levels_to_512(k);
-    let image = oriented_response(tophat.pyramid_level(levels)?.as_ref());
+    Ok(line_response_of_level(tophat.pyramid_level(levels)?.as_ref(), levels))
+}
+
+/// [`line_response`] of a top-hat already reduced `levels` times (the pipeline shares that
+/// level with the present-before test).
+pub(crate) fn line_response_of_level(level: &ImageF32, levels: u32) -> LineResponse {
+    let image = oriented_response(level);
     let (median, noise) = robust_spread(&image.data);
-    Ok(LineResponse { response: LevelImage { image, levels }, frame_width: tophat.width, noise, median })
+    LineResponse { response: LevelImage { image, levels }, noise, median }
 }
 
 /// The two-sided oriented line response at the image's own resolution.
@@ -207,7 +217,7 @@ mod tests {
     fn a_faint_thin_line_stands_out_and_edges_and_bands_do_not() {
         let (img, on_line) = scene();
         let r = line_response(&img, 1.0).expect("response");
-        let found = on_line.iter().filter(|(x, y)| r.is_line(y * img.width + x, 5.0)).count();
+        let found = on_line.iter().filter(|(x, y)| r.is_line(*x, *y, 5.0)).count();
         assert!(found * 10 >= on_line.len() * 9, "{found} of {} line pixels found", on_line.len());
         // Away from the line (more than 4 px), almost nothing is a line: noise, the step edge
         // and the wide band included.
@@ -221,7 +231,7 @@ mod tests {
                     continue;
                 }
                 total += 1;
-                false_hits += usize::from(r.is_line(y * img.width + x, 5.0));
+                false_hits += usize::from(r.is_line(x, y, 5.0));
             }
         }
         assert!(false_hits * 1000 < total, "{false_hits} false line pixels of {total}");

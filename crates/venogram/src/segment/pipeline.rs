@@ -17,7 +17,7 @@ use super::groove::GrooveModel;
 use super::image::{ImageF32, LevelImage, Mask, cv, levels_to_512};
 use super::junction::place_junctions;
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
-use super::line::line_response;
+use super::line::line_response_of_level;
 use super::skeleton::thin;
 use super::threshold::{BELOW, STRONG, WEAK, histogram_par, hysteresis_classes, otsu_par};
 use super::tree::{BranchTree, NodeKind, TreeBranch, TreeNode};
@@ -390,10 +390,13 @@ fn segment_prepared(
     // veins of every calibre are dense; ribs, the diaphragm edge and the guide catheter are
     // wide for their depth (research note: ribs ~5x, catheter ~5x below the faintest twig).
     let density_floor = 0.35 * median_density(v, &enhanced.radius_px, tophat, high);
-    let lines = line_response(tophat, k)?;
+    // The top-hat at the 512 level, shared by the line detector and the present-before test.
+    let levels = levels_to_512(k);
+    let tophat_512 = tophat.pyramid_level(levels)?;
+    let lines = line_response_of_level(&tophat_512, levels);
     // Vesselness classed for hysteresis, with the depth and density gates in the same pass; a
     // thin line (see [`line`]) passes the gates and is weak at least.
-    let line_floor = lines.median + LINE_SIGMAS * lines.noise;
+    let line_floor = lines.threshold(LINE_SIGMAS);
     let mut classes = vec![BELOW; v.data.len()];
     classes.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         for (x, class) in row.iter_mut().enumerate() {
@@ -456,7 +459,8 @@ fn segment_prepared(
     }
     trace_len(&graph, "lowcontrast");
     if let Some(baseline) = baseline {
-        remove_present_before(&mut graph, baseline, tophat, noise, k, &radius_at, &mut removed)?;
+        let local = local_ridge_of_level(&tophat_512, levels, k)?;
+        remove_present_before(&mut graph, baseline, tophat, &local, noise, k, &radius_at, &mut removed);
     }
     trace_len(&graph, "present-before");
     remove_straight_to_border(&mut graph, w, h, k, &radius_at, &mut removed);
@@ -585,7 +589,7 @@ fn weighted_median(items: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
 struct BaselineReference {
     attenuation_max: ImageF32,
     /// The same for thin structures: what stood above its local background
-    /// ([`local_ridge_level`]), the largest value nearby.
+    /// ([`local_ridge_of_level`]), the largest value nearby.
     ridge_max: LevelImage,
     /// The occlusion balloon, found before the contrast could compete with it.
     balloon: Option<Balloon>,
@@ -600,7 +604,8 @@ impl BaselineReference {
         let before = suppress_background(&a, r_max)?;
         let reach = (4.0 * k).round() as i32;
         let smoothed = smooth_pixel_scale(&before, k, "baseline smoothing")?;
-        let local = local_ridge_level(&before, k)?;
+        let levels = levels_to_512(k);
+        let local = local_ridge_of_level(before.pyramid_level(levels)?.as_ref(), levels, k)?;
         Ok(Self {
             attenuation_max: ImageF32::from_mat(&square_extreme(
                 &smoothed,
@@ -674,15 +679,14 @@ fn square_extreme(
     Ok(out)
 }
 
-/// [`local_ridge`] of `tophat` smoothed to a 512 frame's pixel, computed on the pyramid level
-/// nearest a 512 matrix (a quarter of the work at 1024, and the same window in millimetres).
-fn local_ridge_level(tophat: &ImageF32, k: f64) -> Result<LevelImage, SegmentError> {
-    let levels = levels_to_512(k);
-    let image = tophat.pyramid_level(levels)?;
+/// [`local_ridge`] of a top-hat smoothed to a 512 frame's pixel, computed on `level`, the
+/// top-hat of a frame of matrix factor `k` reduced `levels` times to the level nearest a 512
+/// matrix (a quarter of the work at 1024, and the same window in millimetres).
+fn local_ridge_of_level(level: &ImageF32, levels: u32, k: f64) -> Result<LevelImage, SegmentError> {
     let k_level = k / f64::from(1u32 << levels);
     let pre = f64::from(super::enhance::pyramid_sigma(levels));
     let extra = (k_level * k_level - pre * pre).max(0.0).sqrt();
-    let smoothed = smooth_pixel_scale(&image, extra.max(0.3), "local background smoothing")?;
+    let smoothed = smooth_pixel_scale(level, extra.max(0.3), "local background smoothing")?;
     Ok(LevelImage { image: ImageF32::from_mat(&local_ridge(&smoothed, k_level)?)?, levels })
 }
 
@@ -743,23 +747,23 @@ impl GaussianWindow {
 /// its depth on average; a lead that moved a little gains a fraction). The gain, not only
 /// the ratio, is tested so that a vein crossing a rib (rib before, rib plus vein now) stays
 /// vein. A thin edge (mean radius up to [`THIN_EDGE_RADIUS_PX`]) is measured above its
-/// local background in both frames ([`local_ridge_level`]): the broad shading the top-hat keeps
-/// would otherwise swamp a faint twig's gain.
+/// local background in both frames ([`local_ridge_of_level`]): the broad shading the top-hat keeps
+/// would otherwise swamp a faint twig's gain; `local` is that measure of this frame.
+#[allow(clippy::too_many_arguments, reason = "the frame's measures and settings, named at the one call")]
 fn remove_present_before(
     graph: &mut SkeletonGraph,
     reference: &BaselineReference,
     tophat: &ImageF32,
+    local: &LevelImage,
     noise: f32,
     k: f64,
     radius_at: &impl Fn([f64; 2]) -> f64,
     removed: &mut Vec<RemovedStructure>,
-) -> Result<(), SegmentError> {
+) {
     // The frame smoothed like the baseline (Gaussian of sigma k), but only at the edges'
     // points, which are a few percent of the frame.
     let kernel = GaussianWindow::new(k);
     let before = &reference.attenuation_max;
-    // Thin edges are measured against what lies beside them (see [`local_ridge_level`]).
-    let local = local_ridge_level(tophat, k)?;
     let min_gain = 2.5 * noise;
     for e in &mut graph.edges {
         if !e.alive || e.points.is_empty() {
@@ -789,7 +793,6 @@ fn remove_present_before(
             removed.push(RemovedStructure { kind: RemovedKind::PresentBeforeContrast, points: e.points.clone() });
         }
     }
-    Ok(())
 }
 
 /// Removes terminal edges that run straight, with an even calibre, into the image border:

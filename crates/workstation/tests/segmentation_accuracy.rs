@@ -175,6 +175,19 @@ fn evaluate(tree: &BranchTree, mask: &[u8], truth: &FrameTruth, w: u32, h: u32, 
         }
     }
     let label_accuracy = correct as f64 / matched.max(1) as f64;
+    if std::env::var_os("CSNAV_SEGMENT_DEBUG").is_some() {
+        // Label confusion in truth points: truth label -> found label.
+        let mut confusion = std::collections::BTreeMap::<String, usize>::new();
+        for (p, label) in &truth_pts {
+            if let Some((_, l, _)) = found_grid.nearest(*p, tol)
+                && l != *label
+                && *label != VeinLabel::Branch
+            {
+                *confusion.entry(format!("{label:?}->{l:?}")).or_default() += 1;
+            }
+        }
+        println!("  label confusion (truth->found, points): {confusion:?}");
+    }
 
     let truth_bif = truth_bifurcations(truth);
     let found_bif: Vec<[f64; 2]> =
@@ -492,7 +505,7 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice and precision bars of the issue, and floors a little under today's other figures
-/// (recall 0.84, bifurcation F1 0.48, labels 0.73 (LAO 0.84, RAO 0.62), worst lead in a
+/// (recall 0.84, bifurcation F1 0.48, labels 0.83 (LAO 0.84, RAO 0.81), worst lead in a
 /// tree 94 px).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
@@ -501,7 +514,7 @@ fn segmentation_holds_its_current_accuracy() {
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
     assert!(m.recall >= 0.81, "mean centerline recall {:.3} fell under 0.81", m.recall);
     assert!(m.bifurcation_f1 >= 0.45, "mean bifurcation F1 {:.3} fell under 0.45", m.bifurcation_f1);
-    assert!(m.label_accuracy >= 0.70, "mean label accuracy {:.3} fell under 0.70", m.label_accuracy);
+    assert!(m.label_accuracy >= 0.80, "mean label accuracy {:.3} fell under 0.80", m.label_accuracy);
     assert!(m.device_px <= 105.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
 }
 

@@ -37,6 +37,8 @@ const MAX_TRUNK_SAMPLES: usize = 300;
 /// A step along only the trunk or only the model costs as much as this many resampling
 /// steps of distance, squared.
 const SKIP_COST_STEPS: f64 = 2.5;
+/// Most points of a vein's course that a course match looks at.
+const MAX_COURSE_SAMPLES: usize = 60;
 
 /// Where a model sample lies.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,6 +66,15 @@ pub(crate) struct GrooveModel {
     samples: Vec<ModelSample>,
 }
 
+/// How well a vein's course follows the model's AIV.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct AivMatch {
+    /// RMS distance of the course from the placed AIV, pixels.
+    pub rms_px: f64,
+    /// Length of the course over the length of the placed AIV.
+    pub coverage: f64,
+}
+
 /// The model matched to a trunk.
 #[derive(Debug, Clone)]
 pub(crate) struct GrooveFit {
@@ -75,6 +86,8 @@ pub(crate) struct GrooveFit {
     pub scale: f64,
     /// Fitted in-plane rotation against the projected textbook heart, degrees.
     pub rotation_deg: f64,
+    /// Where the fit placed the projected textbook heart.
+    placement: Placement,
 }
 
 impl GrooveModel {
@@ -103,6 +116,34 @@ impl GrooveModel {
             samples.push(ModelSample { xy: [xy.x, xy.y], arc_mm, site: *site });
         }
         Some(Self { samples })
+    }
+
+    /// The model's samples: the ring from the ostium, then the AIV.
+    #[cfg(test)]
+    pub fn samples(&self) -> &[ModelSample] {
+        &self.samples
+    }
+
+    /// How closely `course` (a vein's points from its takeoff on) follows the model's AIV
+    /// (from the anterior groove toward the apex) as `fit` placed it; `None` for a course
+    /// of fewer than two points. In RAO the groove is seen edge-on and the AIV runs back
+    /// over the GCV before it leaves it, so the trunk traced in the image can end where the
+    /// groove folds while the AIV appears as a side branch further back.
+    pub fn aiv_match(&self, fit: &GrooveFit, course: &[[f64; 2]]) -> Option<AivMatch> {
+        if course.len() < 2 {
+            return None;
+        }
+        let first_aiv = self.samples.iter().position(|s| s.site == GrooveSite::Aiv)?;
+        let aiv: Vec<Vector2<f64>> = self.samples[first_aiv.saturating_sub(1)..]
+            .iter()
+            .map(|s| fit.placement.apply(&Vector2::new(s.xy[0], s.xy[1])))
+            .collect();
+        let aiv_len: f64 = aiv.windows(2).map(|w| (w[1] - w[0]).norm()).sum();
+        let v: Vec<Vector2<f64>> = course.iter().map(|p| Vector2::new(p[0], p[1])).collect();
+        let course_len = polyline_length(course);
+        let (samples, _) = resample(&v, (course_len / MAX_COURSE_SAMPLES as f64).max(1.0));
+        let sum: f64 = samples.iter().map(|p| distance_to_polyline(p, &aiv).powi(2)).sum();
+        Some(AivMatch { rms_px: (sum / samples.len() as f64).sqrt(), coverage: course_len / aiv_len.max(1e-9) })
     }
 
     /// Matches the model to `trunk` (points from the ostium along the trunk, pixels).
@@ -167,7 +208,13 @@ impl GrooveModel {
                 self.samples[sample_of_trunk[k]]
             })
             .collect();
-        Some(GrooveFit { sample_of_point, rms_px, scale: placement.scale(), rotation_deg: placement.rotation_deg() })
+        Some(GrooveFit {
+            sample_of_point,
+            rms_px,
+            scale: placement.scale(),
+            rotation_deg: placement.rotation_deg(),
+            placement,
+        })
     }
 
     /// One dynamic-time-warping match of the resampled trunk `t` to the model placed by
@@ -240,6 +287,17 @@ impl GrooveModel {
 /// The result of one match: `(trunk point, model sample)` pairs.
 struct Matched {
     pairs: Vec<(usize, usize)>,
+}
+
+/// Distance from `p` to a polyline of at least two points.
+fn distance_to_polyline(p: &Vector2<f64>, line: &[Vector2<f64>]) -> f64 {
+    line.windows(2)
+        .map(|w| {
+            let d = w[1] - w[0];
+            let t = ((p - w[0]).dot(&d) / d.norm_squared().max(1e-12)).clamp(0.0, 1.0);
+            (p - (w[0] + d * t)).norm()
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// Points every `step` along a polyline, each with the index of the nearest input vertex.

@@ -9,11 +9,13 @@
 //! the trunk is matched to the projected textbook groove ([`super::groove`]), which gives
 //! each point its angle round the LV and its 3D distance from the ostium; without it (or
 //! when the match does not hold) arc length in the image and the projected apex direction
-//! stand in, which foreshortening makes cruder.
+//! stand in, which foreshortening makes cruder. In RAO the groove is seen edge-on and the
+//! AIV can run back over the GCV before it leaves its shadow, so the traced trunk ends where
+//! the groove folds; the AIV is then the side branch whose course follows the model's AIV.
 
 use nalgebra::{Point3, Vector3};
 
-use super::groove::{GrooveModel, GrooveSite, ModelSample};
+use super::groove::{GrooveFit, GrooveModel, GrooveSite, ModelSample};
 use crate::atlas;
 use crate::geometry::CArmProjection;
 use crate::labels::VeinLabel;
@@ -22,6 +24,12 @@ use crate::labels::VeinLabel;
 const MCV_WITHIN_MM: f64 = 16.0;
 /// A side branch shorter than this (its whole subtree) is a twig, `branch`.
 const NAMED_MIN_LENGTH_MM: f64 = 12.0;
+/// A trunk with less AIV than this after the groove fit stops short of the AIV, mm.
+const AIV_ON_TRUNK_MIN_MM: f64 = 10.0;
+/// A side branch is the AIV when its course lies within this of the model's AIV (RMS), mm,
+const AIV_COURSE_MAX_RMS_MM: f64 = 6.0;
+/// and covers at least this fraction of the model AIV's length.
+const AIV_COURSE_MIN_COVERAGE: f64 = 0.5;
 
 /// An oriented edge of the tree being labelled.
 #[derive(Debug, Clone)]
@@ -149,23 +157,8 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
     };
 
     // Trunk labels, in runs per edge.
-    for (k, &e) in trunk.iter().enumerate() {
-        let mut runs: EdgeLabels = Vec::new();
-        for (tp, place) in trunk_points.iter().zip(&places).filter(|(tp, _)| tp.edge == e) {
-            // A trunk edge's first point is its parent's last: it takes the parent's label.
-            if tp.index == 0 && k > 0 {
-                continue;
-            }
-            if runs.last().is_none_or(|r| r.1 != place.trunk_label) {
-                runs.push((tp.index, place.trunk_label));
-            }
-        }
-        if let Some(first_run) = runs.first_mut() {
-            first_run.0 = 0;
-        }
-        if !runs.is_empty() {
-            labels[e] = runs;
-        }
+    for (e, runs) in trunk_runs(&trunk, &trunk_points, &places) {
+        labels[e] = runs;
     }
 
     // Side branches of the trunk, by where they leave it.
@@ -191,9 +184,36 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
         })
         .max_by(|a, b| subtree_len[a.0].total_cmp(&subtree_len[b.0]))
         .map(|(c, _)| *c);
+    // A trunk that stops short of the AIV (RAO: it ends where the groove folds back over
+    // itself): the AIV is the side branch whose course follows the model's AIV.
+    let aiv_on_trunk_mm: f64 = trunk_points
+        .windows(2)
+        .zip(places.iter().skip(1))
+        .filter(|(_, p)| p.trunk_label == VeinLabel::AnteriorInterventricularVein)
+        .map(|(w, _)| (w[1].arc_px - w[0].arc_px) * mm_per_px)
+        .sum();
+    let aiv_side = match (&view.groove, &fit) {
+        (Some(model), Some(f)) if aiv_on_trunk_mm < AIV_ON_TRUNK_MIN_MM => {
+            let candidates = sides
+                .iter()
+                .map(|(c, _)| *c)
+                .filter(|c| Some(*c) != mcv && subtree_len[*c] * mm_per_px >= NAMED_MIN_LENGTH_MM);
+            aiv_side_branch(edges, candidates, &subtree_len, mm_per_px, model, f)
+        }
+        _ => None,
+    };
+    if aiv_side.is_some() {
+        for runs in &mut labels {
+            for run in runs.iter_mut().filter(|r| r.1 == VeinLabel::AnteriorInterventricularVein) {
+                run.1 = VeinLabel::GreatCardiacVein;
+            }
+        }
+    }
     for &(c, at) in &sides {
         let label = if Some(c) == mcv {
             VeinLabel::MiddleCardiacVein
+        } else if Some(c) == aiv_side {
+            VeinLabel::AnteriorInterventricularVein
         } else if subtree_len[c] * mm_per_px < NAMED_MIN_LENGTH_MM {
             VeinLabel::Branch
         } else {
@@ -205,6 +225,58 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
         }
     }
     labels
+}
+
+/// The labels of each trunk edge, in runs, from the places of the trunk's points.
+fn trunk_runs(trunk: &[usize], trunk_points: &[TrunkPoint], places: &[GroovePlace]) -> Vec<(usize, EdgeLabels)> {
+    let mut out = Vec::new();
+    for (k, &e) in trunk.iter().enumerate() {
+        let mut runs: EdgeLabels = Vec::new();
+        for (tp, place) in trunk_points.iter().zip(places).filter(|(tp, _)| tp.edge == e) {
+            // A trunk edge's first point is its parent's last: it takes the parent's label.
+            if tp.index == 0 && k > 0 {
+                continue;
+            }
+            if runs.last().is_none_or(|r| r.1 != place.trunk_label) {
+                runs.push((tp.index, place.trunk_label));
+            }
+        }
+        if let Some(first_run) = runs.first_mut() {
+            first_run.0 = 0;
+        }
+        if !runs.is_empty() {
+            out.push((e, runs));
+        }
+    }
+    out
+}
+
+/// Among `candidates` (side branches of a trunk that stops short of the AIV), the AIV: the
+/// one whose course follows the model's AIV most closely, within [`AIV_COURSE_MAX_RMS_MM`]
+/// over at least [`AIV_COURSE_MIN_COVERAGE`] of its length.
+fn aiv_side_branch(
+    edges: &[OrientedEdge],
+    candidates: impl Iterator<Item = usize>,
+    subtree_len: &[f64],
+    mm_per_px: f64,
+    model: &GrooveModel,
+    fit: &GrooveFit,
+) -> Option<usize> {
+    candidates
+        .filter_map(|c| {
+            let course = continuation_points(edges, c, subtree_len);
+            let m = model.aiv_match(fit, &course)?;
+            tracing::debug!(rms_mm = m.rms_px * mm_per_px, coverage = m.coverage, start = ?course.first(), "AIV candidate");
+            (m.rms_px * mm_per_px <= AIV_COURSE_MAX_RMS_MM && m.coverage >= AIV_COURSE_MIN_COVERAGE)
+                .then_some((c, m.rms_px))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(c, _)| c)
+}
+
+/// The points of a vein's continuation from edge `start`.
+fn continuation_points(edges: &[OrientedEdge], start: usize, subtree_len: &[f64]) -> Vec<[f64; 2]> {
+    continuation_path(edges, start, subtree_len).iter().flat_map(|e| edges[*e].points.iter().copied()).collect()
 }
 
 /// The points of a path of edges with their edge, index and arc length.
@@ -376,4 +448,95 @@ fn aiv_start(trunk: &[([f64; 2], f64)], apex: [f64; 2], not_before_px: f64) -> O
         }
     }
     start.filter(|s| *s > not_before_px)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::groove::GrooveSite;
+
+    fn projection(primary_deg: f64) -> CArmProjection {
+        CArmProjection::new(primary_deg, 0.0, 1200.0, 800.0, [0.3, 0.3], 512, 512).expect("projection")
+    }
+
+    /// A polyline through `points` with about a pixel between points.
+    fn densified(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
+        let mut out = vec![points[0]];
+        for w in points.windows(2) {
+            let n = dist(w[0], w[1]).ceil().max(1.0) as usize;
+            for k in 1..=n {
+                let t = k as f64 / n as f64;
+                out.push([w[0][0] + t * (w[1][0] - w[0][0]), w[0][1] + t * (w[1][1] - w[0][1])]);
+            }
+        }
+        out
+    }
+
+    fn edge(parent: Option<usize>, children: Vec<usize>, points: Vec<[f64; 2]>, radius_px: f64) -> OrientedEdge {
+        let radius_px = vec![radius_px; points.len()];
+        OrientedEdge { parent, children, points, radius_px }
+    }
+
+    /// In RAO the groove is seen edge-on, and where the heart lies a little turned the AIV
+    /// comes back down over the GCV before it leaves its shadow: the traced trunk then runs
+    /// on to where the groove folds, and the AIV shows as a side branch leaving short of the
+    /// trunk's end. It is named AIV, and nothing of the trunk is.
+    #[test]
+    fn an_aiv_seen_as_a_side_branch_in_rao_is_named_aiv() {
+        let p = projection(-30.0);
+        let model = GrooveModel::project(&p).expect("model");
+        let ring: Vec<[f64; 2]> = densified(
+            &model
+                .samples()
+                .iter()
+                .filter(|s| matches!(s.site, GrooveSite::Ring { .. }))
+                .map(|s| s.xy)
+                .collect::<Vec<_>>(),
+        );
+        let aiv: Vec<[f64; 2]> = model.samples().iter().filter(|s| s.site == GrooveSite::Aiv).map(|s| s.xy).collect();
+        // The AIV appears to leave 40 px short of the fold.
+        let junction = ring.len() - 41;
+        let mut aiv_course = vec![ring[junction]];
+        aiv_course.extend_from_slice(&aiv[3..]);
+        let edges = vec![
+            edge(None, vec![1, 2], ring[..=junction].to_vec(), 8.0),
+            edge(Some(0), vec![], ring[junction..].to_vec(), 8.0),
+            edge(Some(0), vec![], densified(&aiv_course), 2.0),
+        ];
+        let view = ViewPrior { apical: apical_direction(&p), groove: Some(model) };
+        let labels = label_tree(&edges, &[0], 0.3, &view);
+        assert_eq!(labels[2], vec![(0, VeinLabel::AnteriorInterventricularVein)], "{labels:?}");
+        for e in [0, 1] {
+            assert!(
+                labels[e].iter().all(|r| r.1 != VeinLabel::AnteriorInterventricularVein),
+                "trunk edge {e}: {:?}",
+                labels[e]
+            );
+        }
+    }
+
+    /// In LAO the trunk runs on from the GCV into the AIV: the AIV is the trunk's end, and a
+    /// lateral tributary is not taken for it.
+    #[test]
+    fn in_lao_the_aiv_is_the_end_of_the_trunk() {
+        let p = projection(30.0);
+        let model = GrooveModel::project(&p).expect("model");
+        let trunk: Vec<[f64; 2]> = model.samples().iter().map(|s| s.xy).collect();
+        let ring_len = model.samples().iter().filter(|s| matches!(s.site, GrooveSite::Ring { .. })).count();
+        // A tributary leaving the lateral groove (halfway round) toward the apex.
+        let at = ring_len / 2;
+        let (apex_dir, _) = apical_direction(&p).expect("apex");
+        let side: Vec<[f64; 2]> = (0..60)
+            .map(|k| [trunk[at][0] + apex_dir[0] * f64::from(k), trunk[at][1] + apex_dir[1] * f64::from(k)])
+            .collect();
+        let edges = vec![
+            edge(None, vec![1, 2], densified(&trunk[..=at]), 8.0),
+            edge(Some(0), vec![], densified(&trunk[at..]), 6.0),
+            edge(Some(0), vec![], side, 2.0),
+        ];
+        let view = ViewPrior { apical: apical_direction(&p), groove: Some(model) };
+        let labels = label_tree(&edges, &[0], 0.3, &view);
+        assert_eq!(labels[1].last().map(|r| r.1), Some(VeinLabel::AnteriorInterventricularVein), "{labels:?}");
+        assert!(labels[2].iter().all(|r| r.1 != VeinLabel::AnteriorInterventricularVein), "{labels:?}");
+    }
 }

@@ -12,6 +12,8 @@
 //! stand in, which foreshortening makes cruder. In RAO the groove is seen edge-on and the
 //! AIV can run back over the GCV before it leaves its shadow, so the traced trunk ends where
 //! the groove folds; the AIV is then the side branch whose course follows the model's AIV.
+//! A tributary can also run in the GCV's shadow before the image separates them (LAO); it
+//! is named where its axis, extended back along the trunk, leaves the trunk's lumen.
 
 use nalgebra::{Point3, Vector3};
 
@@ -24,6 +26,18 @@ use crate::labels::VeinLabel;
 const MCV_WITHIN_MM: f64 = 16.0;
 /// A side branch shorter than this (its whole subtree) is a twig, `branch`.
 const NAMED_MIN_LENGTH_MM: f64 = 12.0;
+/// A side branch's axis is measured between these arc lengths from where thinning joined it
+/// to the trunk, mm (clear of a GCV's lumen).
+const SHADOW_AXIS_FROM_MM: (f64, f64) = (2.8, 14.0);
+/// The extended axis is within the trunk's lumen up to this beyond its radius, mm.
+const SHADOW_LUMEN_TOLERANCE_MM: f64 = 0.7;
+/// The extended axis is followed this far, mm.
+const SHADOW_MAX_WALK_MM: f64 = 55.0;
+/// A takeoff moved less than this is where thinning put it (the branch's own curve near the
+/// wall), mm.
+const SHADOW_MIN_SHIFT_MM: f64 = 6.5;
+/// A takeoff moved more than this is not believed, mm.
+const SHADOW_MAX_SHIFT_MM: f64 = 35.0;
 /// A trunk with less AIV than this after the groove fit stops short of the AIV, mm.
 const AIV_ON_TRUNK_MIN_MM: f64 = 10.0;
 /// A side branch is the AIV when its course lies within this of the model's AIV (RMS), mm,
@@ -167,7 +181,9 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
         let last = trunk_points.iter().rposition(|tp| tp.edge == e).unwrap_or(0);
         for &c in &edges[e].children {
             if Some(&c) != trunk.get(k + 1) {
-                sides.push((c, places[last]));
+                let course = continuation_points(edges, c, &subtree_len);
+                let at = shadow_takeoff(edges, &trunk_points, last, &course, mm_per_px).unwrap_or(last);
+                sides.push((c, places[at]));
             }
         }
     }
@@ -225,6 +241,56 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
         }
     }
     labels
+}
+
+/// Where a side branch really leaves the trunk when it first runs in the trunk's shadow:
+/// its axis, measured where it runs clear of the trunk, extended back over the trunk,
+/// and followed while it stays within the trunk's lumen. A tributary can run a centimetre
+/// or more along the GCV in projection (LAO: a lateral vein runs down alongside the GCV
+/// toward the CS) before the image separates them, so thinning joins it far from its
+/// takeoff, and the takeoff is what names it. `junction` is the trunk point index where
+/// thinning joined it; `None` when the extended axis does not run along the trunk for
+/// between [`SHADOW_MIN_SHIFT_MM`] and [`SHADOW_MAX_SHIFT_MM`] from there.
+fn shadow_takeoff(
+    edges: &[OrientedEdge],
+    trunk: &[TrunkPoint],
+    junction: usize,
+    course: &[[f64; 2]],
+    mm_per_px: f64,
+) -> Option<usize> {
+    let point_at_arc = |target_px: f64| {
+        let mut s = 0.0;
+        for w in course.windows(2) {
+            s += dist(w[0], w[1]);
+            if s >= target_px {
+                return Some(w[1]);
+            }
+        }
+        None
+    };
+    let a = point_at_arc(SHADOW_AXIS_FROM_MM.0 / mm_per_px)?;
+    let b = point_at_arc(SHADOW_AXIS_FROM_MM.1 / mm_per_px)?;
+    let n = dist(a, b);
+    if n < 1e-9 {
+        return None;
+    }
+    let back = [(a[0] - b[0]) / n, (a[1] - b[1]) / n];
+    let tolerance_px = SHADOW_LUMEN_TOLERANCE_MM / mm_per_px;
+    let (mut entered, mut last) = (false, None);
+    for step in 0..(SHADOW_MAX_WALK_MM / mm_per_px).ceil() as usize {
+        let p = [a[0] + back[0] * step as f64, a[1] + back[1] * step as f64];
+        let (i, d) = trunk.iter().enumerate().map(|(i, tp)| (i, dist(tp.xy, p))).min_by(|x, y| x.1.total_cmp(&y.1))?;
+        let radius = edges[trunk[i].edge].radius_px[trunk[i].index];
+        if d <= radius + tolerance_px {
+            entered = true;
+            last = Some(i);
+        } else if entered {
+            break;
+        }
+    }
+    let at = last?;
+    let shift_mm = (trunk[at].arc_px - trunk[junction].arc_px).abs() * mm_per_px;
+    (SHADOW_MIN_SHIFT_MM..=SHADOW_MAX_SHIFT_MM).contains(&shift_mm).then_some(at)
 }
 
 /// The labels of each trunk edge, in runs, from the places of the trunk's points.
@@ -513,6 +579,53 @@ mod tests {
                 labels[e]
             );
         }
+    }
+
+    /// A lateral tributary that runs in the GCV's shadow in projection before the image
+    /// separates them (thinning joins it where it clears the GCV, in posterolateral
+    /// territory) is named by where its axis, extended back along the GCV, leaves the
+    /// trunk's lumen: lateral marginal. One leaving at a right angle is named where it leaves.
+    #[test]
+    fn a_tributary_running_in_the_gcv_shadow_is_named_by_its_real_takeoff() {
+        let p = projection(30.0);
+        let model = GrooveModel::project(&p).expect("model");
+        let samples = model.samples().to_vec();
+        let trunk: Vec<[f64; 2]> = samples.iter().map(|s| s.xy).collect();
+        let at = samples
+            .iter()
+            .position(|s| matches!(s.site, GrooveSite::Ring { angle_deg } if angle_deg <= 138.0))
+            .expect("ring");
+        let centre = {
+            let n = trunk.len() as f64;
+            [trunk.iter().map(|q| q[0]).sum::<f64>() / n, trunk.iter().map(|q| q[1]).sum::<f64>() / n]
+        };
+        // Unit tangent toward the ostium at the junction, and the outward normal.
+        let back = {
+            let (a, b) = (trunk[at], trunk[at - 3]);
+            let n = dist(a, b);
+            [(b[0] - a[0]) / n, (b[1] - a[1]) / n]
+        };
+        let outward = {
+            let n = [-back[1], back[0]];
+            let away = [trunk[at][0] - centre[0], trunk[at][1] - centre[1]];
+            if n[0] * away[0] + n[1] * away[1] > 0.0 { n } else { [-n[0], -n[1]] }
+        };
+        let branch = |angle_deg: f64| -> Vec<[f64; 2]> {
+            let (c, s) = (angle_deg.to_radians().cos(), angle_deg.to_radians().sin());
+            let d = [back[0] * c + outward[0] * s, back[1] * c + outward[1] * s];
+            (0..=70).map(|k| [trunk[at][0] + d[0] * f64::from(k), trunk[at][1] + d[1] * f64::from(k)]).collect()
+        };
+        let label_of = |side: Vec<[f64; 2]>| {
+            let edges = vec![
+                edge(None, vec![1, 2], densified(&trunk[..=at]), 7.0),
+                edge(Some(0), vec![], densified(&trunk[at..]), 6.0),
+                edge(Some(0), vec![], side, 2.0),
+            ];
+            let view = ViewPrior { apical: apical_direction(&p), groove: Some(model.clone()) };
+            label_tree(&edges, &[0], 0.3, &view)[2].clone()
+        };
+        assert_eq!(label_of(branch(4.0)), vec![(0, VeinLabel::LateralMarginalVein)]);
+        assert_eq!(label_of(branch(90.0)), vec![(0, VeinLabel::PosterolateralVein)]);
     }
 
     /// In LAO the trunk runs on from the GCV into the AIV: the AIV is the trunk's end, and a

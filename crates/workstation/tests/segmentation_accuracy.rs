@@ -70,6 +70,7 @@ struct Figures {
     dice: f64,
     precision: f64,
     recall: f64,
+    visible_recall: f64,
     bifurcation_f1: f64,
     label_accuracy: f64,
     device_px: f64,
@@ -86,6 +87,36 @@ fn truth_points(truth: &FrameTruth, w: f64, h: f64) -> Vec<([f64; 2], VeinLabel)
             for p in densify(&b.centerline_px[i..=i + 1], 0.5) {
                 if p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= w - 1.0 && p[1] <= h - 1.0 {
                     out.push((p, b.label));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Truth centerline points (as [`truth_points`]) that the image shows: not those inside the
+/// projected lumen of a wider filled vein, where a vein runs in another's shadow (RAO: the
+/// AIV back over the GCV; LAO: a lateral vein along the GCV) and no single-view centerline
+/// can be told from the wider vein's.
+fn visible_truth_points(truth: &FrameTruth, w: f64, h: f64) -> Vec<[f64; 2]> {
+    let mut out = Vec::new();
+    for b in &truth.branches {
+        for i in 0..b.centerline_px.len().saturating_sub(1) {
+            if b.opacity[i].min(b.opacity[i + 1]) <= 0.5 {
+                continue;
+            }
+            let r = 0.5 * (b.radius_px[i] + b.radius_px[i + 1]);
+            for p in densify(&b.centerline_px[i..=i + 1], 0.5) {
+                if !(p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= w - 1.0 && p[1] <= h - 1.0) {
+                    continue;
+                }
+                let hidden = truth.branches.iter().filter(|o| o.id != b.id).any(|o| {
+                    let (d, seg, _) = nearest_on_polyline(p, &o.centerline_px);
+                    let r_other = o.radius_px[seg];
+                    r_other > r && d < r_other && o.opacity[seg] > 0.5
+                });
+                if !hidden {
+                    out.push(p);
                 }
             }
         }
@@ -175,6 +206,9 @@ fn evaluate(tree: &BranchTree, mask: &[u8], truth: &FrameTruth, w: u32, h: u32, 
         }
     }
     let label_accuracy = correct as f64 / matched.max(1) as f64;
+    let visible = visible_truth_points(truth, f64::from(w), f64::from(h));
+    let visible_recall =
+        visible.iter().filter(|p| found_grid.nearest(**p, tol).is_some()).count() as f64 / visible.len().max(1) as f64;
     if std::env::var_os("CSNAV_SEGMENT_DEBUG").is_some() {
         // Label confusion in truth points: truth label -> found label.
         let mut confusion = std::collections::BTreeMap::<String, usize>::new();
@@ -187,6 +221,16 @@ fn evaluate(tree: &BranchTree, mask: &[u8], truth: &FrameTruth, w: u32, h: u32, 
             }
         }
         println!("  label confusion (truth->found, points): {confusion:?}");
+        // Missed truth points by branch label.
+        let mut missed = std::collections::BTreeMap::<String, (usize, usize)>::new();
+        for (p, label) in &truth_pts {
+            let e = missed.entry(format!("{label:?}")).or_default();
+            e.1 += 1;
+            if found_grid.nearest(*p, tol).is_none() {
+                e.0 += 1;
+            }
+        }
+        println!("  missed truth points by label (missed, total): {missed:?}");
     }
 
     let truth_bif = truth_bifurcations(truth);
@@ -226,7 +270,7 @@ fn evaluate(tree: &BranchTree, mask: &[u8], truth: &FrameTruth, w: u32, h: u32, 
                 device_grid.nearest(*p, tol).is_some() && truth_grid.nearest(*p, 2.0 * tol + 4.0).is_none()
             })
             .count() as f64;
-    Figures { dice, precision, recall, bifurcation_f1, label_accuracy, device_px }
+    Figures { dice, precision, recall, visible_recall, bifurcation_f1, label_accuracy, device_px }
 }
 
 /// Debug (`CSNAV_SEGMENT_DEBUG`): why each bifurcation is unmatched: a found junction 5-12
@@ -384,10 +428,13 @@ fn run_case(c: &Case) -> Figures {
         );
     }
     let tol = 2.0 * f64::from(c.size) / 512.0;
+    if std::env::var_os("CSNAV_SEGMENT_DEBUG").is_some() {
+        explain_losses(&seg, truth, c.size, tol);
+    }
     let mut f = evaluate(&seg.tree, &seg.mask.data, truth, c.size, c.size, tol);
     f.device_px *= 512.0 / f64::from(c.size);
     println!(
-        "seed {:>3} {:<6} {:>2} bit {:>4}px frame {:>2} (truth peak {:>2}): Dice {:.3}  CL P {:.3} R {:.3}  bif F1 {:.3}  labels {:.3}  device {:>4.0} px  [{} branches, {:.0} ms]",
+        "seed {:>3} {:<6} {:>2} bit {:>4}px frame {:>2} (truth peak {:>2}): Dice {:.3}  CL P {:.3} R {:.3} (visible {:.3})  bif F1 {:.3}  labels {:.3}  device {:>4.0} px  [{} branches, {:.0} ms]",
         c.seed,
         c.view,
         c.bits,
@@ -397,6 +444,7 @@ fn run_case(c: &Case) -> Figures {
         f.dice,
         f.precision,
         f.recall,
+        f.visible_recall,
         f.bifurcation_f1,
         f.label_accuracy,
         f.device_px,
@@ -404,6 +452,51 @@ fn run_case(c: &Case) -> Figures {
         seg.timings.total_ms
     );
     f
+}
+
+/// Debug (`CSNAV_SEGMENT_DEBUG`): vein removed by the removal stages, and where each twig is
+/// lost (candidate mask, final mask, tree).
+fn explain_losses(seg: &venogram::segment::Segmentation, truth: &FrameTruth, size_px: u32, tol: f64) {
+    // What the removal stages took that lies on a vein.
+    let truth_pts = truth_points(truth, f64::from(size_px), f64::from(size_px));
+    let grid = Grid::new(tol.max(6.0), truth_pts.iter().copied());
+    for r in &seg.removed {
+        let on: Vec<VeinLabel> = r.points.iter().filter_map(|p| grid.nearest(*p, tol).map(|(_, l, _)| l)).collect();
+        if on.len() * 2 > r.points.len() {
+            println!(
+                "  removed on a vein: {:?} {} px of {} from ({:.0},{:.0}) {:?}",
+                r.kind,
+                on.len(),
+                r.points.len(),
+                r.points[0][0],
+                r.points[0][1],
+                on[on.len() / 2]
+            );
+        }
+    }
+    // Where each twig is lost: candidates, final mask, tree.
+    let size = size_px as usize;
+    let near = |m: &[u8], p: [f64; 2]| {
+        let (x, y) = (p[0].round() as i64, p[1].round() as i64);
+        (-1..=1).any(|dy| {
+            (-1..=1).any(|dx| {
+                let (u, v) = (x + dx, y + dy);
+                u >= 0 && v >= 0 && (u as usize) < size && (v as usize) < size && m[v as usize * size + u as usize] != 0
+            })
+        })
+    };
+    let tree_pts: Vec<([f64; 2], ())> =
+        seg.tree.branches.iter().flat_map(|b| densify(&b.points, 0.5).into_iter().map(|p| (p, ()))).collect();
+    let tree_grid = Grid::new(tol.max(6.0), tree_pts);
+    for b in truth.branches.iter().filter(|b| b.label == VeinLabel::Branch && b.opacity.iter().all(|o| *o > 0.5)) {
+        let pts = densify(&b.centerline_px, 1.0);
+        let n = pts.len() as f64;
+        let cand = pts.iter().filter(|p| near(&seg.candidate_mask.data, **p)).count() as f64 / n;
+        let mask = pts.iter().filter(|p| near(&seg.mask.data, **p)).count() as f64 / n;
+        let tree = pts.iter().filter(|p| tree_grid.nearest(**p, tol).is_some()).count() as f64 / n;
+        let r = b.radius_px.iter().sum::<f64>() / b.radius_px.len() as f64;
+        println!("  twig {:>2} r {r:.1} len {:>3.0}: candidates {cand:.2} mask {mask:.2} tree {tree:.2}", b.id, n);
+    }
 }
 
 /// The truth's filled branches as a tree, to draw with the same palette.
@@ -472,16 +565,18 @@ fn mean_figures() -> Figures {
         dice: mean(|f| f.dice),
         precision: mean(|f| f.precision),
         recall: mean(|f| f.recall),
+        visible_recall: mean(|f| f.visible_recall),
         bifurcation_f1: mean(|f| f.bifurcation_f1),
         label_accuracy: mean(|f| f.label_accuracy),
         device_px: figures.iter().map(|f| f.device_px).fold(0.0, f64::max),
     };
     println!(
-        "mean over {} cases: Dice {:.3}  CL P {:.3} R {:.3}  bif F1 {:.3}  labels {:.3}  device (worst) {:.0} px",
+        "mean over {} cases: Dice {:.3}  CL P {:.3} R {:.3} (visible {:.3})  bif F1 {:.3}  labels {:.3}  device (worst) {:.0} px",
         figures.len(),
         m.dice,
         m.precision,
         m.recall,
+        m.visible_recall,
         m.bifurcation_f1,
         m.label_accuracy,
         m.device_px

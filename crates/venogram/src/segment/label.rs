@@ -12,8 +12,6 @@
 //! stand in, which foreshortening makes cruder. In RAO the groove is seen edge-on and the
 //! AIV can run back over the GCV before it leaves its shadow, so the traced trunk ends where
 //! the groove folds; the AIV is then the side branch whose course follows the model's AIV.
-//! A tributary can also run in the GCV's shadow before the image separates them (LAO); it
-//! is named where its axis, extended back along the trunk, leaves the trunk's lumen.
 
 use nalgebra::{Point3, Vector3};
 
@@ -26,24 +24,18 @@ use crate::labels::VeinLabel;
 const MCV_WITHIN_MM: f64 = 16.0;
 /// A side branch shorter than this (its whole subtree) is a twig, `branch`.
 const NAMED_MIN_LENGTH_MM: f64 = 12.0;
-/// A side branch's axis is measured between these arc lengths from where thinning joined it
-/// to the trunk, mm (clear of a GCV's lumen).
-const SHADOW_AXIS_FROM_MM: (f64, f64) = (2.8, 14.0);
-/// The extended axis is within the trunk's lumen up to this beyond its radius, mm.
-const SHADOW_LUMEN_TOLERANCE_MM: f64 = 0.7;
-/// The extended axis is followed this far, mm.
-const SHADOW_MAX_WALK_MM: f64 = 55.0;
-/// A takeoff moved less than this is where thinning put it (the branch's own curve near the
-/// wall), mm.
-const SHADOW_MIN_SHIFT_MM: f64 = 6.5;
-/// A takeoff moved more than this is not believed, mm.
-const SHADOW_MAX_SHIFT_MM: f64 = 35.0;
 /// A trunk with less AIV than this after the groove fit stops short of the AIV, mm.
 const AIV_ON_TRUNK_MIN_MM: f64 = 10.0;
 /// A side branch is the AIV when its course lies within this of the model's AIV (RMS), mm,
 const AIV_COURSE_MAX_RMS_MM: f64 = 6.0;
 /// and covers at least this fraction of the model AIV's length.
 const AIV_COURSE_MIN_COVERAGE: f64 = 0.5;
+/// Failing that, the widest side branch is the AIV within this of the model's AIV (RMS), mm,
+const AIV_LOOSE_MAX_RMS_MM: f64 = 12.0;
+/// when it runs at least this fraction of the model AIV's length (to the apex),
+const AIV_LOOSE_MIN_COVERAGE: f64 = 0.9;
+/// and its median radius is at least this many times every other candidate's.
+const AIV_WIDER: f64 = 1.5;
 
 /// An oriented edge of the tree being labelled.
 #[derive(Debug, Clone)]
@@ -181,9 +173,7 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
         let last = trunk_points.iter().rposition(|tp| tp.edge == e).unwrap_or(0);
         for &c in &edges[e].children {
             if Some(&c) != trunk.get(k + 1) {
-                let course = continuation_points(edges, c, &subtree_len);
-                let at = shadow_takeoff(edges, &trunk_points, last, &course, mm_per_px).unwrap_or(last);
-                sides.push((c, places[at]));
+                sides.push((c, places[last]));
             }
         }
     }
@@ -243,56 +233,6 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
     labels
 }
 
-/// Where a side branch really leaves the trunk when it first runs in the trunk's shadow:
-/// its axis, measured where it runs clear of the trunk, extended back over the trunk,
-/// and followed while it stays within the trunk's lumen. A tributary can run a centimetre
-/// or more along the GCV in projection (LAO: a lateral vein runs down alongside the GCV
-/// toward the CS) before the image separates them, so thinning joins it far from its
-/// takeoff, and the takeoff is what names it. `junction` is the trunk point index where
-/// thinning joined it; `None` when the extended axis does not run along the trunk for
-/// between [`SHADOW_MIN_SHIFT_MM`] and [`SHADOW_MAX_SHIFT_MM`] from there.
-fn shadow_takeoff(
-    edges: &[OrientedEdge],
-    trunk: &[TrunkPoint],
-    junction: usize,
-    course: &[[f64; 2]],
-    mm_per_px: f64,
-) -> Option<usize> {
-    let point_at_arc = |target_px: f64| {
-        let mut s = 0.0;
-        for w in course.windows(2) {
-            s += dist(w[0], w[1]);
-            if s >= target_px {
-                return Some(w[1]);
-            }
-        }
-        None
-    };
-    let a = point_at_arc(SHADOW_AXIS_FROM_MM.0 / mm_per_px)?;
-    let b = point_at_arc(SHADOW_AXIS_FROM_MM.1 / mm_per_px)?;
-    let n = dist(a, b);
-    if n < 1e-9 {
-        return None;
-    }
-    let back = [(a[0] - b[0]) / n, (a[1] - b[1]) / n];
-    let tolerance_px = SHADOW_LUMEN_TOLERANCE_MM / mm_per_px;
-    let (mut entered, mut last) = (false, None);
-    for step in 0..(SHADOW_MAX_WALK_MM / mm_per_px).ceil() as usize {
-        let p = [a[0] + back[0] * step as f64, a[1] + back[1] * step as f64];
-        let (i, d) = trunk.iter().enumerate().map(|(i, tp)| (i, dist(tp.xy, p))).min_by(|x, y| x.1.total_cmp(&y.1))?;
-        let radius = edges[trunk[i].edge].radius_px[trunk[i].index];
-        if d <= radius + tolerance_px {
-            entered = true;
-            last = Some(i);
-        } else if entered {
-            break;
-        }
-    }
-    let at = last?;
-    let shift_mm = (trunk[at].arc_px - trunk[junction].arc_px).abs() * mm_per_px;
-    (SHADOW_MIN_SHIFT_MM..=SHADOW_MAX_SHIFT_MM).contains(&shift_mm).then_some(at)
-}
-
 /// The labels of each trunk edge, in runs, from the places of the trunk's points.
 fn trunk_runs(trunk: &[usize], trunk_points: &[TrunkPoint], places: &[GroovePlace]) -> Vec<(usize, EdgeLabels)> {
     let mut out = Vec::new();
@@ -319,7 +259,12 @@ fn trunk_runs(trunk: &[usize], trunk_points: &[TrunkPoint], places: &[GroovePlac
 
 /// Among `candidates` (side branches of a trunk that stops short of the AIV), the AIV: the
 /// one whose course follows the model's AIV most closely, within [`AIV_COURSE_MAX_RMS_MM`]
-/// over at least [`AIV_COURSE_MIN_COVERAGE`] of its length.
+/// over at least [`AIV_COURSE_MIN_COVERAGE`] of its length. Failing that, where the model
+/// sits further off (the heart's long axis is tilted against the textbook's, which moves
+/// the projected AIV more than the groove), the widest candidate when it runs the model
+/// AIV's length to the apex within [`AIV_LOOSE_MAX_RMS_MM`] and is clearly wider than every
+/// other candidate, short or long ([`AIV_WIDER`]): the AIV is the GCV's continuation, wider
+/// than the wall's tributaries.
 fn aiv_side_branch(
     edges: &[OrientedEdge],
     candidates: impl Iterator<Item = usize>,
@@ -328,21 +273,29 @@ fn aiv_side_branch(
     model: &GrooveModel,
     fit: &GrooveFit,
 ) -> Option<usize> {
-    candidates
+    // (edge, RMS from the model AIV in mm, coverage, median radius in px)
+    let measured: Vec<(usize, f64, f64, f64)> = candidates
         .filter_map(|c| {
-            let course = continuation_points(edges, c, subtree_len);
+            let path = continuation_path(edges, c, subtree_len);
+            let course: Vec<[f64; 2]> = path.iter().flat_map(|e| edges[*e].points.iter().copied()).collect();
             let m = model.aiv_match(fit, &course)?;
-            tracing::debug!(rms_mm = m.rms_px * mm_per_px, coverage = m.coverage, start = ?course.first(), "AIV candidate");
-            (m.rms_px * mm_per_px <= AIV_COURSE_MAX_RMS_MM && m.coverage >= AIV_COURSE_MIN_COVERAGE)
-                .then_some((c, m.rms_px))
+            let mut radii: Vec<f64> = path.iter().flat_map(|e| edges[*e].radius_px.iter().copied()).collect();
+            radii.sort_by(f64::total_cmp);
+            let median_r = radii.get(radii.len() / 2).copied().unwrap_or(0.0);
+            tracing::debug!(rms_mm = m.rms_px * mm_per_px, coverage = m.coverage, median_r, start = ?course.first(), "AIV candidate");
+            Some((c, m.rms_px * mm_per_px, m.coverage, median_r))
         })
+        .collect();
+    let close = measured
+        .iter()
+        .filter(|m| m.1 <= AIV_COURSE_MAX_RMS_MM && m.2 >= AIV_COURSE_MIN_COVERAGE)
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(c, _)| c)
-}
-
-/// The points of a vein's continuation from edge `start`.
-fn continuation_points(edges: &[OrientedEdge], start: usize, subtree_len: &[f64]) -> Vec<[f64; 2]> {
-    continuation_path(edges, start, subtree_len).iter().flat_map(|e| edges[*e].points.iter().copied()).collect()
+        .map(|m| m.0);
+    close.or_else(|| {
+        let widest = measured.iter().max_by(|a, b| a.3.total_cmp(&b.3))?;
+        let clearly_wider = measured.iter().all(|m| m.0 == widest.0 || widest.3 >= AIV_WIDER * m.3);
+        (widest.1 <= AIV_LOOSE_MAX_RMS_MM && widest.2 >= AIV_LOOSE_MIN_COVERAGE && clearly_wider).then_some(widest.0)
+    })
 }
 
 /// The points of a path of edges with their edge, index and arc length.
@@ -581,51 +534,57 @@ mod tests {
         }
     }
 
-    /// A lateral tributary that runs in the GCV's shadow in projection before the image
-    /// separates them (thinning joins it where it clears the GCV, in posterolateral
-    /// territory) is named by where its axis, extended back along the GCV, leaves the
-    /// trunk's lumen: lateral marginal. One leaving at a right angle is named where it leaves.
+    /// Where the heart's long axis is tilted against the textbook's, the AIV seen as a side
+    /// branch in RAO lies further from the model's AIV than the close match allows; it is
+    /// still named AIV when it runs to the apex and is clearly the widest side branch, and
+    /// not when a tributary is as wide.
     #[test]
-    fn a_tributary_running_in_the_gcv_shadow_is_named_by_its_real_takeoff() {
-        let p = projection(30.0);
+    fn a_tilted_aiv_in_rao_is_named_by_its_calibre_and_length() {
+        let p = projection(-30.0);
         let model = GrooveModel::project(&p).expect("model");
-        let samples = model.samples().to_vec();
-        let trunk: Vec<[f64; 2]> = samples.iter().map(|s| s.xy).collect();
-        let at = samples
-            .iter()
-            .position(|s| matches!(s.site, GrooveSite::Ring { angle_deg } if angle_deg <= 138.0))
-            .expect("ring");
-        let centre = {
-            let n = trunk.len() as f64;
-            [trunk.iter().map(|q| q[0]).sum::<f64>() / n, trunk.iter().map(|q| q[1]).sum::<f64>() / n]
-        };
-        // Unit tangent toward the ostium at the junction, and the outward normal.
-        let back = {
-            let (a, b) = (trunk[at], trunk[at - 3]);
-            let n = dist(a, b);
-            [(b[0] - a[0]) / n, (b[1] - a[1]) / n]
-        };
-        let outward = {
-            let n = [-back[1], back[0]];
-            let away = [trunk[at][0] - centre[0], trunk[at][1] - centre[1]];
-            if n[0] * away[0] + n[1] * away[1] > 0.0 { n } else { [-n[0], -n[1]] }
-        };
-        let branch = |angle_deg: f64| -> Vec<[f64; 2]> {
-            let (c, s) = (angle_deg.to_radians().cos(), angle_deg.to_radians().sin());
-            let d = [back[0] * c + outward[0] * s, back[1] * c + outward[1] * s];
-            (0..=70).map(|k| [trunk[at][0] + d[0] * f64::from(k), trunk[at][1] + d[1] * f64::from(k)]).collect()
-        };
-        let label_of = |side: Vec<[f64; 2]>| {
+        let ring: Vec<[f64; 2]> = densified(
+            &model
+                .samples()
+                .iter()
+                .filter(|s| matches!(s.site, GrooveSite::Ring { .. }))
+                .map(|s| s.xy)
+                .collect::<Vec<_>>(),
+        );
+        let aiv: Vec<[f64; 2]> = model.samples().iter().filter(|s| s.site == GrooveSite::Aiv).map(|s| s.xy).collect();
+        let junction = ring.len() - 61;
+        // The trunk runs on to the fold (wide there: the GCV and the AIV over it), and the
+        // AIV, turned 8 degrees about its takeoff, leaves 60 px short of it.
+        let o = ring[junction];
+        let (c, sn) = (8f64.to_radians().cos(), 8f64.to_radians().sin());
+        let mut aiv_course = vec![o];
+        aiv_course.extend(aiv[3..].iter().map(|q| {
+            let (dx, dy) = (q[0] - o[0], q[1] - o[1]);
+            [o[0] + c * dx - sn * dy, o[1] + sn * dx + c * dy]
+        }));
+        let aiv_course = densified(&aiv_course);
+        // A tributary leaving 60 px further back, toward the apex, two thirds as long.
+        let t_at = junction - 60;
+        let (apex, _) = apical_direction(&p).expect("apex");
+        let tributary: Vec<[f64; 2]> = (0..=150)
+            .map(|k| [ring[t_at][0] + apex[0] * f64::from(k), ring[t_at][1] + apex[1] * f64::from(k)])
+            .collect();
+        // The premise: the tilted AIV is past the close match but within the loose one.
+        let fit = model.fit(&ring).expect("fit");
+        let rms_mm = model.aiv_match(&fit, &aiv_course).expect("match").rms_px * 0.3;
+        assert!(rms_mm > AIV_COURSE_MAX_RMS_MM && rms_mm < AIV_LOOSE_MAX_RMS_MM, "{rms_mm:.1} mm");
+        let label_of_aiv = |aiv_radius_px: f64| {
             let edges = vec![
-                edge(None, vec![1, 2], densified(&trunk[..=at]), 7.0),
-                edge(Some(0), vec![], densified(&trunk[at..]), 6.0),
-                edge(Some(0), vec![], side, 2.0),
+                edge(None, vec![1, 3], ring[..=t_at].to_vec(), 8.0),
+                edge(Some(0), vec![2, 4], ring[t_at..=junction].to_vec(), 8.0),
+                edge(Some(1), vec![], ring[junction..].to_vec(), 12.0),
+                edge(Some(0), vec![], tributary.clone(), 1.6),
+                edge(Some(1), vec![], aiv_course.clone(), aiv_radius_px),
             ];
             let view = ViewPrior { apical: apical_direction(&p), groove: Some(model.clone()) };
-            label_tree(&edges, &[0], 0.3, &view)[2].clone()
+            label_tree(&edges, &[0], 0.3, &view)[4].clone()
         };
-        assert_eq!(label_of(branch(4.0)), vec![(0, VeinLabel::LateralMarginalVein)]);
-        assert_eq!(label_of(branch(90.0)), vec![(0, VeinLabel::PosterolateralVein)]);
+        assert_eq!(label_of_aiv(3.0), vec![(0, VeinLabel::AnteriorInterventricularVein)]);
+        assert_ne!(label_of_aiv(1.8), vec![(0, VeinLabel::AnteriorInterventricularVein)]);
     }
 
     /// In LAO the trunk runs on from the GCV into the AIV: the AIV is the trunk's end, and a

@@ -11,7 +11,9 @@
 //! when the match does not hold) arc length in the image and the projected apex direction
 //! stand in, which foreshortening makes cruder. In RAO the groove is seen edge-on and the
 //! AIV can run back over the GCV before it leaves its shadow, so the traced trunk ends where
-//! the groove folds; the AIV is then the side branch whose course follows the model's AIV.
+//! the groove folds (or runs on there into a tributary, which the groove fit rejects: the
+//! trunk is then cut back to where it fits); the AIV is then the side branch whose course
+//! follows the model's AIV, or, where the model sits off, the widest one running to the apex.
 
 use nalgebra::{Point3, Vector3};
 
@@ -128,6 +130,8 @@ pub(crate) type EdgeLabels = Vec<(usize, VeinLabel)>;
 
 /// How far the groove fit may sit from the trunk (RMS) and still be trusted, mm.
 const GROOVE_FIT_MAX_RMS_MM: f64 = 4.0;
+/// How many edges may be dropped from the trunk's end for the groove fit to hold.
+const TRUNK_END_EDGES_DROPPED: usize = 2;
 
 /// Labels every edge of the oriented tree. `roots` are the edges leaving the root node,
 /// `mm_per_px` converts lengths (a nominal value when the spacing is unknown). Trunk edges
@@ -146,17 +150,8 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
     }) else {
         return labels;
     };
-    let trunk = continuation_path(edges, first, &subtree_len);
-    let trunk_points = trunk_points_of(edges, &trunk);
-    let xy: Vec<[f64; 2]> = trunk_points.iter().map(|p| p.xy).collect();
-    let fit = view
-        .groove
-        .as_ref()
-        .and_then(|g| g.fit(&xy))
-        .inspect(|f| {
-            tracing::debug!(rms_px = f.rms_px, scale = f.scale, rotation_deg = f.rotation_deg, "groove fit");
-        })
-        .filter(|f| f.rms_px * mm_per_px <= GROOVE_FIT_MAX_RMS_MM);
+    let (trunk, trunk_points, fit) =
+        fitted_trunk(edges, continuation_path(edges, first, &subtree_len), view, mm_per_px);
     let places: Vec<GroovePlace> = match &fit {
         Some(f) => groove_places(&f.sample_of_point),
         None => planar_places(&trunk_points, mm_per_px, view.apical),
@@ -231,6 +226,41 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
         }
     }
     labels
+}
+
+/// The trunk's points and its groove fit (when the view's geometry is known and the fit
+/// holds). When the whole path does not fit the groove, the path without its last edge or
+/// two is tried: at the end of the groove the widest continuation can run on into a
+/// tributary (RAO: where the groove folds back, the AIV leaves further back and a lateral
+/// vein carries on), which no groove-and-AIV curve follows.
+fn fitted_trunk(
+    edges: &[OrientedEdge],
+    mut trunk: Vec<usize>,
+    view: &ViewPrior,
+    mm_per_px: f64,
+) -> (Vec<usize>, Vec<TrunkPoint>, Option<GrooveFit>) {
+    let full = trunk.clone();
+    for _ in 0..=TRUNK_END_EDGES_DROPPED {
+        let points = trunk_points_of(edges, &trunk);
+        let xy: Vec<[f64; 2]> = points.iter().map(|p| p.xy).collect();
+        let fit = view
+            .groove
+            .as_ref()
+            .and_then(|g| g.fit(&xy))
+            .inspect(|f| {
+                tracing::debug!(rms_px = f.rms_px, scale = f.scale, rotation_deg = f.rotation_deg, "groove fit");
+            })
+            .filter(|f| f.rms_px * mm_per_px <= GROOVE_FIT_MAX_RMS_MM);
+        if fit.is_some() {
+            return (trunk, points, fit);
+        }
+        if view.groove.is_none() || trunk.len() < 2 {
+            break;
+        }
+        trunk.pop();
+    }
+    let points = trunk_points_of(edges, &full);
+    (full, points, None)
 }
 
 /// The labels of each trunk edge, in runs, from the places of the trunk's points.
@@ -532,6 +562,45 @@ mod tests {
                 labels[e]
             );
         }
+    }
+
+    /// Where the widest continuation at the groove's fold runs on into a tributary, the
+    /// whole path fits no groove-and-AIV curve; the trunk is then the path short of that
+    /// tributary, and the AIV the side branch that follows the model's AIV.
+    #[test]
+    fn a_trunk_running_on_into_a_tributary_at_the_fold_is_cut_back() {
+        let p = projection(-30.0);
+        let model = GrooveModel::project(&p).expect("model");
+        let ring: Vec<[f64; 2]> = densified(
+            &model
+                .samples()
+                .iter()
+                .filter(|s| matches!(s.site, GrooveSite::Ring { .. }))
+                .map(|s| s.xy)
+                .collect::<Vec<_>>(),
+        );
+        let aiv: Vec<[f64; 2]> = model.samples().iter().filter(|s| s.site == GrooveSite::Aiv).map(|s| s.xy).collect();
+        let junction = ring.len() - 41;
+        let mut aiv_course = vec![ring[junction]];
+        aiv_course.extend_from_slice(&aiv[3..]);
+        // A vein carrying on from the fold, across the apical direction.
+        let (apex, _) = apical_direction(&p).expect("apex");
+        let end = ring[ring.len() - 1];
+        let onward: Vec<[f64; 2]> =
+            (0..=150).map(|k| [end[0] - apex[1] * f64::from(k), end[1] + apex[0] * f64::from(k)]).collect();
+        let edges = vec![
+            edge(None, vec![1, 2], ring[..=junction].to_vec(), 8.0),
+            edge(Some(0), vec![3], ring[junction..].to_vec(), 8.0),
+            edge(Some(0), vec![], densified(&aiv_course), 2.0),
+            edge(Some(1), vec![], onward, 6.0),
+        ];
+        // The premise: the whole path does not fit.
+        let whole: Vec<[f64; 2]> = [0, 1, 3].iter().flat_map(|e| edges[*e].points.iter().copied()).collect();
+        assert!(model.fit(&whole).is_none_or(|f| f.rms_px * 0.3 > GROOVE_FIT_MAX_RMS_MM));
+        let view = ViewPrior { apical: apical_direction(&p), groove: Some(model) };
+        let labels = label_tree(&edges, &[0], 0.3, &view);
+        assert_eq!(labels[2], vec![(0, VeinLabel::AnteriorInterventricularVein)], "{labels:?}");
+        assert!(labels[3].iter().all(|r| r.1 != VeinLabel::AnteriorInterventricularVein), "{labels:?}");
     }
 
     /// Where the heart's long axis is tilted against the textbook's, the AIV seen as a side

@@ -275,31 +275,34 @@ fn evaluate(tree: &BranchTree, mask: &[u8], truth: &FrameTruth, w: u32, h: u32, 
             })
             .count() as f64;
     if std::env::var_os("CSNAV_SEGMENT_DEBUG").is_some() && device_px > 0.0 {
-        // Where the tree runs on a device: each branch's length on one, and its label.
-        for b in &tree.branches {
-            let on = densify(&b.points, 0.5)
-                .iter()
-                .filter(|p| {
-                    device_grid.nearest(**p, tol).is_some() && truth_grid.nearest(**p, 2.0 * tol + 4.0).is_none()
-                })
-                .count();
-            if on > 0 {
-                let (a, z) = (b.points[0], b.points[b.points.len() - 1]);
-                println!(
-                    "  on a device: branch {} {:?} {:.0} of {:.0} px, ({:.0},{:.0})-({:.0},{:.0})",
-                    b.id,
-                    b.label,
-                    0.5 * on as f64,
-                    b.length_px,
-                    a[0],
-                    a[1],
-                    z[0],
-                    z[1]
-                );
-            }
-        }
+        explain_devices(tree, &device_grid, &truth_grid, tol);
     }
     Figures { dice, precision, recall, visible_recall, bifurcation_f1, label_accuracy, device_px }
+}
+
+/// Debug (`CSNAV_SEGMENT_DEBUG`): each tree branch lying on a catheter or lead (and on no
+/// vein), its length there and its label.
+fn explain_devices(tree: &BranchTree, device_grid: &Grid<()>, truth_grid: &Grid<VeinLabel>, tol: f64) {
+    for b in &tree.branches {
+        let on = densify(&b.points, 0.5)
+            .iter()
+            .filter(|p| device_grid.nearest(**p, tol).is_some() && truth_grid.nearest(**p, 2.0 * tol + 4.0).is_none())
+            .count();
+        if on > 0 {
+            let (a, z) = (b.points[0], b.points[b.points.len() - 1]);
+            println!(
+                "  on a device: branch {} {:?} {:.0} of {:.0} px, ({:.0},{:.0})-({:.0},{:.0})",
+                b.id,
+                b.label,
+                0.5 * on as f64,
+                b.length_px,
+                a[0],
+                a[1],
+                z[0],
+                z[1]
+            );
+        }
+    }
 }
 
 /// Debug (`CSNAV_SEGMENT_DEBUG`): why each bifurcation is unmatched: a found junction 5-12

@@ -572,7 +572,9 @@ fn write_png(path: &std::path::Path, data: &[u8], size: u32, colour: png::ColorT
 /// at 12 bits and 512, to check figures on patients the pipeline was not tuned on.
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
-    if let Ok(seeds) = std::env::var("CSNAV_SEGMENT_SEEDS") {
+    if let Ok(seeds) = std::env::var("CSNAV_SEGMENT_SEEDS")
+        && !seeds.trim().is_empty()
+    {
         for seed in seeds.split(',').filter_map(|s| s.trim().parse::<u64>().ok()) {
             for view in ["LAO30", "RAO30"] {
                 cases.push(Case { seed, view, bits: 12, size: 512 });

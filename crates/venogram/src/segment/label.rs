@@ -526,12 +526,9 @@ mod tests {
         OrientedEdge { parent, children, points, radius_px }
     }
 
-    /// In RAO the groove is seen edge-on, and where the heart lies a little turned the AIV
-    /// comes back down over the GCV before it leaves its shadow: the traced trunk then runs
-    /// on to where the groove folds, and the AIV shows as a side branch leaving short of the
-    /// trunk's end. It is named AIV, and nothing of the trunk is.
-    #[test]
-    fn an_aiv_seen_as_a_side_branch_in_rao_is_named_aiv() {
+    /// The RAO30 projection, its textbook groove model, the ring (densified, from the ostium)
+    /// and the AIV samples.
+    fn rao_groove() -> (CArmProjection, GrooveModel, Vec<[f64; 2]>, Vec<[f64; 2]>) {
         let p = projection(-30.0);
         let model = GrooveModel::project(&p).expect("model");
         let ring: Vec<[f64; 2]> = densified(
@@ -543,6 +540,16 @@ mod tests {
                 .collect::<Vec<_>>(),
         );
         let aiv: Vec<[f64; 2]> = model.samples().iter().filter(|s| s.site == GrooveSite::Aiv).map(|s| s.xy).collect();
+        (p, model, ring, aiv)
+    }
+
+    /// In RAO the groove is seen edge-on, and where the heart lies a little turned the AIV
+    /// comes back down over the GCV before it leaves its shadow: the traced trunk then runs
+    /// on to where the groove folds, and the AIV shows as a side branch leaving short of the
+    /// trunk's end. It is named AIV, and nothing of the trunk is.
+    #[test]
+    fn an_aiv_seen_as_a_side_branch_in_rao_is_named_aiv() {
+        let (p, model, ring, aiv) = rao_groove();
         // The AIV appears to leave 40 px short of the fold.
         let junction = ring.len() - 41;
         let mut aiv_course = vec![ring[junction]];
@@ -569,17 +576,7 @@ mod tests {
     /// tributary, and the AIV the side branch that follows the model's AIV.
     #[test]
     fn a_trunk_running_on_into_a_tributary_at_the_fold_is_cut_back() {
-        let p = projection(-30.0);
-        let model = GrooveModel::project(&p).expect("model");
-        let ring: Vec<[f64; 2]> = densified(
-            &model
-                .samples()
-                .iter()
-                .filter(|s| matches!(s.site, GrooveSite::Ring { .. }))
-                .map(|s| s.xy)
-                .collect::<Vec<_>>(),
-        );
-        let aiv: Vec<[f64; 2]> = model.samples().iter().filter(|s| s.site == GrooveSite::Aiv).map(|s| s.xy).collect();
+        let (p, model, ring, aiv) = rao_groove();
         let junction = ring.len() - 41;
         let mut aiv_course = vec![ring[junction]];
         aiv_course.extend_from_slice(&aiv[3..]);
@@ -609,17 +606,7 @@ mod tests {
     /// not when a tributary is as wide.
     #[test]
     fn a_tilted_aiv_in_rao_is_named_by_its_calibre_and_length() {
-        let p = projection(-30.0);
-        let model = GrooveModel::project(&p).expect("model");
-        let ring: Vec<[f64; 2]> = densified(
-            &model
-                .samples()
-                .iter()
-                .filter(|s| matches!(s.site, GrooveSite::Ring { .. }))
-                .map(|s| s.xy)
-                .collect::<Vec<_>>(),
-        );
-        let aiv: Vec<[f64; 2]> = model.samples().iter().filter(|s| s.site == GrooveSite::Aiv).map(|s| s.xy).collect();
+        let (p, model, ring, aiv) = rao_groove();
         let junction = ring.len() - 61;
         // The trunk runs on to the fold (wide there: the GCV and the AIV over it), and the
         // AIV, turned 8 degrees about its takeoff, leaves 60 px short of it.

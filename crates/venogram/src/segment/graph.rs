@@ -211,6 +211,12 @@ impl SkeletonGraph {
         id
     }
 
+    /// Every edge ever attached to node `n`, dead ones included (a self-loop twice).
+    #[must_use]
+    pub fn attached(&self, n: usize) -> &[usize] {
+        self.incidence.get(n).map_or(&[], Vec::as_slice)
+    }
+
     /// Live edges at node `n`, a self-loop counted twice.
     #[must_use]
     pub fn incident(&self, n: usize) -> Vec<usize> {

@@ -458,13 +458,17 @@ fn segment_prepared(
         }
     }
     trace_len(&graph, "lowcontrast");
+    let alive_before_devices: Vec<bool> = graph.edges.iter().map(|e| e.alive).collect();
+    let mut gain_ratio = vec![None; graph.edges.len()];
     if let Some(baseline) = baseline {
         let local = local_ridge_of_level(&tophat_512, levels, k)?;
-        remove_present_before(&mut graph, baseline, tophat, &local, noise, k, &radius_at, &mut removed);
+        gain_ratio = remove_present_before(&mut graph, baseline, tophat, &local, noise, k, &radius_at, &mut removed);
     }
     trace_len(&graph, "present-before");
     remove_straight_to_border(&mut graph, w, h, k, &radius_at, &mut removed);
     trace_len(&graph, "border");
+    remove_device_continuations(&mut graph, &alive_before_devices, &gain_ratio, k, &mut removed);
+    trace_len(&graph, "device continuations");
     for n in 0..graph.nodes.len() {
         if graph.nodes[n].alive && graph.degree(n) == 0 {
             graph.nodes[n].alive = false;
@@ -627,6 +631,13 @@ impl BaselineReference {
     }
 }
 
+/// An edge that gained less than this fraction of what it shows since the baseline was
+/// (mostly) there before the contrast.
+const GAINED_MOST: f32 = 0.45;
+
+/// Largest bend, degrees, between a removed device and an edge that runs on from it.
+const DEVICE_CONTINUATION_MAX_DEG: f64 = 25.0;
+
 /// Largest mean radius (px at a 512 matrix) of an edge that [`remove_present_before`] measures
 /// against its local background rather than the top-hat's.
 const THIN_EDGE_RADIUS_PX: f64 = 3.0;
@@ -759,13 +770,14 @@ fn remove_present_before(
     k: f64,
     radius_at: &impl Fn([f64; 2]) -> f64,
     removed: &mut Vec<RemovedStructure>,
-) {
+) -> Vec<Option<f32>> {
+    let mut ratios = vec![None; graph.edges.len()];
     // The frame smoothed like the baseline (Gaussian of sigma k), but only at the edges'
     // points, which are a few percent of the frame.
     let kernel = GaussianWindow::new(k);
     let before = &reference.attenuation_max;
     let min_gain = 2.5 * noise;
-    for e in &mut graph.edges {
+    for (index, e) in graph.edges.iter_mut().enumerate() {
         if !e.alive || e.points.is_empty() {
             continue;
         }
@@ -787,10 +799,68 @@ fn remove_present_before(
         }
         // A faint twig gains less than a few sigma at each point but, on average, most of
         // what it shows; a lead moved a little gains a fraction of it.
-        let gained_most = gain_sum >= 0.45 * now_sum;
+        let gained_most = gain_sum >= GAINED_MOST * now_sum;
+        // Only thin edges run on from a lead: the catheter runs on into the CS.
+        ratios[index] = (thin && now_sum > 0.0).then(|| gain_sum / now_sum);
         if old as f64 >= 0.7 * count as f64 && !gained_most {
             e.alive = false;
             removed.push(RemovedStructure { kind: RemovedKind::PresentBeforeContrast, points: e.points.clone() });
+        }
+    }
+    ratios
+}
+
+/// Removes what runs on smoothly from a removed device and did not gain most of what it
+/// shows since the baseline ([`GAINED_MOST`] of it, by `gain_ratio` per thin edge): the rest of
+/// the lead or catheter, where the heart moved it too far for the point-by-point test (a
+/// dense lead displaced a little gains several noise sigma at many points, yet a small
+/// fraction of its depth). A vein leaving a lead's course, or crossing it, does not run on
+/// from it; one running on from it gained most of what it shows. Repeated along the device.
+fn remove_device_continuations(
+    graph: &mut SkeletonGraph,
+    alive_before: &[bool],
+    gain_ratio: &[Option<f32>],
+    k: f64,
+    removed: &mut Vec<RemovedStructure>,
+) {
+    let reach = 10.0 * k;
+    let min_cos = DEVICE_CONTINUATION_MAX_DEG.to_radians().cos();
+    let mut device: Vec<bool> = graph.edges.iter().zip(alive_before).map(|(e, before)| *before && !e.alive).collect();
+    // Unit direction of edge `e` leaving node `n` along the edge.
+    let leaving = |e: &GraphEdge, n: usize| -> Option<[f64; 2]> {
+        if e.a == n {
+            direction(&e.points, true, reach)
+        } else {
+            direction(&e.points, false, reach).map(|d| [-d[0], -d[1]])
+        }
+    };
+    loop {
+        let mut changed = false;
+        for i in 0..graph.edges.len() {
+            let e = &graph.edges[i];
+            if !e.alive || gain_ratio.get(i).copied().flatten().is_none_or(|r| r >= GAINED_MOST) {
+                continue;
+            }
+            let continues = [e.a, e.b].iter().any(|&n| {
+                let Some(out) = leaving(e, n) else { return false };
+                graph.attached(n).iter().any(|&j| {
+                    device[j]
+                        && leaving(&graph.edges[j], n)
+                            .is_some_and(|into| -(into[0] * out[0] + into[1] * out[1]) >= min_cos)
+                })
+            });
+            if continues {
+                graph.edges[i].alive = false;
+                device[i] = true;
+                removed.push(RemovedStructure {
+                    kind: RemovedKind::PresentBeforeContrast,
+                    points: graph.edges[i].points.clone(),
+                });
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
         }
     }
 }
@@ -1064,5 +1134,46 @@ fn trace_len(g: &SkeletonGraph, stage: &str) {
     if tracing::enabled!(tracing::Level::DEBUG) {
         let length_px: f64 = g.edges.iter().filter(|e| e.alive).map(GraphEdge::length_px).sum();
         tracing::debug!(stage, length_px, "centerline left");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(from: [f64; 2], to: [f64; 2]) -> Vec<[f64; 2]> {
+        let n = (from[0] - to[0]).hypot(from[1] - to[1]).ceil().max(1.0) as usize;
+        (0..=n)
+            .map(|i| {
+                let t = i as f64 / n as f64;
+                [from[0] + t * (to[0] - from[0]), from[1] + t * (to[1] - from[1])]
+            })
+            .collect()
+    }
+
+    /// What runs on smoothly from a removed lead and did not gain most of what it shows goes
+    /// with it, along the lead; a vein leaving the lead's course at an angle, and one running
+    /// on from it that gained most of what it shows, stay.
+    #[test]
+    fn the_rest_of_a_removed_lead_goes_and_veins_touching_it_stay() {
+        let mut graph = SkeletonGraph::default();
+        let xy = [[0.0, 100.0], [100.0, 100.0], [200.0, 100.0], [100.0, 180.0], [300.0, 100.0], [290.0, 135.0]];
+        let n: Vec<usize> = xy.iter().map(|p| graph.add_node(*p)).collect();
+        let lead_removed = graph.add_edge(n[0], n[1], line(xy[0], xy[1]));
+        let lead_rest = graph.add_edge(n[1], n[2], line(xy[1], xy[2]));
+        let vein_across = graph.add_edge(n[1], n[3], line(xy[1], xy[3]));
+        let vein_on = graph.add_edge(n[2], n[4], line(xy[2], xy[4]));
+        let lead_tip = graph.add_edge(n[2], n[5], line(xy[2], xy[5]));
+        let alive_before = vec![true; graph.edges.len()];
+        graph.edges[lead_removed].alive = false;
+        let mut ratio = vec![Some(0.2_f32); graph.edges.len()];
+        ratio[vein_on] = Some(0.9);
+        let mut removed = Vec::new();
+        remove_device_continuations(&mut graph, &alive_before, &ratio, 1.0, &mut removed);
+        assert!(!graph.edges[lead_rest].alive, "the lead running on from the removed part");
+        assert!(!graph.edges[lead_tip].alive, "the lead's tip, bending 21 degrees further on");
+        assert!(graph.edges[vein_across].alive, "a vein leaving the lead at a right angle");
+        assert!(graph.edges[vein_on].alive, "a vein running on from the lead that gained most of it");
+        assert_eq!(removed.len(), 2);
     }
 }

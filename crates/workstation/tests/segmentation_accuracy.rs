@@ -82,15 +82,22 @@ struct Figures {
 
 /// Truth centerline points where the vessel holds contrast, inside the image, with labels.
 fn truth_points(truth: &FrameTruth, w: f64, h: f64) -> Vec<([f64; 2], VeinLabel)> {
+    filled_points(truth, w, h).into_iter().map(|(p, b, _)| (p, b.label)).collect()
+}
+
+/// Points every half pixel along each filled segment of the truth centerlines, inside the
+/// image, with their branch and the segment's mean radius (pixels).
+fn filled_points(truth: &FrameTruth, w: f64, h: f64) -> Vec<([f64; 2], &simulator::render::BranchTruth, f64)> {
     let mut out = Vec::new();
     for b in &truth.branches {
         for i in 0..b.centerline_px.len().saturating_sub(1) {
             if b.opacity[i].min(b.opacity[i + 1]) <= 0.5 {
                 continue;
             }
+            let r = 0.5 * (b.radius_px[i] + b.radius_px[i + 1]);
             for p in densify(&b.centerline_px[i..=i + 1], 0.5) {
                 if p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= w - 1.0 && p[1] <= h - 1.0 {
-                    out.push((p, b.label));
+                    out.push((p, b, r));
                 }
             }
         }
@@ -103,29 +110,17 @@ fn truth_points(truth: &FrameTruth, w: f64, h: f64) -> Vec<([f64; 2], VeinLabel)
 /// AIV back over the GCV; LAO: a lateral vein along the GCV) and no single-view centerline
 /// can be told from the wider vein's.
 fn visible_truth_points(truth: &FrameTruth, w: f64, h: f64) -> Vec<[f64; 2]> {
-    let mut out = Vec::new();
-    for b in &truth.branches {
-        for i in 0..b.centerline_px.len().saturating_sub(1) {
-            if b.opacity[i].min(b.opacity[i + 1]) <= 0.5 {
-                continue;
-            }
-            let r = 0.5 * (b.radius_px[i] + b.radius_px[i + 1]);
-            for p in densify(&b.centerline_px[i..=i + 1], 0.5) {
-                if !(p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= w - 1.0 && p[1] <= h - 1.0) {
-                    continue;
-                }
-                let hidden = truth.branches.iter().filter(|o| o.id != b.id).any(|o| {
-                    let (d, seg, _) = nearest_on_polyline(p, &o.centerline_px);
-                    let r_other = o.radius_px[seg];
-                    r_other > r && d < r_other && o.opacity[seg] > 0.5
-                });
-                if !hidden {
-                    out.push(p);
-                }
-            }
-        }
-    }
-    out
+    filled_points(truth, w, h)
+        .into_iter()
+        .filter(|(p, b, r)| {
+            !truth.branches.iter().filter(|o| o.id != b.id).any(|o| {
+                let (d, seg, _) = nearest_on_polyline(*p, &o.centerline_px);
+                let r_other = o.radius_px[seg];
+                r_other > *r && d < r_other && o.opacity[seg] > 0.5
+            })
+        })
+        .map(|(p, _, _)| p)
+        .collect()
 }
 
 /// Bifurcations visible in the frame: a child leaving a parent that goes on, both filled.

@@ -7,7 +7,10 @@
 //! only (not where a vein runs inside a wider one's projected lumen), as a diagnostic of what
 //! no single view can show; the bar is on all of it. `CSNAV_SEGMENT_DEBUG=1` explains the
 //! losses (bifurcations, label confusion, missed centerline by vein, vein taken by the
-//! removal stages, where each twig is lost); `CSNAV_SEGMENT_DUMP=1` writes images.
+//! removal stages, where each twig is lost); `CSNAV_SEGMENT_DUMP=1` writes images (the
+//! frame, its baseline, the overlay, the masks, the truth); `CSNAV_SEGMENT_SEEDS=23,29`
+//! runs other patients (both views, 12 bit, 512); `CSNAV_SEGMENT_ONLY=3-RAO30-12-1024`
+//! runs only the named cases of the suite.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test: a failed unwrap is a failed test")]
 
@@ -410,6 +413,12 @@ fn run_case(c: &Case) -> Figures {
         let o = venogram::segment::overlay::draw_overlay(&frame, &seg.tree, &seg.removed).unwrap();
         let plain = venogram::segment::overlay::draw_overlay(&frame, &BranchTree::default(), &[]).unwrap();
         write_png(&dir.join("frame.png"), &plain.data, c.size, png::ColorType::Rgb);
+        if let Some(sel) = &seg.selection
+            && let Some(b) = run.cine.frame(sel.baseline_frame)
+        {
+            let o = venogram::segment::overlay::draw_overlay(&b, &BranchTree::default(), &[]).unwrap();
+            write_png(&dir.join("baseline.png"), &o.data, c.size, png::ColorType::Rgb);
+        }
         write_png(&dir.join("overlay.png"), &o.data, c.size, png::ColorType::Rgb);
         write_png(&dir.join("mask.png"), &seg.mask.data, c.size, png::ColorType::Grayscale);
         write_png(&dir.join("candidates.png"), &seg.candidate_mask.data, c.size, png::ColorType::Grayscale);
@@ -592,6 +601,13 @@ fn cases() -> Vec<Case> {
             cases.push(Case { seed, view, bits, size: 1024 });
         }
     }
+    // `CSNAV_SEGMENT_ONLY=3-RAO30-12-1024,...`: only these cases (seed-view-bits-size).
+    if let Ok(only) = std::env::var("CSNAV_SEGMENT_ONLY")
+        && !only.trim().is_empty()
+    {
+        let names: Vec<&str> = only.split(',').map(str::trim).collect();
+        cases.retain(|c| names.contains(&format!("{}-{}-{}-{}", c.seed, c.view, c.bits, c.size).as_str()));
+    }
     cases
 }
 
@@ -639,17 +655,17 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice and precision bars of the issue, and floors a little under today's other figures
-/// (recall 0.84, bifurcation F1 0.49, labels 0.84 (LAO 0.83, RAO 0.85), worst lead in a
-/// tree 60 px).
+/// (recall 0.85, bifurcation F1 0.51, labels 0.84 (LAO 0.83, RAO 0.86), worst lead in a
+/// tree 16 px).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
     let m = mean_figures();
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
-    assert!(m.recall >= 0.81, "mean centerline recall {:.3} fell under 0.81", m.recall);
-    assert!(m.bifurcation_f1 >= 0.45, "mean bifurcation F1 {:.3} fell under 0.45", m.bifurcation_f1);
-    assert!(m.label_accuracy >= 0.80, "mean label accuracy {:.3} fell under 0.80", m.label_accuracy);
-    assert!(m.device_px <= 70.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
+    assert!(m.recall >= 0.83, "mean centerline recall {:.3} fell under 0.83", m.recall);
+    assert!(m.bifurcation_f1 >= 0.47, "mean bifurcation F1 {:.3} fell under 0.47", m.bifurcation_f1);
+    assert!(m.label_accuracy >= 0.81, "mean label accuracy {:.3} fell under 0.81", m.label_accuracy);
+    assert!(m.device_px <= 30.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
 }
 
 /// Distance from `p` to a polyline, pixels.

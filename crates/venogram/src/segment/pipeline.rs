@@ -18,6 +18,7 @@ use super::image::{ImageF32, LevelImage, Mask, cv, levels_to_512};
 use super::junction::place_junctions;
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
 use super::line::line_response_of_level;
+use super::shift::{self, Feature};
 use super::skeleton::thin;
 use super::threshold::{BELOW, STRONG, WEAK, histogram_par, hysteresis_classes, otsu_par};
 use super::tree::{BranchTree, NodeKind, TreeBranch, TreeNode};
@@ -462,7 +463,26 @@ fn segment_prepared(
     let mut gain_ratio = vec![None; graph.edges.len()];
     if let Some(baseline) = baseline {
         let local = local_ridge_of_level(&tophat_512, levels, k)?;
-        gain_ratio = remove_present_before(&mut graph, baseline, tophat, &local, noise, k, &radius_at, &mut removed);
+        let reach = (ALIGNED_ALLOWANCE_PX * k / f64::from(1u32 << local.levels)).round() as i32;
+        // (One run's frames share a size; a baseline of another size is not followed.)
+        let same_size = baseline.dense_ridge.image.width == local.image.width
+            && baseline.dense_ridge.image.height == local.image.height;
+        let alignment = shift::estimate(&baseline.features, &local)
+            .filter(|_| same_size)
+            .map(|shift_px| Alignment::new(baseline, &local, shift_px, reach, NEW_GAIN_SIGMAS * noise))
+            .transpose()?;
+        gain_ratio = remove_present_before(
+            &mut graph,
+            baseline,
+            alignment.as_ref(),
+            balloon.as_ref(),
+            tophat,
+            &local,
+            noise,
+            k,
+            &radius_at,
+            &mut removed,
+        );
     }
     trace_len(&graph, "present-before");
     remove_straight_to_border(&mut graph, w, h, k, &radius_at, &mut removed);
@@ -587,16 +607,147 @@ fn weighted_median(items: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
 }
 
 /// What the frame before the contrast looked like, reduced once per run for
-/// [`remove_present_before`]: its top-hat smoothed to a pixel's scale and dilated by a few
-/// pixels for the heart having moved in between (the largest value nearby).
+/// [`remove_present_before`]: its top-hat smoothed to a pixel's scale and, for thin
+/// structures, what stood above its local background ([`local_ridge_of_level`]), each the
+/// largest value within an allowance for the heart having moved in between.
 #[derive(Debug, Clone)]
 struct BaselineReference {
-    attenuation_max: ImageF32,
-    /// The same for thin structures: what stood above its local background
-    /// ([`local_ridge_of_level`]), the largest value nearby.
-    ridge_max: LevelImage,
+    /// With the allowance for all the motion ([`MOTION_ALLOWANCE_PX`]): for a frame whose
+    /// shift is not found.
+    unaligned: Allowance,
+    /// With the allowance for what a shift leaves ([`ALIGNED_ALLOWANCE_PX`]).
+    aligned: Allowance,
     /// The occlusion balloon, found before the contrast could compete with it.
     balloon: Option<Balloon>,
+    /// Its dense thin structures, to follow them to where breathing moved them
+    /// ([`shift`](mod@super::shift)).
+    features: Vec<Feature>,
+    /// Its ridge ([`local_ridge_of_level`]) where it lies on a dense thin structure (above
+    /// [`shift::feature_floor`]), 0 elsewhere.
+    dense_ridge: LevelImage,
+}
+
+/// Where the baseline's moving structures went in a frame: the shift, and where a dense
+/// structure of the baseline moved away (the frame shows it again, shifted).
+struct Alignment {
+    /// Frame position minus baseline position of the moving structures, frame px.
+    shift_px: [f64; 2],
+    /// 1 on a dense baseline structure that moved away, on the 512 level.
+    moved_away: LevelImage,
+    /// The allowance for what the shift leaves, px of that level.
+    reach: i32,
+}
+
+impl Alignment {
+    /// The alignment of a frame whose ridge is `now` (on the baseline's 512 level) with the
+    /// baseline `reference` at `shift_px`; `reach` is the allowance for what the shift leaves
+    /// (level px) and `margin` the loss a structure may show and still be the same, in ridge
+    /// units.
+    ///
+    /// A dense baseline structure stayed where the frame still shows it in place and not
+    /// shifted, and moved where it shows shifted and not in place. Where it shows both (a
+    /// structure running along the shift, or a vein now lying on a lead's earlier course),
+    /// the structure's neighbourhood decides: the dense pixels within
+    /// [`COHERENCE_HALF_PX`] that stayed against those that moved, over
+    /// [`COHERENCE_ROUNDS`] rounds.
+    fn new(
+        reference: &BaselineReference,
+        now: &LevelImage,
+        shift_px: [f64; 2],
+        reach: i32,
+        margin: f32,
+    ) -> Result<Self, SegmentError> {
+        let now_max = ImageF32::from_mat(&square_extreme(
+            &now.image.as_mat()?,
+            reach,
+            imgproc::MORPH_DILATE,
+            "motion allowance",
+        )?)?;
+        let scale = f64::from(1u32 << now.levels);
+        let (dx, dy) = ((shift_px[0] / scale).round() as i64, (shift_px[1] / scale).round() as i64);
+        let dense = &reference.dense_ridge.image;
+        let (w, h) = (dense.width, dense.height);
+        // The vote counts pixels per cell of COHERENCE_CELL_PX (a coarse grid keeps the rounds
+        // cheap); the level is the one nearest a 512 matrix, its matrix factor its width's.
+        let cell = COHERENCE_CELL_PX;
+        let (cw, ch) = (w.div_ceil(cell), h.div_ceil(cell));
+        let half = (COHERENCE_HALF_PX * w as f64 / 512.0 / cell as f64).round() as i32;
+        let cell_of = |i: usize| (i / w / cell) * cw + (i % w) / cell;
+        let (mut cells_moved, mut cells_stayed) = (ImageF32::zeros(cw, ch), ImageF32::zeros(cw, ch));
+        // Per dense pixel: shows in place, shows shifted.
+        let (mut moved, mut both) = (ImageF32::zeros(w, h), Vec::new());
+        for (i, &before) in dense.data.iter().enumerate() {
+            if before <= 0.0 {
+                continue;
+            }
+            let (x, y) = ((i % w) as i64, (i / w) as i64);
+            let (u, v) = (x + dx, y + dy);
+            let shifted = u >= 0
+                && v >= 0
+                && (u as usize) < w
+                && (v as usize) < h
+                && now_max.data[v as usize * w + u as usize] >= before - margin;
+            let in_place = now_max.data[i] >= before - margin;
+            match (in_place, shifted) {
+                (true, true) => both.push(i),
+                (false, true) => {
+                    moved.data[i] = 1.0;
+                    cells_moved.data[cell_of(i)] += 1.0;
+                }
+                (true, false) => cells_stayed.data[cell_of(i)] += 1.0,
+                (false, false) => {}
+            }
+        }
+        // Decided pixels vote in the next round, so a decision spreads along a structure a
+        // neighbourhood at a time.
+        let mut undecided = both;
+        for _ in 0..COHERENCE_ROUNDS {
+            let votes_moved = box_sum(&cells_moved, half)?;
+            let votes_stayed = box_sum(&cells_stayed, half)?;
+            let before = undecided.len();
+            undecided.retain(|&i| {
+                let c = cell_of(i);
+                // Counts of pixels, exact in f32.
+                match votes_moved.data[c].total_cmp(&votes_stayed.data[c]) {
+                    std::cmp::Ordering::Greater => {
+                        moved.data[i] = 1.0;
+                        cells_moved.data[c] += 1.0;
+                    }
+                    std::cmp::Ordering::Less => cells_stayed.data[c] += 1.0,
+                    std::cmp::Ordering::Equal => return true,
+                }
+                false
+            });
+            if undecided.is_empty() || undecided.len() == before {
+                break;
+            }
+        }
+        Ok(Self { shift_px, moved_away: LevelImage { image: moved, levels: now.levels }, reach })
+    }
+
+    /// The baseline followed to the frame: `then_at(p)` is a baseline measure at frame
+    /// position `p`. What was at `p - shift` moved here; what was at `p` stays unless it is
+    /// a dense structure that moved away.
+    fn then(&self, p: [f64; 2], then_at: impl Fn([f64; 2]) -> f32) -> f32 {
+        let [sx, sy] = self.shift_px;
+        let moved_here = then_at([p[0] - sx, p[1] - sy]);
+        if self.moved_away_near(p) { moved_here } else { moved_here.max(then_at(p)) }
+    }
+
+    /// Whether a dense baseline structure that moved away lies within the allowance of frame
+    /// position `p` (looked up at the few points tested rather than dilating the map).
+    fn moved_away_near(&self, p: [f64; 2]) -> bool {
+        let m = &self.moved_away.image;
+        let scale = f64::from(1u32 << self.moved_away.levels);
+        let (cx, cy) = (((p[0] + 0.5) / scale - 0.5).round() as i64, ((p[1] + 0.5) / scale - 0.5).round() as i64);
+        let r = i64::from(self.reach);
+        (cy - r..=cy + r).any(|y| {
+            y >= 0
+                && (y as usize) < m.height
+                && (cx - r..=cx + r)
+                    .any(|x| x >= 0 && (x as usize) < m.width && m.data[y as usize * m.width + x as usize] > 0.5)
+        })
+    }
 }
 
 impl BaselineReference {
@@ -606,27 +757,57 @@ impl BaselineReference {
         let a = attenuation(baseline, max_value);
         let balloon = find_balloon(&a, balloon_radii_px(params, k), None)?;
         let before = suppress_background(&a, r_max)?;
-        let reach = (4.0 * k).round() as i32;
         let smoothed = smooth_pixel_scale(&before, k, "baseline smoothing")?;
         let levels = levels_to_512(k);
         let local = local_ridge_of_level(before.pyramid_level(levels)?.as_ref(), levels, k)?;
+        let features = shift::features(&local.image);
+        let floor = shift::feature_floor(&local.image);
+        let dense_ridge = LevelImage {
+            image: ImageF32 {
+                data: local.image.data.iter().map(|v| if *v > floor { *v } else { 0.0 }).collect(),
+                ..local.image.clone()
+            },
+            levels: local.levels,
+        };
+        Ok(Self {
+            unaligned: Allowance::new(&smoothed, &local, MOTION_ALLOWANCE_PX * k)?,
+            aligned: Allowance::new(&smoothed, &local, ALIGNED_ALLOWANCE_PX * k)?,
+            balloon,
+            features,
+            dense_ridge,
+        })
+    }
+}
+
+/// The baseline's measures, each the largest value within a motion allowance.
+#[derive(Debug, Clone)]
+struct Allowance {
+    /// The top-hat smoothed to a pixel's scale.
+    attenuation_max: ImageF32,
+    /// What stood above its local background ([`local_ridge_of_level`]).
+    ridge_max: LevelImage,
+}
+
+impl Allowance {
+    /// The largest of `smoothed` (frame size) and `ridge` (on its level) within `reach_px`
+    /// frame pixels.
+    fn new(smoothed: &Mat, ridge: &LevelImage, reach_px: f64) -> Result<Self, SegmentError> {
         Ok(Self {
             attenuation_max: ImageF32::from_mat(&square_extreme(
-                &smoothed,
-                reach,
+                smoothed,
+                reach_px.round() as i32,
                 imgproc::MORPH_DILATE,
                 "motion allowance",
             )?)?,
             ridge_max: LevelImage {
                 image: ImageF32::from_mat(&square_extreme(
-                    &local.image.as_mat()?,
-                    (f64::from(reach) / f64::from(1u32 << local.levels)).round() as i32,
+                    &ridge.image.as_mat()?,
+                    (reach_px / f64::from(1u32 << ridge.levels)).round() as i32,
                     imgproc::MORPH_DILATE,
                     "motion allowance",
                 )?)?,
-                levels: local.levels,
+                levels: ridge.levels,
             },
-            balloon,
         })
     }
 }
@@ -634,6 +815,29 @@ impl BaselineReference {
 /// An edge that gained less than this fraction of what it shows since the baseline was
 /// (mostly) there before the contrast.
 const GAINED_MOST: f32 = 0.45;
+
+/// What a point must gain since the baseline, in noise sigma, to be new (and what a
+/// structure may lose and still be the same).
+const NEW_GAIN_SIGMAS: f32 = 2.5;
+
+/// How far the heart may have moved a structure between the baseline and the frame, px at
+/// a 512 matrix, when the frame's shift is not known.
+const MOTION_ALLOWANCE_PX: f64 = 4.0;
+
+/// The same once the frame's shift is followed ([`shift`](mod@super::shift)): what the
+/// heart's own deformation leaves.
+const ALIGNED_ALLOWANCE_PX: f64 = 2.0;
+
+/// Half side, px at a 512 matrix, of the neighbourhood that decides whether a dense
+/// baseline structure that shows both in place and shifted stayed or moved.
+const COHERENCE_HALF_PX: f64 = 24.0;
+
+/// Side of the cells the vote counts pixels in, px of the 512 level.
+const COHERENCE_CELL_PX: usize = 4;
+
+/// Rounds of that vote, each reaching one neighbourhood further along a structure: a vein
+/// may lie along a lead's earlier course for a few centimetres.
+const COHERENCE_ROUNDS: usize = 6;
 
 /// Largest bend, degrees, between a removed device and an edge that runs on from it.
 const DEVICE_CONTINUATION_MAX_DEG: f64 = 25.0;
@@ -701,6 +905,23 @@ fn local_ridge_of_level(level: &ImageF32, levels: u32, k: f64) -> Result<LevelIm
     Ok(LevelImage { image: ImageF32::from_mat(&local_ridge(&smoothed, k_level)?)?, levels })
 }
 
+/// The sum of `img` over a square of half side `half` px around each pixel.
+fn box_sum(img: &ImageF32, half: i32) -> Result<ImageF32, SegmentError> {
+    let side = 2 * half + 1;
+    let mut out = Mat::default();
+    imgproc::box_filter(
+        &img.as_mat()?,
+        &mut out,
+        -1,
+        opencv::core::Size::new(side, side),
+        opencv::core::Point::new(-1, -1),
+        false,
+        opencv::core::BORDER_CONSTANT,
+    )
+    .map_err(cv("motion coherence"))?;
+    ImageF32::from_mat(&out)
+}
+
 /// `img` smoothed by a Gaussian of `sigma` pixels.
 fn smooth_pixel_scale(img: &ImageF32, sigma: f64, what: &'static str) -> Result<Mat, SegmentError> {
     let src = img.as_mat()?;
@@ -764,6 +985,8 @@ impl GaussianWindow {
 fn remove_present_before(
     graph: &mut SkeletonGraph,
     reference: &BaselineReference,
+    alignment: Option<&Alignment>,
+    balloon: Option<&Balloon>,
     tophat: &ImageF32,
     local: &LevelImage,
     noise: f32,
@@ -775,21 +998,35 @@ fn remove_present_before(
     // The frame smoothed like the baseline (Gaussian of sigma k), but only at the edges'
     // points, which are a few percent of the frame.
     let kernel = GaussianWindow::new(k);
-    let before = &reference.attenuation_max;
-    let min_gain = 2.5 * noise;
+    let allowance = if alignment.is_some() { &reference.aligned } else { &reference.unaligned };
+    let before = &allowance.attenuation_max;
+    let min_gain = NEW_GAIN_SIGMAS * noise;
     for (index, e) in graph.edges.iter_mut().enumerate() {
         if !e.alive || e.points.is_empty() {
             continue;
         }
-        // Every other point: neighbouring skeleton pixels see nearly the same window.
-        let (mut old, mut count, mut now_sum, mut gain_sum) = (0usize, 0usize, 0.0f32, 0.0f32);
         let mean_r = e.points.iter().map(|p| radius_at(*p)).sum::<f64>() / e.points.len() as f64;
         let thin = mean_r <= THIN_EDGE_RADIUS_PX * k;
+        // At the balloon the occluded CS, the balloon and the veins joining at the ostium
+        // overlap, and the balloon was there before: the tree is rooted there ([`auto_root`]),
+        // so what lies mostly within the disc that found the balloon is not judged by this
+        // test (the MCV's first millimetres would go, and the MCV with them).
+        if let Some(b) = balloon {
+            let inside = e.points.iter().filter(|p| d2(**p, b.center_xy) <= b.radius_px * b.radius_px).count();
+            if 2 * inside >= e.points.len() {
+                continue;
+            }
+        }
+        // Every other point: neighbouring skeleton pixels see nearly the same window.
+        let (mut old, mut count, mut now_sum, mut gain_sum) = (0usize, 0usize, 0.0f32, 0.0f32);
         for p in e.points.iter().step_by(2) {
-            let (now, then) = if thin {
-                (local.at_frame(p[0], p[1]), reference.ridge_max.at_frame(p[0], p[1]))
-            } else {
-                (kernel.smoothed_at(tophat, p[0], p[1]), before.at_clamped(p[0], p[1]))
+            let then_at = |q: [f64; 2]| {
+                if thin { allowance.ridge_max.at_frame(q[0], q[1]) } else { before.at_clamped(q[0], q[1]) }
+            };
+            let now = if thin { local.at_frame(p[0], p[1]) } else { kernel.smoothed_at(tophat, p[0], p[1]) };
+            let then = match alignment {
+                Some(a) => a.then(*p, then_at),
+                None => then_at(*p),
             };
             let gain = now - then;
             old += usize::from(gain < min_gain);
@@ -1175,5 +1412,136 @@ mod tests {
         assert!(graph.edges[vein_across].alive, "a vein leaving the lead at a right angle");
         assert!(graph.edges[vein_on].alive, "a vein running on from the lead that gained most of it");
         assert_eq!(removed.len(), 2);
+    }
+
+    /// A ridge map (level 0, 160 x 160) with unit-deep lines three pixels wide.
+    fn ridge_map(lines: &[([f64; 2], [f64; 2])]) -> ImageF32 {
+        let mut img = ImageF32::zeros(160, 160);
+        for (i, v) in img.data.iter_mut().enumerate() {
+            *v = 0.002 * ((i * 7919 % 13) as f32 / 13.0);
+        }
+        for (a, b) in lines {
+            for p in line(*a, *b) {
+                for d in -1..=1 {
+                    let (x, y) = (p[0].round() as usize, (p[1].round() as i64 + d) as usize);
+                    if x < 160 && y < 160 {
+                        img.data[y * 160 + x] = 1.0;
+                    }
+                }
+            }
+        }
+        img
+    }
+
+    /// The baseline of [`ridge_map`]s: a lead along y = 60 and a sternal wire along x = 140.
+    fn baseline_with_lead_and_wire() -> BaselineReference {
+        let before = ridge_map(&[([0.0, 60.0], [130.0, 60.0]), ([140.0, 0.0], [140.0, 159.0])]);
+        let level = LevelImage { image: before.clone(), levels: 0 };
+        let smoothed = before.as_mat().unwrap().try_clone().unwrap();
+        let floor = shift::feature_floor(&before);
+        BaselineReference {
+            unaligned: Allowance::new(&smoothed, &level, MOTION_ALLOWANCE_PX).unwrap(),
+            aligned: Allowance::new(&smoothed, &level, ALIGNED_ALLOWANCE_PX).unwrap(),
+            balloon: None,
+            features: shift::features(&before),
+            dense_ridge: LevelImage {
+                image: ImageF32 {
+                    data: before.data.iter().map(|v| if *v > floor { *v } else { 0.0 }).collect(),
+                    ..before.clone()
+                },
+                levels: 0,
+            },
+        }
+    }
+
+    /// Breathing moved the lead 8 px up; a vein now runs for 70 px where the lead was. With
+    /// the shift followed, the vein is new and the lead and the (static) wire are old; a
+    /// motion allowance alone calls the vein old and the lead new.
+    #[test]
+    fn a_vein_on_a_leads_earlier_course_is_new_once_the_shift_is_followed() {
+        let reference = baseline_with_lead_and_wire();
+        let now = LevelImage {
+            image: ridge_map(&[
+                ([0.0, 52.0], [130.0, 52.0]),
+                ([140.0, 0.0], [140.0, 159.0]),
+                ([30.0, 60.0], [100.0, 60.0]),
+            ]),
+            levels: 0,
+        };
+        let shift_px = shift::estimate(&reference.features, &now).expect("the lead's shift");
+        // Within the lines' width (a 3 px line fits three shifts equally well).
+        assert!(shift_px[0] == 0.0 && (shift_px[1] + 8.0).abs() <= 1.0, "{shift_px:?}");
+        let margin = 0.1;
+        let reach = ALIGNED_ALLOWANCE_PX.round() as i32;
+        let alignment = Alignment::new(&reference, &now, shift_px, reach, margin).unwrap();
+        let aligned = |p: [f64; 2]| alignment.then(p, |q| reference.aligned.ridge_max.at_frame(q[0], q[1]));
+        let unaligned = |p: [f64; 2]| reference.unaligned.ridge_max.at_frame(p[0], p[1]);
+        for x in [35.0, 65.0, 95.0] {
+            assert!(aligned([x, 60.0]) < margin, "the vein at x = {x} is new: {}", aligned([x, 60.0]));
+            assert!(unaligned([x, 60.0]) > 0.9, "without the shift it looks old");
+        }
+        for x in [10.0, 65.0, 120.0] {
+            assert!(aligned([x, 52.0]) > 0.9, "the moved lead at x = {x} is old");
+            assert!(unaligned([x, 52.0]) < margin, "without the shift it looks new");
+        }
+        for y in [20.0, 100.0] {
+            assert!(aligned([140.0, y]) > 0.9, "the wire stayed");
+        }
+    }
+
+    /// What lies within the balloon was there before the contrast (the balloon) and stays for
+    /// the root; the same edge elsewhere goes.
+    #[test]
+    fn what_lies_within_the_balloon_is_not_judged_present_before() {
+        let reference = baseline_with_lead_and_wire();
+        let now = LevelImage { image: reference.dense_ridge.image.clone(), levels: 0 };
+        let tophat = now.image.clone();
+        let balloon = Balloon { center_xy: [60.0, 60.0], radius_px: 12.0, strength: 1.0 };
+        for (inside, expect_alive) in [(Some(&balloon), true), (None, false)] {
+            let mut graph = SkeletonGraph::default();
+            let (a, b) = (graph.add_node([52.0, 60.0]), graph.add_node([68.0, 60.0]));
+            let e = graph.add_edge(a, b, line([52.0, 60.0], [68.0, 60.0]));
+            let mut removed = Vec::new();
+            let radius = |_: [f64; 2]| 1.5;
+            remove_present_before(
+                &mut graph,
+                &reference,
+                None,
+                inside,
+                &tophat,
+                &now,
+                0.01,
+                1.0,
+                &radius,
+                &mut removed,
+            );
+            assert_eq!(graph.edges[e].alive, expect_alive, "balloon {inside:?}");
+        }
+    }
+
+    /// A static structure that the shift maps onto itself in part (a wire loop as tall as
+    /// the shift is long) stays old all round.
+    #[test]
+    fn a_static_wire_loop_stays_old_under_the_shift() {
+        let mut reference = baseline_with_lead_and_wire();
+        // Add a 30 x 12 px loop, static, to the baseline and the frame.
+        let corners = [[60.0, 110.0], [90.0, 110.0], [90.0, 122.0], [60.0, 122.0], [60.0, 110.0]];
+        let loop_lines: Vec<([f64; 2], [f64; 2])> = corners.windows(2).map(|w| (w[0], w[1])).collect();
+        let mut lines = vec![([0.0, 60.0], [130.0, 60.0]), ([140.0, 0.0], [140.0, 159.0])];
+        lines.extend(&loop_lines);
+        let before = ridge_map(&lines);
+        let level = LevelImage { image: before.clone(), levels: 0 };
+        let smoothed = before.as_mat().unwrap().try_clone().unwrap();
+        reference.aligned = Allowance::new(&smoothed, &level, ALIGNED_ALLOWANCE_PX).unwrap();
+        let floor = shift::feature_floor(&before);
+        reference.dense_ridge.image.data = before.data.iter().map(|v| if *v > floor { *v } else { 0.0 }).collect();
+        let mut now_lines = vec![([0.0, 52.0], [130.0, 52.0]), ([140.0, 0.0], [140.0, 159.0])];
+        now_lines.extend(&loop_lines);
+        let now = LevelImage { image: ridge_map(&now_lines), levels: 0 };
+        let alignment = Alignment::new(&reference, &now, [0.0, -8.0], 2, 0.1).unwrap();
+        let aligned = |p: [f64; 2]| alignment.then(p, |q| reference.aligned.ridge_max.at_frame(q[0], q[1]));
+        for p in [[75.0, 110.0], [75.0, 122.0], [60.0, 116.0], [90.0, 116.0]] {
+            assert!(aligned(p) > 0.9, "the loop at {p:?}: {}", aligned(p));
+        }
     }
 }

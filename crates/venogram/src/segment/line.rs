@@ -153,7 +153,7 @@ fn line_mean(img: &ImageF32, taps: &[(isize, isize)], out: &mut [f32]) {
 
 /// Median and 1.4826 x median absolute deviation of `values`, from a sample of at most about
 /// 65 536 of them (a strided subsample: the spread of the background is all that is asked).
-fn robust_spread(values: &[f32]) -> (f32, f32) {
+pub(crate) fn robust_spread(values: &[f32]) -> (f32, f32) {
     let stride = (values.len() / 65_536).max(1);
     let mut sample: Vec<f32> = values.iter().step_by(stride).copied().filter(|v| v.is_finite()).collect();
     if sample.is_empty() {

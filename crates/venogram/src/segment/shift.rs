@@ -19,6 +19,7 @@
 use rayon::prelude::*;
 
 use super::image::{ImageF32, LevelImage};
+use super::line::robust_spread;
 
 /// A baseline pixel on a dense thin structure: its position on the 512 level and its ridge.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,19 +77,6 @@ pub(crate) fn features(ridge: &ImageF32) -> Vec<Feature> {
     out.sort_unstable_by(|a, b| b.ridge.total_cmp(&a.ridge));
     out.truncate(MAX_FEATURES);
     out
-}
-
-/// Median and robust spread (1.4826 MAD) of every fourth sample.
-fn robust_spread(data: &[f32]) -> (f32, f32) {
-    let mut v: Vec<f32> = data.iter().step_by(4).copied().collect();
-    if v.is_empty() {
-        return (0.0, 0.0);
-    }
-    let mid = v.len() / 2;
-    let median = *v.select_nth_unstable_by(mid, f32::total_cmp).1;
-    let mut dev: Vec<f32> = v.iter().map(|x| (x - median).abs()).collect();
-    let mad = *dev.select_nth_unstable_by(mid, f32::total_cmp).1;
-    (median, 1.4826 * mad)
 }
 
 /// The translation, in frame pixels, that carries the baseline's moving structures onto

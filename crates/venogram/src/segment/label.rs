@@ -543,6 +543,15 @@ mod tests {
         (p, model, ring, aiv)
     }
 
+    /// Where the AIV appears to leave the RAO ring (40 px short of the fold, as a side
+    /// branch) and its course from there along the model's AIV.
+    fn aiv_short_of_the_fold(ring: &[[f64; 2]], aiv: &[[f64; 2]]) -> (usize, Vec<[f64; 2]>) {
+        let junction = ring.len() - 41;
+        let mut course = vec![ring[junction]];
+        course.extend_from_slice(&aiv[3..]);
+        (junction, course)
+    }
+
     /// In RAO the groove is seen edge-on, and where the heart lies a little turned the AIV
     /// comes back down over the GCV before it leaves its shadow: the traced trunk then runs
     /// on to where the groove folds, and the AIV shows as a side branch leaving short of the
@@ -550,10 +559,7 @@ mod tests {
     #[test]
     fn an_aiv_seen_as_a_side_branch_in_rao_is_named_aiv() {
         let (p, model, ring, aiv) = rao_groove();
-        // The AIV appears to leave 40 px short of the fold.
-        let junction = ring.len() - 41;
-        let mut aiv_course = vec![ring[junction]];
-        aiv_course.extend_from_slice(&aiv[3..]);
+        let (junction, aiv_course) = aiv_short_of_the_fold(&ring, &aiv);
         let edges = vec![
             edge(None, vec![1, 2], ring[..=junction].to_vec(), 8.0),
             edge(Some(0), vec![], ring[junction..].to_vec(), 8.0),
@@ -577,9 +583,7 @@ mod tests {
     #[test]
     fn a_trunk_running_on_into_a_tributary_at_the_fold_is_cut_back() {
         let (p, model, ring, aiv) = rao_groove();
-        let junction = ring.len() - 41;
-        let mut aiv_course = vec![ring[junction]];
-        aiv_course.extend_from_slice(&aiv[3..]);
+        let (junction, aiv_course) = aiv_short_of_the_fold(&ring, &aiv);
         // A vein carrying on from the fold, across the apical direction.
         let (apex, _) = apical_direction(&p).expect("apex");
         let end = ring[ring.len() - 1];

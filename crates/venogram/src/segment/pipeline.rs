@@ -18,7 +18,7 @@ use super::image::{ImageF32, LevelImage, Mask, cv, levels_to_512};
 use super::junction::place_junctions;
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
 use super::line::line_response_of_level;
-use super::shift::{self, Feature};
+use super::shift::{self, DenseStructures};
 use super::skeleton::thin;
 use super::threshold::{BELOW, STRONG, WEAK, histogram_par, hysteresis_classes, otsu_par};
 use super::tree::{BranchTree, NodeKind, TreeBranch, TreeNode};
@@ -465,9 +465,9 @@ fn segment_prepared(
         let local = local_ridge_of_level(&tophat_512, levels, k)?;
         let reach = (ALIGNED_ALLOWANCE_PX * k / f64::from(1u32 << local.levels)).round() as i32;
         // (One run's frames share a size; a baseline of another size is not followed.)
-        let same_size = baseline.dense_ridge.image.width == local.image.width
-            && baseline.dense_ridge.image.height == local.image.height;
-        let alignment = shift::estimate(&baseline.features, &local)
+        let same_size = baseline.dense.ridge.image.width == local.image.width
+            && baseline.dense.ridge.image.height == local.image.height;
+        let alignment = shift::estimate(&baseline.dense.features, &local)
             .filter(|_| same_size)
             .map(|shift_px| Alignment::new(baseline, &local, shift_px, reach, NEW_GAIN_SIGMAS * noise))
             .transpose()?;
@@ -619,12 +619,9 @@ struct BaselineReference {
     aligned: Allowance,
     /// The occlusion balloon, found before the contrast could compete with it.
     balloon: Option<Balloon>,
-    /// Its dense thin structures, to follow them to where breathing moved them
-    /// ([`shift`](mod@super::shift)).
-    features: Vec<Feature>,
-    /// Its ridge ([`local_ridge_of_level`]) where it lies on a dense thin structure (above
-    /// [`shift::feature_floor`]), 0 elsewhere.
-    dense_ridge: LevelImage,
+    /// Its dense thin structures (on its [`local_ridge_of_level`]), to follow them to where
+    /// breathing moved them ([`shift`](mod@super::shift)).
+    dense: DenseStructures,
 }
 
 /// Where the baseline's moving structures went in a frame: the shift, and where a dense
@@ -632,8 +629,10 @@ struct BaselineReference {
 struct Alignment {
     /// Frame position minus baseline position of the moving structures, frame px.
     shift_px: [f64; 2],
-    /// 1 on a dense baseline structure that moved away, on the 512 level.
-    moved_away: LevelImage,
+    /// The dense baseline structures that moved away, on the 512 level.
+    moved_away: Mask,
+    /// Pyramid levels between the frame and `moved_away`.
+    levels: u32,
     /// The allowance for what the shift leaves, px of that level.
     reach: i32,
 }
@@ -665,7 +664,7 @@ impl Alignment {
         )?)?;
         let scale = f64::from(1u32 << now.levels);
         let (dx, dy) = ((shift_px[0] / scale).round() as i64, (shift_px[1] / scale).round() as i64);
-        let dense = &reference.dense_ridge.image;
+        let dense = &reference.dense.ridge.image;
         let (w, h) = (dense.width, dense.height);
         // The vote counts pixels per cell of COHERENCE_CELL_PX (a coarse grid keeps the rounds
         // cheap); the level is the one nearest a 512 matrix, its matrix factor its width's.
@@ -675,7 +674,7 @@ impl Alignment {
         let cell_of = |i: usize| (i / w / cell) * cw + (i % w) / cell;
         let (mut cells_moved, mut cells_stayed) = (ImageF32::zeros(cw, ch), ImageF32::zeros(cw, ch));
         // Per dense pixel: shows in place, shows shifted.
-        let (mut moved, mut both) = (ImageF32::zeros(w, h), Vec::new());
+        let (mut moved, mut both) = (Mask::empty(w, h), Vec::new());
         for (i, &before) in dense.data.iter().enumerate() {
             if before <= 0.0 {
                 continue;
@@ -691,7 +690,7 @@ impl Alignment {
             match (in_place, shifted) {
                 (true, true) => both.push(i),
                 (false, true) => {
-                    moved.data[i] = 1.0;
+                    moved.data[i] = 255;
                     cells_moved.data[cell_of(i)] += 1.0;
                 }
                 (true, false) => cells_stayed.data[cell_of(i)] += 1.0,
@@ -710,7 +709,7 @@ impl Alignment {
                 // Counts of pixels, exact in f32.
                 match votes_moved.data[c].total_cmp(&votes_stayed.data[c]) {
                     std::cmp::Ordering::Greater => {
-                        moved.data[i] = 1.0;
+                        moved.data[i] = 255;
                         cells_moved.data[c] += 1.0;
                     }
                     std::cmp::Ordering::Less => cells_stayed.data[c] += 1.0,
@@ -722,7 +721,7 @@ impl Alignment {
                 break;
             }
         }
-        Ok(Self { shift_px, moved_away: LevelImage { image: moved, levels: now.levels }, reach })
+        Ok(Self { shift_px, moved_away: moved, levels: now.levels, reach })
     }
 
     /// The baseline followed to the frame: `then_at(p)` is a baseline measure at frame
@@ -737,15 +736,14 @@ impl Alignment {
     /// Whether a dense baseline structure that moved away lies within the allowance of frame
     /// position `p` (looked up at the few points tested rather than dilating the map).
     fn moved_away_near(&self, p: [f64; 2]) -> bool {
-        let m = &self.moved_away.image;
-        let scale = f64::from(1u32 << self.moved_away.levels);
+        let m = &self.moved_away;
+        let scale = f64::from(1u32 << self.levels);
         let (cx, cy) = (((p[0] + 0.5) / scale - 0.5).round() as i64, ((p[1] + 0.5) / scale - 0.5).round() as i64);
         let r = i64::from(self.reach);
         (cy - r..=cy + r).any(|y| {
             y >= 0
                 && (y as usize) < m.height
-                && (cx - r..=cx + r)
-                    .any(|x| x >= 0 && (x as usize) < m.width && m.data[y as usize * m.width + x as usize] > 0.5)
+                && (cx - r..=cx + r).any(|x| x >= 0 && (x as usize) < m.width && m.get(x as usize, y as usize))
         })
     }
 }
@@ -760,21 +758,11 @@ impl BaselineReference {
         let smoothed = smooth_pixel_scale(&before, k, "baseline smoothing")?;
         let levels = levels_to_512(k);
         let local = local_ridge_of_level(before.pyramid_level(levels)?.as_ref(), levels, k)?;
-        let features = shift::features(&local.image);
-        let floor = shift::feature_floor(&local.image);
-        let dense_ridge = LevelImage {
-            image: ImageF32 {
-                data: local.image.data.iter().map(|v| if *v > floor { *v } else { 0.0 }).collect(),
-                ..local.image.clone()
-            },
-            levels: local.levels,
-        };
         Ok(Self {
             unaligned: Allowance::new(&smoothed, &local, MOTION_ALLOWANCE_PX * k)?,
             aligned: Allowance::new(&smoothed, &local, ALIGNED_ALLOWANCE_PX * k)?,
             balloon,
-            features,
-            dense_ridge,
+            dense: shift::dense_structures(&local),
         })
     }
 }
@@ -1438,19 +1426,11 @@ mod tests {
         let before = ridge_map(&[([0.0, 60.0], [130.0, 60.0]), ([140.0, 0.0], [140.0, 159.0])]);
         let level = LevelImage { image: before.clone(), levels: 0 };
         let smoothed = before.as_mat().unwrap().try_clone().unwrap();
-        let floor = shift::feature_floor(&before);
         BaselineReference {
             unaligned: Allowance::new(&smoothed, &level, MOTION_ALLOWANCE_PX).unwrap(),
             aligned: Allowance::new(&smoothed, &level, ALIGNED_ALLOWANCE_PX).unwrap(),
             balloon: None,
-            features: shift::features(&before),
-            dense_ridge: LevelImage {
-                image: ImageF32 {
-                    data: before.data.iter().map(|v| if *v > floor { *v } else { 0.0 }).collect(),
-                    ..before.clone()
-                },
-                levels: 0,
-            },
+            dense: shift::dense_structures(&level),
         }
     }
 
@@ -1468,7 +1448,7 @@ mod tests {
             ]),
             levels: 0,
         };
-        let shift_px = shift::estimate(&reference.features, &now).expect("the lead's shift");
+        let shift_px = shift::estimate(&reference.dense.features, &now).expect("the lead's shift");
         // Within the lines' width (a 3 px line fits three shifts equally well).
         assert!(shift_px[0] == 0.0 && (shift_px[1] + 8.0).abs() <= 1.0, "{shift_px:?}");
         let margin = 0.1;
@@ -1494,7 +1474,7 @@ mod tests {
     #[test]
     fn what_lies_within_the_balloon_is_not_judged_present_before() {
         let reference = baseline_with_lead_and_wire();
-        let now = LevelImage { image: reference.dense_ridge.image.clone(), levels: 0 };
+        let now = reference.dense.ridge.clone();
         let tophat = now.image.clone();
         let balloon = Balloon { center_xy: [60.0, 60.0], radius_px: 12.0, strength: 1.0 };
         for (inside, expect_alive) in [(Some(&balloon), true), (None, false)] {
@@ -1533,8 +1513,7 @@ mod tests {
         let level = LevelImage { image: before.clone(), levels: 0 };
         let smoothed = before.as_mat().unwrap().try_clone().unwrap();
         reference.aligned = Allowance::new(&smoothed, &level, ALIGNED_ALLOWANCE_PX).unwrap();
-        let floor = shift::feature_floor(&before);
-        reference.dense_ridge.image.data = before.data.iter().map(|v| if *v > floor { *v } else { 0.0 }).collect();
+        reference.dense = shift::dense_structures(&level);
         let mut now_lines = vec![([0.0, 52.0], [130.0, 52.0]), ([140.0, 0.0], [140.0, 159.0])];
         now_lines.extend(&loop_lines);
         let now = LevelImage { image: ridge_map(&now_lines), levels: 0 };

@@ -56,21 +56,41 @@ const MIN_PEAK_TO_MEDIAN: f32 = 2.5;
 
 /// The ridge a baseline pixel needs to lie on a dense thin structure: [`FEATURE_SIGMAS`]
 /// above the ridge map's noise.
-pub(crate) fn feature_floor(ridge: &ImageF32) -> f32 {
+fn feature_floor(ridge: &ImageF32) -> f32 {
     let (median, sigma) = robust_spread(&ridge.data);
     median + FEATURE_SIGMAS * sigma
 }
 
-/// The baseline's features: pixels of its ridge map (on the 512 level, every other pixel
-/// and row) above [`feature_floor`], the strongest [`MAX_FEATURES`].
-pub(crate) fn features(ridge: &ImageF32) -> Vec<Feature> {
-    let floor = feature_floor(ridge);
-    let mut out: Vec<Feature> = (0..ridge.height)
+/// The baseline's dense thin structures (leads, wires, catheter, balloon).
+#[derive(Debug, Clone)]
+pub(crate) struct DenseStructures {
+    /// The ridge map where it stands above [`feature_floor`], 0 elsewhere.
+    pub ridge: LevelImage,
+    /// The features the shift is estimated from: pixels of `ridge` on every other pixel and
+    /// row, the strongest [`MAX_FEATURES`], strongest first.
+    pub features: Vec<Feature>,
+}
+
+/// The dense thin structures of a baseline's ridge map (on the 512 level).
+pub(crate) fn dense_structures(ridge: &LevelImage) -> DenseStructures {
+    let floor = feature_floor(&ridge.image);
+    let dense = ImageF32 {
+        data: ridge.image.data.iter().map(|v| if *v > floor { *v } else { 0.0 }).collect(),
+        ..ridge.image.clone()
+    };
+    let features = features(&dense);
+    DenseStructures { ridge: LevelImage { image: dense, levels: ridge.levels }, features }
+}
+
+/// Every other pixel and row of a dense ridge map where it is set, the strongest
+/// [`MAX_FEATURES`], strongest first.
+fn features(dense: &ImageF32) -> Vec<Feature> {
+    let mut out: Vec<Feature> = (0..dense.height)
         .step_by(2)
-        .flat_map(|y| (0..ridge.width).step_by(2).map(move |x| (x, y)))
+        .flat_map(|y| (0..dense.width).step_by(2).map(move |x| (x, y)))
         .filter_map(|(x, y)| {
-            let v = ridge.at(x, y);
-            (v > floor).then_some(Feature { x: x as i32, y: y as i32, ridge: v })
+            let v = dense.at(x, y);
+            (v > 0.0).then_some(Feature { x: x as i32, y: y as i32, ridge: v })
         })
         .collect();
     // Strongest first, so the cap keeps the densest.
@@ -212,7 +232,7 @@ mod tests {
         // lower, the wire where it was, and a vein runs where the lead was.
         let before = ridge_with(&[(10.0, 20.0, 110.0, 80.0), (64.0, 0.0, 64.0, 127.0)]);
         let now = ridge_with(&[(10.0, 27.0, 110.0, 87.0), (64.0, 0.0, 64.0, 127.0), (40.0, 38.0, 110.0, 80.0)]);
-        let f = features(&before);
+        let f = dense_structures(&level(before)).features;
         assert!(f.len() > 50, "{}", f.len());
         let shift = estimate(&f, &level(now)).expect("a shift");
         assert!((shift[0] - 0.0).abs() <= 1.0 && (shift[1] - 7.0).abs() <= 1.0, "{shift:?}");
@@ -223,21 +243,23 @@ mod tests {
         let before = ridge_with(&[(10.0, 20.0, 110.0, 80.0), (64.0, 0.0, 64.0, 127.0)]);
         // The same structures and a new vein.
         let now = ridge_with(&[(10.0, 20.0, 110.0, 80.0), (64.0, 0.0, 64.0, 127.0), (20.0, 100.0, 120.0, 110.0)]);
-        assert_eq!(estimate(&features(&before), &level(now)), None);
+        assert_eq!(estimate(&dense_structures(&level(before)).features, &level(now)), None);
     }
 
     #[test]
     fn a_shift_is_given_in_frame_pixels() {
         let before = ridge_with(&[(10.0, 20.0, 110.0, 80.0)]);
         let now = ridge_with(&[(15.0, 20.0, 115.0, 80.0)]);
-        let shift = estimate(&features(&before), &LevelImage { image: now, levels: 1 }).expect("a shift");
+        let before = LevelImage { image: before, levels: 1 };
+        let shift =
+            estimate(&dense_structures(&before).features, &LevelImage { image: now, levels: 1 }).expect("a shift");
         assert!((shift[0] - 10.0).abs() <= 2.0 && shift[1].abs() <= 2.0, "{shift:?}");
     }
 
     #[test]
     fn no_features_gives_no_shift() {
         let flat = ImageF32::zeros(64, 64);
-        assert!(features(&flat).is_empty());
+        assert!(dense_structures(&level(flat.clone())).features.is_empty());
         assert_eq!(estimate(&[], &level(flat)), None);
     }
 }

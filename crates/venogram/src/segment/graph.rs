@@ -313,6 +313,21 @@ impl SkeletonGraph {
         });
     }
 
+    /// Removes edges from `root` to a free end for which `remove(edge)` holds, as long as the
+    /// root keeps an edge. Returns how many were removed.
+    pub fn prune_root_stubs(&mut self, root: usize, remove: impl Fn(&GraphEdge) -> bool) -> usize {
+        let mut count = 0;
+        for e in self.incident(root) {
+            let tip = self.edges[e].other(root);
+            if self.degree(root) > 1 && tip != root && self.degree(tip) == 1 && remove(&self.edges[e]) {
+                self.edges[e].alive = false;
+                self.nodes[tip].alive = false;
+                count += 1;
+            }
+        }
+        count
+    }
+
     /// Removes terminal edges shorter than `min_length(junction position)`, repeatedly, merging
     /// the junctions left with two edges. An edge that is a whole component is never removed.
     pub fn prune_spurs(&mut self, min_length: impl Fn([f64; 2]) -> f64, keep: Option<usize>) {
@@ -688,5 +703,21 @@ mod tests {
         let other = g.nearest_node([40.0, 29.0], |_| true).unwrap();
         assert_eq!(g.degree(other), 1);
         assert_eq!(g.edges.iter().filter(|e| e.alive).count(), 3);
+    }
+
+    #[test]
+    fn a_stub_at_the_root_goes_and_the_root_keeps_an_edge() {
+        let px: Vec<(usize, usize)> = (2..60).map(|x| (x, 20)).collect();
+        let mut g = SkeletonGraph::from_skeleton(&draw(64, 40, &px));
+        let e = g.edges.iter().position(|e| e.alive).unwrap();
+        let root = g.split_at(e, [20.0, 20.0]);
+        let near = |e: &GraphEdge| e.points.iter().all(|p| dist2(*p, [20.0, 20.0]) < 25.0 * 25.0);
+        assert_eq!(g.prune_root_stubs(root, near), 1);
+        assert_eq!(g.degree(root), 1);
+        let left = g.edges.iter().find(|e| e.alive).unwrap();
+        assert!(left.points.iter().any(|p| p[0] > 55.0), "the long side stays");
+        // Everything near: the root still keeps its one edge.
+        assert_eq!(g.prune_root_stubs(root, |_| true), 0);
+        assert_eq!(g.degree(root), 1);
     }
 }

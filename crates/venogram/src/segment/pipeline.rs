@@ -530,6 +530,13 @@ fn segment_prepared(
     trace_len(&graph, "break_loops");
     graph.prune_spurs(spur, Some(root));
     graph.prune_within_lumen(radius_at, beyond_px, Some(root));
+    if let Some(b) = &balloon {
+        // The root splits the skeleton through the balloon's blob; the part on the far side
+        // from the CS is the balloon itself and the guide catheter's tip inside it, ending
+        // about where the disc ends (a vein joining at the ostium reaches well past it).
+        let reach = b.radius_px + BALLOON_STUB_BEYOND_PX * k;
+        graph.prune_root_stubs(root, |e| e.points.iter().all(|p| d2(*p, b.center_xy) < reach * reach));
+    }
     graph.merge_degree_two(Some(root));
     let junction_gap = |a: [f64; 2], b: [f64; 2]| radius_at(a).max(radius_at(b)).max(0.0) + 3.0 * k;
     graph.contract_junctions(junction_gap, Some(root));
@@ -833,6 +840,10 @@ const DEVICE_CONTINUATION_MAX_DEG: f64 = 25.0;
 /// Largest mean radius (px at a 512 matrix) of an edge that [`remove_present_before`] measures
 /// against its local background rather than the top-hat's.
 const THIN_EDGE_RADIUS_PX: f64 = 3.0;
+
+/// How far past the balloon's disc (px at a 512 matrix) a free end from the root may reach
+/// and still be the balloon's own skeleton or the catheter tip inside it, not a vein.
+const BALLOON_STUB_BEYOND_PX: f64 = 10.0;
 
 /// Half side of the window whose minimum is the local background of [`local_ridge`], px at a
 /// 512 matrix: wider than the thinnest veins and leads, narrow enough to follow the heart's

@@ -424,6 +424,7 @@ fn segment_prepared(
     let mut graph = SkeletonGraph::from_skeleton(&skeleton);
     let radius_at = |p: [f64; 2]| f64::from(distance.at_clamped(p[0], p[1])) - 0.5;
     let spur = |p: [f64; 2]| (6.0 * k).max(1.6 * radius_at(p));
+    graph.remove_small_rings(SMALL_RING_PX * k, None);
     graph.prune_spurs(spur, None);
     // A side branch reaches well past its parent's wall; a bump in a wide vein's wall does not.
     let beyond_px = 6.0 * k;
@@ -840,6 +841,10 @@ const DEVICE_CONTINUATION_MAX_DEG: f64 = 25.0;
 /// Largest mean radius (px at a 512 matrix) of an edge that [`remove_present_before`] measures
 /// against its local background rather than the top-hat's.
 const THIN_EDGE_RADIUS_PX: f64 = 3.0;
+
+/// Longest ring (px at a 512 matrix) in the skeleton that is a hole in the mask, not two
+/// vessels: a hole of about 4 px across (noise within a vessel's lumen).
+const SMALL_RING_PX: f64 = 14.0;
 
 /// How far past the balloon's disc (px at a 512 matrix) a free end from the root may reach
 /// and still be the balloon's own skeleton or the catheter tip inside it, not a vein.

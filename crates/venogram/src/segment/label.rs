@@ -14,6 +14,10 @@
 //! the groove folds (or runs on there into a tributary, which the groove fit rejects: the
 //! trunk is then cut back to where it fits); the AIV is then the side branch whose course
 //! follows the model's AIV, or, where the model sits off, the widest one running to the apex.
+//! Where the ring is seen open (LAO), a tributary can run inside a wide trunk's shadow and
+//! come out further on (a lateral vein running down over the GCV to the CS): it is named by
+//! where its course, extended back over the trunk, could last have joined
+//! ([`hidden_takeoff`]), not by where it comes out.
 
 use nalgebra::{Point3, Vector3};
 
@@ -162,13 +166,20 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
         labels[e] = runs;
     }
 
-    // Side branches of the trunk, by where they leave it.
+    // Side branches of the trunk, by where they leave it (or left it, hidden in its shadow).
+    let ring_seen_open = view.apical.is_some_and(|(_, in_plane)| ring_openness(in_plane) >= RING_OPEN_MIN);
     let mut sides: Vec<(usize, GroovePlace)> = Vec::new();
     for (k, &e) in trunk.iter().enumerate() {
         let last = trunk_points.iter().rposition(|tp| tp.edge == e).unwrap_or(0);
         for &c in &edges[e].children {
             if Some(&c) != trunk.get(k + 1) {
-                sides.push((c, places[last]));
+                let hidden = if ring_seen_open {
+                    hidden_takeoff(edges, &trunk_points, last, &edges[c], mm_per_px)
+                } else {
+                    None
+                };
+                let at = hidden.unwrap_or(last);
+                sides.push((c, places[at]));
             }
         }
     }
@@ -327,6 +338,100 @@ fn aiv_side_branch(
         (widest.1 <= AIV_LOOSE_MAX_RMS_MM && widest.2 >= AIV_LOOSE_MIN_COVERAGE && clearly_wider).then_some(widest.0)
     })
 }
+
+/// Where a side branch leaving the trunk at trunk point `junction` really left it, when it ran
+/// in the trunk's shadow first: its axis, measured where it is clear of the trunk and
+/// extended back, lies over the trunk's lumen for more than [`HIDDEN_MIN_RADII`] trunk radii
+/// of trunk. Such a vein leaves the trunk at a shallow angle somewhere along that stretch and
+/// is seen only where it comes out (LAO: a lateral vein running down over the GCV to where it
+/// meets the CS); the far end of the stretch, where the straight course could last have
+/// joined, stands for its takeoff. Returns the trunk point index, or `None` for an ordinary
+/// takeoff.
+fn hidden_takeoff(
+    edges: &[OrientedEdge],
+    trunk: &[TrunkPoint],
+    junction: usize,
+    side: &OrientedEdge,
+    mm_per_px: f64,
+) -> Option<usize> {
+    let radius = |tp: &TrunkPoint| edges[tp.edge].radius_px[tp.index].max(0.5);
+    let r_junction = radius(&trunk[junction]);
+    // The side branch's axis past the trunk's wall.
+    let from = r_junction + 2.0;
+    let to = from + HIDDEN_AXIS_MM / mm_per_px;
+    let mut arc = 0.0;
+    let (mut anchor, mut far) = (None, None);
+    for (i, q) in side.points.iter().enumerate() {
+        if i > 0 {
+            arc += dist(side.points[i - 1], *q);
+        }
+        if arc >= from && anchor.is_none() {
+            anchor = Some(*q);
+        }
+        if arc >= to {
+            far = Some(*q);
+            break;
+        }
+    }
+    let (anchor, far) = (anchor?, far?);
+    let n = dist(anchor, far);
+    if n < 1.0 {
+        return None;
+    }
+    // Back along the axis, from the anchor.
+    let back = [(anchor[0] - far[0]) / n, (anchor[1] - far[1]) / n];
+    let over_lumen = |tp: &TrunkPoint| {
+        let (dx, dy) = (tp.xy[0] - anchor[0], tp.xy[1] - anchor[1]);
+        let along = dx * back[0] + dy * back[1];
+        along > 0.0 && (dx * back[1] - dy * back[0]).abs() <= radius(tp)
+    };
+    // Walk the trunk the way the extended axis heads (distal when the point a radius further
+    // along lies that way: trunk edges share their end points), while it stays over the lumen.
+    let ahead = trunk[junction..].iter().find(|tp| tp.arc_px - trunk[junction].arc_px >= r_junction);
+    let forward = ahead.is_some_and(|tp| {
+        (tp.xy[0] - trunk[junction].xy[0]) * back[0] + (tp.xy[1] - trunk[junction].xy[1]) * back[1] > 0.0
+    });
+    let mut last = None;
+    let mut i = junction;
+    while let Some(next) = if forward { Some(i + 1).filter(|n| *n < trunk.len()) } else { i.checked_sub(1) } {
+        if !over_lumen(&trunk[next]) {
+            break;
+        }
+        last = Some(next);
+        i = next;
+    }
+    let last = last?;
+    // Parallel to the stretch it lies over, and longer than an ordinary takeoff's crossing.
+    let chord = [trunk[last].xy[0] - trunk[junction].xy[0], trunk[last].xy[1] - trunk[junction].xy[1]];
+    let cos = (chord[0] * back[0] + chord[1] * back[1]) / chord[0].hypot(chord[1]).max(1e-9);
+    let run_px = (trunk[last].arc_px - trunk[junction].arc_px).abs();
+    (run_px > HIDDEN_MIN_RADII * r_junction && cos >= HIDDEN_MAX_DEG.to_radians().cos()).then_some(last)
+}
+
+/// Largest angle between a side branch's extended axis and the trunk it lies over for the
+/// branch to have run in the trunk's shadow, degrees (a vein running inside another is
+/// parallel to it; 10 and 15 degrees measured the same on the simulator's venograms, 22 let
+/// in an ordinary takeoff).
+const HIDDEN_MAX_DEG: f64 = 15.0;
+/// How open the AV ring must look (minor over major axis of its projected circle) for hidden
+/// runs to be read: see [`ring_openness`].
+const RING_OPEN_MIN: f64 = 0.5;
+
+/// How open the AV ring looks in a view whose LV long axis keeps `in_plane` of its length in
+/// projection: the ratio of the minor to the major axis of the ring's projected circle (1 en
+/// face, 0 edge-on). Where the ring is seen open (LAO), a straight vein can lie over the
+/// curved groove's shadow only for a short stretch, so a long overlap means it ran inside;
+/// where it is seen nearly edge-on (RAO) the groove projects to a line, and a vein near the
+/// fold lies over it for a long way whether it ran inside or left at once.
+fn ring_openness(in_plane: f64) -> f64 {
+    (1.0 - in_plane.clamp(0.0, 1.0).powi(2)).sqrt()
+}
+
+/// Length of a side branch's axis measured past the trunk's wall for [`hidden_takeoff`], mm.
+const HIDDEN_AXIS_MM: f64 = 5.0;
+/// Trunk covered by a side branch's extended axis, in trunk radii, past which the branch ran
+/// in the trunk's shadow (an ordinary takeoff at 35 degrees or more covers under 3).
+const HIDDEN_MIN_RADII: f64 = 3.0;
 
 /// The points of a path of edges with their edge, index and arc length.
 fn trunk_points_of(edges: &[OrientedEdge], path: &[usize]) -> Vec<TrunkPoint> {
@@ -550,6 +655,48 @@ mod tests {
         let mut course = vec![ring[junction]];
         course.extend_from_slice(&aiv[3..]);
         (junction, course)
+    }
+
+    /// A trunk along x (radius 7 px) with a side branch leaving it at x = 100 whose skeleton
+    /// drops to the wall and then runs off at `angle_deg` from the trunk, heading back
+    /// towards the trunk's start (`back`) or on (`!back`).
+    fn trunk_and_side(angle_deg: f64, back: bool) -> (Vec<OrientedEdge>, Vec<TrunkPoint>) {
+        let trunk = densified(&[[0.0, 100.0], [300.0, 100.0]]);
+        let (c, s) = (angle_deg.to_radians().cos(), angle_deg.to_radians().sin());
+        let c = if back { -c } else { c };
+        let mut side = densified(&[[100.0, 100.0], [100.0, 106.0]]);
+        side.extend((1..=60).map(|t| [100.0 + f64::from(t) * c, 106.0 + f64::from(t) * s]));
+        let edges = vec![edge(None, vec![1], trunk, 7.0), edge(Some(0), vec![], side, 2.0)];
+        let points = trunk_points_of(&edges, &[0]);
+        (edges, points)
+    }
+
+    /// A vein seen leaving the trunk heading back along it at 10 degrees ran in the trunk's
+    /// shadow from further on: its straight course, extended back, lies over the lumen up to
+    /// x = 174, where it could last have joined. One leaving at 60 degrees left where it is
+    /// seen, and so does one running off parallel the other way (its extension heads back
+    /// over the trunk's start, not on).
+    #[test]
+    fn a_vein_coming_out_of_the_trunks_shadow_took_off_further_along() {
+        let (edges, trunk) = trunk_and_side(10.0, true);
+        let at = hidden_takeoff(&edges, &trunk, 100, &edges[1], 0.3).expect("a hidden run");
+        assert!((165.0..=180.0).contains(&trunk[at].xy[0]), "takeoff at {:?}", trunk[at].xy);
+        let (edges, trunk) = trunk_and_side(60.0, true);
+        assert_eq!(hidden_takeoff(&edges, &trunk, 100, &edges[1], 0.3), None);
+        let (edges, trunk) = trunk_and_side(60.0, false);
+        assert_eq!(hidden_takeoff(&edges, &trunk, 100, &edges[1], 0.3), None);
+        // Heading on at 10 degrees, its extension runs back over the trunk towards the start.
+        let (edges, trunk) = trunk_and_side(10.0, false);
+        let at = hidden_takeoff(&edges, &trunk, 100, &edges[1], 0.3).expect("a hidden run");
+        assert!((20.0..=35.0).contains(&trunk[at].xy[0]), "takeoff at {:?}", trunk[at].xy);
+    }
+
+    /// LAO 30 shows the AV ring open (hidden runs are read), RAO 30 nearly edge-on.
+    #[test]
+    fn the_ring_is_seen_open_in_lao_and_edge_on_in_rao() {
+        let open = |primary_deg: f64| ring_openness(apical_direction(&projection(primary_deg)).expect("apex").1);
+        assert!(open(30.0) >= RING_OPEN_MIN, "LAO 30: {}", open(30.0));
+        assert!(open(-30.0) < RING_OPEN_MIN, "RAO 30: {}", open(-30.0));
     }
 
     /// In RAO the groove is seen edge-on, and where the heart lies a little turned the AIV

@@ -136,8 +136,9 @@ pub(crate) type EdgeLabels = Vec<(usize, VeinLabel)>;
 
 /// How far the groove fit may sit from the trunk (RMS) and still be trusted, mm.
 const GROOVE_FIT_MAX_RMS_MM: f64 = 4.0;
-/// How many edges may be dropped from the trunk's end for the groove fit to hold.
-const TRUNK_END_EDGES_DROPPED: usize = 2;
+/// Shortest trunk the groove fit may be cut back to, in textbook CS lengths: the CS and a
+/// first stretch of the GCV, enough to place the groove.
+const MIN_FITTED_TRUNK_CS_LENGTHS: f64 = 1.5;
 
 /// Labels every edge of the oriented tree. `roots` are the edges leaving the root node,
 /// `mm_per_px` converts lengths (a nominal value when the spacing is unknown). Trunk edges
@@ -242,10 +243,11 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
 }
 
 /// The trunk's points and its groove fit (when the view's geometry is known and the fit
-/// holds). When the whole path does not fit the groove, the path without its last edge or
-/// two is tried: at the end of the groove the widest continuation can run on into a
-/// tributary (RAO: where the groove folds back, the AIV leaves further back and a lateral
-/// vein carries on), which no groove-and-AIV curve follows.
+/// holds). When the whole path does not fit the groove, it is cut back an edge at a time
+/// (down to [`MIN_FITTED_TRUNK_CS_LENGTHS`]) until it does: at the end of the groove the
+/// widest continuation can run on into a tributary (RAO: where the groove folds back, the
+/// AIV leaves further back and a lateral vein carries on, through as many edges as it has
+/// twigs), which no groove-and-AIV curve follows.
 fn fitted_trunk(
     edges: &[OrientedEdge],
     mut trunk: Vec<usize>,
@@ -253,7 +255,7 @@ fn fitted_trunk(
     mm_per_px: f64,
 ) -> (Vec<usize>, Vec<TrunkPoint>, Option<GrooveFit>) {
     let full = trunk.clone();
-    for _ in 0..=TRUNK_END_EDGES_DROPPED {
+    loop {
         let points = trunk_points_of(edges, &trunk);
         let xy: Vec<[f64; 2]> = points.iter().map(|p| p.xy).collect();
         let fit = view
@@ -271,6 +273,10 @@ fn fitted_trunk(
             break;
         }
         trunk.pop();
+        let kept_mm = trunk_points_of(edges, &trunk).last().map_or(0.0, |p| p.arc_px) * mm_per_px;
+        if kept_mm < MIN_FITTED_TRUNK_CS_LENGTHS * atlas::CS_LENGTH_MM {
+            break;
+        }
     }
     let points = trunk_points_of(edges, &full);
     (full, points, None)
@@ -755,6 +761,39 @@ mod tests {
         let labels = label_tree(&edges, &[0], 0.3, &view);
         assert_eq!(labels[2], vec![(0, VeinLabel::AnteriorInterventricularVein)], "{labels:?}");
         assert!(labels[3].iter().all(|r| r.1 != VeinLabel::AnteriorInterventricularVein), "{labels:?}");
+    }
+
+    /// The vein carrying on from the fold has twigs, so it is several edges: the trunk is
+    /// cut back past all of them (not a fixed count of edges).
+    #[test]
+    fn a_tributary_of_several_edges_at_the_fold_is_cut_back_whole() {
+        let (p, model, ring, aiv) = rao_groove();
+        let (junction, aiv_course) = aiv_short_of_the_fold(&ring, &aiv);
+        let (apex, _) = apical_direction(&p).expect("apex");
+        let end = ring[ring.len() - 1];
+        let onward = |k: usize| [end[0] - apex[1] * k as f64, end[1] + apex[0] * k as f64];
+        // The onward vein in four pieces of 40 px, a twig at each inner node.
+        let mut edges = vec![
+            edge(None, vec![1, 2], ring[..=junction].to_vec(), 8.0),
+            edge(Some(0), vec![3], ring[junction..].to_vec(), 8.0),
+            edge(Some(0), vec![], densified(&aiv_course), 2.0),
+        ];
+        for piece in 0..4 {
+            // Pieces are edges 3, 5, 7 and 9; the twigs 4, 6 and 8.
+            let id = edges.len();
+            let parent = if piece == 0 { 1 } else { id - 2 };
+            let children = if piece < 3 { vec![id + 1, id + 2] } else { vec![] };
+            let points: Vec<[f64; 2]> = (40 * piece..=40 * (piece + 1)).map(onward).collect();
+            let at = points[points.len() - 1];
+            edges.push(edge(Some(parent), children, points, 6.0));
+            if piece < 3 {
+                let twig = (0..=12).map(|k| [at[0] + apex[0] * f64::from(k), at[1] + apex[1] * f64::from(k)]).collect();
+                edges.push(edge(Some(id), vec![], twig, 1.0));
+            }
+        }
+        let view = ViewPrior { apical: apical_direction(&p), groove: Some(model) };
+        let labels = label_tree(&edges, &[0], 0.3, &view);
+        assert_eq!(labels[2], vec![(0, VeinLabel::AnteriorInterventricularVein)], "{labels:?}");
     }
 
     /// In RAO a posterolateral vein can follow the model's AIV even more closely than the

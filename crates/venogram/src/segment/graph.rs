@@ -561,6 +561,17 @@ impl SkeletonGraph {
     /// weighted by `cost_per_px` of each edge) are cut in the middle into two free ends,
     /// so no centerline is lost. Returns the number of loops broken.
     pub fn break_loops(&mut self, root: usize, cost_per_px: impl Fn(&GraphEdge) -> f64) -> usize {
+        self.break_loops_at(root, cost_per_px, |pts: &[[f64; 2]]| pts.len() / 2)
+    }
+
+    /// [`Self::break_loops`], cutting each edge off the tree where `cut_at(points)` says
+    /// (the index of the first point of the second half, kept within the edge).
+    pub fn break_loops_at(
+        &mut self,
+        root: usize,
+        cost_per_px: impl Fn(&GraphEdge) -> f64,
+        cut_at: impl Fn(&[[f64; 2]]) -> usize,
+    ) -> usize {
         let n = self.nodes.len();
         let mut dist = vec![f64::INFINITY; n];
         let mut via: Vec<Option<usize>> = vec![None; n];
@@ -595,7 +606,7 @@ impl SkeletonGraph {
             if pts.len() < 4 {
                 continue;
             }
-            let mid = pts.len() / 2;
+            let mid = cut_at(&pts).clamp(1, pts.len() - 1);
             let (n1, n2) = (self.nodes.len(), self.nodes.len() + 1);
             self.add_node(pts[mid - 1]);
             self.add_node(pts[mid]);

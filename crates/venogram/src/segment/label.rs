@@ -257,6 +257,10 @@ fn fitted_trunk(
     let full = trunk.clone();
     loop {
         let points = trunk_points_of(edges, &trunk);
+        let kept_mm = points.last().map_or(0.0, |p| p.arc_px) * mm_per_px;
+        if trunk.len() < full.len() && kept_mm < MIN_FITTED_TRUNK_CS_LENGTHS * atlas::CS_LENGTH_MM {
+            break;
+        }
         let xy: Vec<[f64; 2]> = points.iter().map(|p| p.xy).collect();
         let fit = view
             .groove
@@ -273,10 +277,6 @@ fn fitted_trunk(
             break;
         }
         trunk.pop();
-        let kept_mm = trunk_points_of(edges, &trunk).last().map_or(0.0, |p| p.arc_px) * mm_per_px;
-        if kept_mm < MIN_FITTED_TRUNK_CS_LENGTHS * atlas::CS_LENGTH_MM {
-            break;
-        }
     }
     let points = trunk_points_of(edges, &full);
     (full, points, None)

@@ -1,5 +1,6 @@
 //! Segmentation benchmark: each stage and the whole pipeline on the best-opacified frame of
-//! synthetic venograms at 512x512 and 1024x1024 (release build, all cores). Target: the whole
+//! synthetic venograms at 512x512 and 1024x1024 (binned to the 512 working matrix, and at its
+//! own matrix), release build, all cores. Target: the whole
 //! pipeline under 40 ms on a 1024 frame, so a 15-30 frame/s cine can be followed live.
 //! Run with `cargo bench -p workstation --bench segment`.
 
@@ -10,6 +11,7 @@ use std::time::Instant;
 use simulator::SyntheticPatient;
 use simulator::render::{RenderSettings, render};
 use venogram::segment::enhance::{Scales, VesselnessMeasure, suppress_background, vesselness};
+use venogram::segment::resolution::Binning;
 use venogram::segment::{SegmentParams, StageTimings, segment_frame, select_frame};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -23,15 +25,26 @@ fn main() {
     let repeats = 15;
     println!("csnav segmentation benchmark ({} threads), median of {repeats} runs, ms", rayon::current_num_threads());
     println!(
-        "{:>6} {:>9} {:>11} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9} {:>12}",
-        "size", "select", "background", "vessel J", "vessel F", "thresh", "graph", "labels", "pipeline", "per cine fr."
+        "{:>10} {:>7} {:>9} {:>11} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9} {:>12}",
+        "size",
+        "select",
+        "resample",
+        "background",
+        "vessel J",
+        "vessel F",
+        "thresh",
+        "graph",
+        "labels",
+        "pipeline",
+        "per cine fr."
     );
-    for size in [512u32, 1024] {
+    for (size, full_resolution) in [(512u32, false), (1024, false), (1024, true)] {
         let patient = SyntheticPatient::generate(7);
         let settings = RenderSettings::typical("LAO30".parse().unwrap(), size, 12, 14);
         let run = render(&patient, &settings).unwrap();
         let max = run.cine.format.max_stored_value();
-        let params = SegmentParams { projection: Some(run.projection.clone()), ..SegmentParams::default() };
+        let params =
+            SegmentParams { projection: Some(run.projection.clone()), full_resolution, ..SegmentParams::default() };
         let t = Instant::now();
         let selection = select_frame(&run.cine).unwrap();
         let select_ms = t.elapsed().as_secs_f64() * 1000.0 / f64::from(run.cine.frame_count());
@@ -41,12 +54,15 @@ fn main() {
         let mut frangi = Vec::new();
         for _ in 0..repeats {
             stages.push(segment_frame(&frame, max, &params, Some(&baseline)).unwrap().timings);
-            let a = venogram::segment::ImageF32 {
-                width: size as usize,
-                height: size as usize,
-                data: frame.samples.iter().map(|s| 1.0 - f32::from(*s) / f32::from(max)).collect(),
-            };
-            let scales = Scales::for_matrix(size as usize);
+            let binning = Binning::for_frame(size as usize, size as usize, full_resolution);
+            let a = binning
+                .bin(venogram::segment::ImageF32 {
+                    width: size as usize,
+                    height: size as usize,
+                    data: frame.samples.iter().map(|s| 1.0 - f32::from(*s) / f32::from(max)).collect(),
+                })
+                .unwrap();
+            let scales = Scales::for_matrix(a.width);
             let tophat = suppress_background(&a, *scales.radii_px.last().unwrap()).unwrap();
             let t = Instant::now();
             vesselness(tophat, &scales, VesselnessMeasure::Frangi { beta: 0.5 }).unwrap();
@@ -54,9 +70,10 @@ fn main() {
         }
         let m = |f: fn(&StageTimings) -> f64| median(stages.iter().map(f).collect());
         println!(
-            "{:>6} {:>9.1} {:>11.1} {:>10.1} {:>10.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>12}",
-            format!("{size}"),
+            "{:>10} {:>7.1} {:>9.1} {:>11.1} {:>10.1} {:>10.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>12}",
+            if full_resolution { format!("{size} full") } else { format!("{size}") },
             select_ms,
+            m(|t| t.resample_ms),
             m(|t| t.background_ms),
             m(|t| t.vesselness_ms),
             median(frangi),
@@ -68,7 +85,9 @@ fn main() {
         );
     }
     println!(
-        "select: contrast-curve cost per frame of the run; pipeline: one frame, Jerman, with the baseline frame's device check."
+        "select: contrast-curve cost per frame of the run; resample: binning a 1024 frame to the 512 working matrix and\n\
+         mapping the result back (\"full\": segmented at its own matrix); pipeline: one frame, Jerman, with the baseline\n\
+         frame's device check."
     );
     println!("allocator keeps freed frame buffers: {retained}");
 }

@@ -25,7 +25,12 @@ fn say(text: &str) {
 
 /// Segments one stored run into `store/segmented/<SOP Instance UID>/`; the announcement of it.
 fn segment_stored(stored: &StoredInstance, store: &Path, geometry: &GeometryArgs) -> anyhow::Result<Announcement> {
-    let how = SegmentationArgs { seed_xy: None, measure: MeasureArg::Jerman, geometry: geometry.clone() };
+    let how = SegmentationArgs {
+        seed_xy: None,
+        measure: MeasureArg::Jerman,
+        full_resolution: false,
+        geometry: geometry.clone(),
+    };
     let (run, params) = crate::segment::prepare(&stored.path, &how)?;
     let result = segment_run(&run.cine, FrameChoice::Auto, &params)
         .with_context(|| format!("cannot segment {}", stored.path.display()))?;

@@ -251,8 +251,8 @@ impl Review {
                 let r = self.run_mut(*run)?;
                 let (_, seg, _) = case_runs::segment_file(r.run, &r.path, Some(*xy), FrameChoice::Index(r.frame))?;
                 r.seed_xy = Some(*xy);
+                r.enhanced = seg.native_enhanced()?;
                 r.tree = seg.tree;
-                r.enhanced = seg.enhanced;
                 let text = format!(
                     "run {run}: seed at ({:.0}, {:.0}), segmented again: {} branches (earlier edits of this run dropped)",
                     xy[0],
@@ -406,6 +406,7 @@ fn source(args: SourceArgs, app: &Sender<AppMsg>, commands: &Receiver<UiCommand>
     for (k, path) in files.iter().enumerate() {
         send(AppMsg::Step(format!("segmenting {}", path.display())));
         let (loaded, seg, params) = case_runs::segment_file(k as u32 + 1, path, None, FrameChoice::Auto)?;
+        let enhanced = seg.native_enhanced()?;
         review.runs.push(RunUnderReview {
             run: loaded.info.run,
             path: path.clone(),
@@ -416,7 +417,7 @@ fn source(args: SourceArgs, app: &Sender<AppMsg>, commands: &Receiver<UiCommand>
             seed_xy: None,
             spacing_mm: params.pixel_spacing_mm,
             tree: seg.tree,
-            enhanced: seg.enhanced,
+            enhanced,
             edits: Vec::new(),
         });
         let projection = loaded.projection.clone();

@@ -13,7 +13,7 @@ use venogram::segment::{
 use crate::cli::{MeasureArg, SegmentArgs, SegmentationArgs};
 
 /// Reads the run at `file` and the segmentation settings for it: the geometry (file, entries,
-/// defaults), the ostium seed when given, the vesselness measure.
+/// defaults), the ostium seed when given, the vesselness measure, the working resolution.
 pub(crate) fn prepare(file: &Path, how: &SegmentationArgs) -> anyhow::Result<(venogram::XaRun, SegmentParams)> {
     let (geometry_args, seed_xy) = (&how.geometry, how.seed_xy.as_deref());
     let run = venogram::read_xa_file(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -26,6 +26,7 @@ pub(crate) fn prepare(file: &Path, how: &SegmentationArgs) -> anyhow::Result<(ve
         MeasureArg::Jerman => VesselnessMeasure::Jerman { tau: 0.75 },
         MeasureArg::Frangi => VesselnessMeasure::Frangi { beta: 0.5 },
     };
+    params.full_resolution = how.full_resolution;
     Ok((run, params))
 }
 
@@ -40,7 +41,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
     let (w, h) = (cine.columns(), cine.rows());
     write_png(
         &args.out.join("vesselness.png"),
-        &to_gray8(&result.enhanced.vesselness),
+        &to_gray8(&result.native_enhanced()?.vesselness),
         w,
         h,
         png::ColorType::Grayscale,

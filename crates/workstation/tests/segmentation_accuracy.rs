@@ -9,8 +9,9 @@
 //! losses (bifurcations, label confusion, missed centerline by vein, vein taken by the
 //! removal stages, where each twig is lost); `CSNAV_SEGMENT_DUMP=1` writes images (the
 //! frame, its baseline, the overlay, the masks, the truth); `CSNAV_SEGMENT_SEEDS=23,29`
-//! runs other patients (both views, 12 bit, 512); `CSNAV_SEGMENT_ONLY=3-RAO30-12-1024`
-//! runs only the named cases of the suite.
+//! runs other patients (both views, 12 bit, 512, or the matrix `CSNAV_SEGMENT_SIZE` gives);
+//! `CSNAV_SEGMENT_ONLY=3-RAO30-12-1024` runs only the named cases of the suite;
+//! `CSNAV_SEGMENT_FULL_RESOLUTION=1` segments 1024 frames at their own matrix, not binned.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test: a failed unwrap is a failed test")]
 
@@ -402,6 +403,7 @@ fn run_case(c: &Case) -> Figures {
     let params = SegmentParams {
         pixel_spacing_mm: Some(spacing),
         projection: Some(run.projection.clone()),
+        full_resolution: std::env::var_os("CSNAV_SEGMENT_FULL_RESOLUTION").is_some(),
         ..SegmentParams::default()
     };
     let seg = segment_run(&run.cine, FrameChoice::Auto, &params).expect("segment");
@@ -421,11 +423,13 @@ fn run_case(c: &Case) -> Figures {
         }
         write_png(&dir.join("overlay.png"), &o.data, c.size, png::ColorType::Rgb);
         write_png(&dir.join("mask.png"), &seg.mask.data, c.size, png::ColorType::Grayscale);
-        write_png(&dir.join("candidates.png"), &seg.candidate_mask.data, c.size, png::ColorType::Grayscale);
+        write_png(&dir.join("candidates.png"), &seg.native_candidate_mask().data, c.size, png::ColorType::Grayscale);
         let truth_mask = simulator::output::vessel_mask(truth, c.size, c.size);
         write_png(&dir.join("truth.png"), &truth_mask, c.size, png::ColorType::Grayscale);
         // The thin-line response in noise levels above its floor (10 levels = 250).
-        let lines = venogram::segment::line::line_response(&seg.enhanced.tophat, f64::from(c.size) / 512.0).unwrap();
+        let lines =
+            venogram::segment::line::line_response(&seg.native_enhanced().unwrap().tophat, f64::from(c.size) / 512.0)
+                .unwrap();
         let size = c.size as usize;
         let img: Vec<u8> = (0..size * size)
             .map(|i| ((lines.at(i % size, i / size) - lines.median) / lines.noise * 25.0).clamp(0.0, 255.0) as u8)
@@ -524,10 +528,11 @@ fn explain_losses(seg: &venogram::segment::Segmentation, truth: &FrameTruth, siz
     let tree_pts: Vec<([f64; 2], ())> =
         seg.tree.branches.iter().flat_map(|b| densify(&b.points, 0.5).into_iter().map(|p| (p, ()))).collect();
     let tree_grid = Grid::new(tol.max(6.0), tree_pts);
+    let candidates = seg.native_candidate_mask();
     for b in truth.branches.iter().filter(|b| b.label == VeinLabel::Branch && b.opacity.iter().all(|o| *o > 0.5)) {
         let pts = densify(&b.centerline_px, 1.0);
         let n = pts.len() as f64;
-        let cand = pts.iter().filter(|p| near(&seg.candidate_mask.data, **p)).count() as f64 / n;
+        let cand = pts.iter().filter(|p| near(&candidates.data, **p)).count() as f64 / n;
         let mask = pts.iter().filter(|p| near(&seg.mask.data, **p)).count() as f64 / n;
         let tree = pts.iter().filter(|p| tree_grid.nearest(**p, tol).is_some()).count() as f64 / n;
         let r = b.radius_px.iter().sum::<f64>() / b.radius_px.len() as f64;
@@ -573,15 +578,17 @@ fn write_png(path: &std::path::Path, data: &[u8], size: u32, colour: png::ColorT
 }
 
 /// The cases: a fixed suite, or (`CSNAV_SEGMENT_SEEDS=23,29,...`) those seeds in both views
-/// at 12 bits and 512, to check figures on patients the pipeline was not tuned on.
+/// at 12 bits and 512 (or `CSNAV_SEGMENT_SIZE`), to check figures on patients the pipeline was not tuned on.
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
     if let Ok(seeds) = std::env::var("CSNAV_SEGMENT_SEEDS")
         && !seeds.trim().is_empty()
     {
+        // `CSNAV_SEGMENT_SIZE=1024`: those seeds at another matrix.
+        let size = std::env::var("CSNAV_SEGMENT_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(512);
         for seed in seeds.split(',').filter_map(|s| s.trim().parse::<u64>().ok()) {
             for view in ["LAO30", "RAO30"] {
-                cases.push(Case { seed, view, bits: 12, size: 512 });
+                cases.push(Case { seed, view, bits: 12, size });
             }
         }
         return cases;
@@ -665,6 +672,42 @@ fn segmentation_holds_its_current_accuracy() {
     assert!(m.bifurcation_f1 >= 0.47, "mean bifurcation F1 {:.3} fell under 0.47", m.bifurcation_f1);
     assert!(m.label_accuracy >= 0.84, "mean label accuracy {:.3} fell under 0.84", m.label_accuracy);
     assert!(m.device_px <= 10.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
+}
+
+/// A 1024 frame is segmented binned to the 512 working matrix by default, and at its own matrix
+/// on request: both give a tree in the frame's pixels that meets the Dice, precision and recall
+/// bars on the same case, and their masks agree.
+#[test]
+fn a_1024_frame_binned_or_at_its_own_matrix_gives_the_same_tree() {
+    let c = Case { seed: 3, view: "LAO30", bits: 12, size: 1024 };
+    let (run, spacing) = render_case(&c);
+    let segment = |full_resolution| {
+        let params = SegmentParams {
+            pixel_spacing_mm: Some(spacing),
+            projection: Some(run.projection.clone()),
+            full_resolution,
+            ..SegmentParams::default()
+        };
+        segment_run(&run.cine, FrameChoice::Auto, &params).expect("segment")
+    };
+    let (binned, full) = (segment(false), segment(true));
+    assert_eq!((binned.binning.factor(), full.binning.factor()), (2, 1));
+    assert_eq!(binned.frame, full.frame);
+    assert_eq!((binned.mask.width, binned.mask.height), (1024, 1024));
+    assert_eq!(binned.native_enhanced().unwrap().vesselness.width, 1024);
+    let truth = &run.truth[binned.frame as usize];
+    let tol = 4.0;
+    for (name, seg) in [("binned", &binned), ("full", &full)] {
+        let f = evaluate(&seg.tree, &seg.mask.data, truth, 1024, 1024, tol);
+        println!(
+            "{name}: Dice {:.3} CL P {:.3} R {:.3} bif F1 {:.3} labels {:.3}",
+            f.dice, f.precision, f.recall, f.bifurcation_f1, f.label_accuracy
+        );
+        assert!(f.dice >= 0.85 && f.precision >= 0.90 && f.recall >= 0.85, "{name}: {f:?}");
+    }
+    let both = binned.mask.data.iter().zip(&full.mask.data).filter(|(a, b)| **a > 0 && **b > 0).count() as f64;
+    let agreement = 2.0 * both / (binned.mask.count() + full.mask.count()) as f64;
+    assert!(agreement >= 0.85, "masks agree at Dice {agreement:.3}");
 }
 
 /// Distance from `p` to a polyline, pixels.

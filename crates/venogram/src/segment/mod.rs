@@ -25,6 +25,7 @@ pub mod line;
 pub mod memory;
 pub mod overlay;
 mod pipeline;
+pub mod resolution;
 mod shift;
 pub mod skeleton;
 pub mod threshold;

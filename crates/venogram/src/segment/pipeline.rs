@@ -11,13 +11,14 @@ use rayon::prelude::*;
 use super::SegmentError;
 use super::balloon::{Balloon, find_balloon, radius_range_px};
 use super::enhance::{Enhanced, Scales, VesselnessMeasure, suppress_background, vesselness};
-use super::frame_select::{FrameSelection, attenuation, select_frame};
+use super::frame_select::{FrameSelection, select_frame};
 use super::graph::{GraphEdge, SkeletonGraph, polyline_length};
 use super::groove::GrooveModel;
 use super::image::{ImageF32, LevelImage, Mask, cv, levels_to_512};
 use super::junction::place_junctions;
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
 use super::line::line_response_of_level;
+use super::resolution::Binning;
 use super::shift::{self, DenseStructures};
 use super::skeleton::thin;
 use super::threshold::{BELOW, STRONG, WEAK, histogram_par, hysteresis_classes, otsu_par};
@@ -56,6 +57,9 @@ pub struct SegmentParams {
     pub pixel_spacing_mm: Option<f64>,
     /// The view's projection, when known (it orients the labels).
     pub projection: Option<CArmProjection>,
+    /// Segment at the frame's own matrix instead of binning a 1024 (or larger) frame to the
+    /// working resolution ([`resolution`](mod@super::resolution)): finer, and slower.
+    pub full_resolution: bool,
 }
 
 impl SegmentParams {
@@ -112,6 +116,8 @@ pub struct StageTimings {
     pub graph_ms: f64,
     /// Labels and measurements.
     pub label_ms: f64,
+    /// Binning the frame to the working resolution and mapping the result back.
+    pub resample_ms: f64,
     /// The whole frame.
     pub total_ms: f64,
 }
@@ -127,16 +133,35 @@ pub struct Segmentation {
     pub tree: BranchTree,
     /// The vessel mask of the tree.
     pub mask: Mask,
-    /// Everything the thresholds kept, before devices and detached pieces were removed.
+    /// Everything the thresholds kept, before devices and detached pieces were removed, at the
+    /// working resolution ([`Segmentation::native_candidate_mask`] for the frame's pixels).
     pub candidate_mask: Mask,
-    /// Enhancement images (top-hat, vesselness, radius of the best scale).
+    /// Enhancement images (top-hat, vesselness, radius of the best scale) at the working
+    /// resolution ([`Segmentation::native_enhanced`] for the frame's pixels).
     pub enhanced: Enhanced,
+    /// How the frame was binned to the working resolution the pipeline ran at.
+    pub binning: Binning,
     /// Structures removed as not vein.
     pub removed: Vec<RemovedStructure>,
     /// The occlusion balloon the tree was rooted at, when found (not searched with a seed).
     pub balloon: Option<Balloon>,
     /// Time per stage.
     pub timings: StageTimings,
+}
+
+impl Segmentation {
+    /// The enhancement images in the frame's own pixels (brought up from the working
+    /// resolution when the frame was binned).
+    pub fn native_enhanced(&self) -> Result<Enhanced, SegmentError> {
+        let (w, h) = (self.mask.width, self.mask.height);
+        self.binning.enhanced_to_native(&self.enhanced, w, h)
+    }
+
+    /// The candidate mask in the frame's own pixels.
+    #[must_use]
+    pub fn native_candidate_mask(&self) -> Mask {
+        self.binning.mask_to_native(&self.candidate_mask, self.mask.width, self.mask.height)
+    }
 }
 
 fn ms(since: Instant) -> f64 {
@@ -326,8 +351,14 @@ fn balloon_radii_px(params: &SegmentParams, k: f64) -> (f64, f64) {
     radius_range_px(mm_per_px(params, k), params.pixel_spacing_mm.is_some())
 }
 
-/// [`segment_frame`] with the baseline frame already reduced to its reference.
-#[allow(clippy::too_many_lines, reason = "the stages in order, each a call; splitting would only scatter them")]
+/// The attenuation of a frame at the working resolution, and the binning that gave it.
+fn working_attenuation(frame: &FrameView<'_>, max_value: u16, params: &SegmentParams) -> (ImageF32, Binning) {
+    let binning = Binning::for_frame(frame.columns as usize, frame.rows as usize, params.full_resolution);
+    (binning.attenuation(frame, max_value), binning)
+}
+
+/// [`segment_frame`] with the baseline frame already reduced to its reference: the frame is
+/// binned to the working resolution, segmented there, and the result mapped back.
 fn segment_prepared(
     frame: &FrameView<'_>,
     max_value: u16,
@@ -342,12 +373,32 @@ fn segment_prepared(
         return Err(SegmentError::SeedOutsideImage { x, y, rows: frame.rows, columns: frame.columns });
     }
     let start = Instant::now();
+    let (a, binning) = working_attenuation(frame, max_value, params);
+    let binned_ms = ms(start);
+    let working = binning.working_params(params);
+    let result = segment_working(&a, &working, baseline.filter(|b| b.binning == binning))?;
+    let t0 = Instant::now();
+    let mut result = binning.to_native(result, w, h);
+    result.timings.resample_ms = binned_ms + ms(t0);
+    result.timings.total_ms = ms(start);
+    Ok(result)
+}
+
+/// Segments the attenuation image `a` of a frame at the working resolution (`params` and
+/// `baseline` in its pixels).
+#[allow(clippy::too_many_lines, reason = "the stages in order, each a call; splitting would only scatter them")]
+fn segment_working(
+    a: &ImageF32,
+    params: &SegmentParams,
+    baseline: Option<&BaselineReference>,
+) -> Result<Segmentation, SegmentError> {
+    let (w, h) = (a.width, a.height);
+    let start = Instant::now();
     let mut timings = StageTimings::default();
     let (scales, r_max, k) = frame_scales(params, w, h);
 
     let t0 = Instant::now();
-    let a = attenuation(frame, max_value);
-    let tophat = suppress_background(&a, r_max)?;
+    let tophat = suppress_background(a, r_max)?;
     timings.background_ms = ms(t0);
     let mm_per_px = mm_per_px(params, k);
     let balloon = if params.seed_xy.is_some() {
@@ -356,8 +407,8 @@ fn segment_prepared(
         let range = balloon_radii_px(params, k);
         match baseline.and_then(|b| b.balloon) {
             // The heart moves between the frames: follow the balloon from where it was.
-            Some(before) => find_balloon(&a, range, Some((before.center_xy, before.radius_px)))?.or(Some(before)),
-            None => find_balloon(&a, range, None)?,
+            Some(before) => find_balloon(a, range, Some((before.center_xy, before.radius_px)))?.or(Some(before)),
+            None => find_balloon(a, range, None)?,
         }
     };
 
@@ -377,8 +428,9 @@ fn segment_prepared(
         removed: Vec::new(),
         balloon,
         timings,
+        binning: Binning::NONE,
     };
-    let noise = noise_sigma(&a);
+    let noise = noise_sigma(a);
     let depth_floor = 4.0 * noise;
     let v = &enhanced.vesselness;
     let high = otsu_par(&v.data, 0.05, 1.0).map(|t| t.max(0.3));
@@ -566,6 +618,7 @@ fn segment_prepared(
         removed,
         balloon,
         timings,
+        binning: Binning::NONE,
     })
 }
 
@@ -630,6 +683,8 @@ struct BaselineReference {
     /// Its dense thin structures (on its [`local_ridge_of_level`]), to follow them to where
     /// breathing moved them ([`shift`](mod@super::shift)).
     dense: DenseStructures,
+    /// The binning the reference was made at (it is in that working resolution's pixels).
+    binning: Binning,
 }
 
 /// Where the baseline's moving structures went in a frame: the shift, and where a dense
@@ -758,9 +813,9 @@ impl Alignment {
 
 impl BaselineReference {
     fn new(baseline: &FrameView<'_>, max_value: u16, params: &SegmentParams) -> Result<Self, SegmentError> {
-        let (w, h) = (baseline.columns as usize, baseline.rows as usize);
-        let (_, r_max, k) = frame_scales(params, w, h);
-        let a = attenuation(baseline, max_value);
+        let (a, binning) = working_attenuation(baseline, max_value, params);
+        let params = &binning.working_params(params);
+        let (_, r_max, k) = frame_scales(params, a.width, a.height);
         let balloon = find_balloon(&a, balloon_radii_px(params, k), None)?;
         let before = suppress_background(&a, r_max)?;
         let smoothed = smooth_pixel_scale(&before, k, "baseline smoothing")?;
@@ -771,6 +826,7 @@ impl BaselineReference {
             aligned: Allowance::new(&smoothed, &local, ALIGNED_ALLOWANCE_PX * k)?,
             balloon,
             dense: shift::dense_structures(&local),
+            binning,
         })
     }
 }
@@ -1480,6 +1536,7 @@ mod tests {
             aligned: Allowance::new(&smoothed, &level, ALIGNED_ALLOWANCE_PX).unwrap(),
             balloon: None,
             dense: shift::dense_structures(&level),
+            binning: Binning::NONE,
         }
     }
 

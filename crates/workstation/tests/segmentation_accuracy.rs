@@ -398,6 +398,22 @@ fn render_case(c: &Case) -> (simulator::render::RenderedRun, f64) {
     (run, spacing)
 }
 
+/// Debug: the run's frames with their contrast energy (relative to the segmented frame's) and
+/// the heart's contraction (0 in diastasis), to see which frames could be averaged.
+fn print_frames(c: &Case, truth: &[FrameTruth], seg: &venogram::segment::Segmentation) {
+    let motion = &SyntheticPatient::generate(c.seed).motion;
+    let Some(sel) = &seg.selection else { return };
+    for (k, t) in truth.iter().enumerate() {
+        println!(
+            "  frame {k:>2} t {:>4.0} ms contraction {:.2} energy {:.3}{}",
+            t.time_ms,
+            motion.contraction(t.time_ms),
+            sel.energy[k] / sel.energy[seg.frame as usize],
+            if k as u32 == seg.frame { "  <- segmented" } else { "" }
+        );
+    }
+}
+
 fn run_case(c: &Case) -> Figures {
     let (run, spacing) = render_case(c);
     let params = SegmentParams {
@@ -439,19 +455,7 @@ fn run_case(c: &Case) -> Figures {
         write_png(&dir.join("truth_overlay.png"), &t.data, c.size, png::ColorType::Rgb);
     }
     if std::env::var_os("CSNAV_SEGMENT_DEBUG").is_some() {
-        // The run's frames: contrast energy and the heart's contraction (0 in diastasis).
-        let motion = &SyntheticPatient::generate(c.seed).motion;
-        if let Some(sel) = &seg.selection {
-            for (k, t) in run.truth.iter().enumerate() {
-                println!(
-                    "  frame {k:>2} t {:>4.0} ms contraction {:.2} energy {:.3}{}",
-                    t.time_ms,
-                    motion.contraction(t.time_ms),
-                    sel.energy[k] / sel.energy[seg.frame as usize],
-                    if k as u32 == seg.frame { "  <- segmented" } else { "" }
-                );
-            }
-        }
+        print_frames(c, &run.truth, &seg);
         // The truth of the frame: each branch and device with its ends, to read the
         // explanations below against.
         let ends = |p: &[[f64; 2]]| {

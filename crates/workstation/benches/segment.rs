@@ -55,13 +55,7 @@ fn main() {
         for _ in 0..repeats {
             stages.push(segment_frame(&frame, max, &params, Some(&baseline)).unwrap().timings);
             let binning = Binning::for_frame(size as usize, size as usize, full_resolution);
-            let a = binning
-                .bin(venogram::segment::ImageF32 {
-                    width: size as usize,
-                    height: size as usize,
-                    data: frame.samples.iter().map(|s| 1.0 - f32::from(*s) / f32::from(max)).collect(),
-                })
-                .unwrap();
+            let a = binning.attenuation(&frame, max);
             let scales = Scales::for_matrix(a.width);
             let tophat = suppress_background(&a, *scales.radii_px.last().unwrap()).unwrap();
             let t = Instant::now();

@@ -398,6 +398,17 @@ fn render_case(c: &Case) -> (simulator::render::RenderedRun, f64) {
     (run, spacing)
 }
 
+/// The settings a case is segmented with: the run's spacing and projection, binned to the
+/// working matrix unless `full_resolution`.
+fn case_params(run: &simulator::render::RenderedRun, spacing: f64, full_resolution: bool) -> SegmentParams {
+    SegmentParams {
+        pixel_spacing_mm: Some(spacing),
+        projection: Some(run.projection.clone()),
+        full_resolution,
+        ..SegmentParams::default()
+    }
+}
+
 /// Debug: the run's frames with their contrast energy (relative to the segmented frame's) and
 /// the heart's contraction (0 in diastasis), to see which frames could be averaged.
 fn print_frames(c: &Case, truth: &[FrameTruth], seg: &venogram::segment::Segmentation) {
@@ -416,12 +427,7 @@ fn print_frames(c: &Case, truth: &[FrameTruth], seg: &venogram::segment::Segment
 
 fn run_case(c: &Case) -> Figures {
     let (run, spacing) = render_case(c);
-    let params = SegmentParams {
-        pixel_spacing_mm: Some(spacing),
-        projection: Some(run.projection.clone()),
-        full_resolution: std::env::var_os("CSNAV_SEGMENT_FULL_RESOLUTION").is_some(),
-        ..SegmentParams::default()
-    };
+    let params = case_params(&run, spacing, std::env::var_os("CSNAV_SEGMENT_FULL_RESOLUTION").is_some());
     let seg = segment_run(&run.cine, FrameChoice::Auto, &params).expect("segment");
     let truth = &run.truth[seg.frame as usize];
     if std::env::var_os("CSNAV_SEGMENT_DUMP").is_some() {
@@ -699,13 +705,7 @@ fn a_1024_frame_binned_or_at_its_own_matrix_gives_the_same_tree() {
     let c = Case { seed: 3, view: "LAO30", bits: 12, size: 1024 };
     let (run, spacing) = render_case(&c);
     let segment = |full_resolution| {
-        let params = SegmentParams {
-            pixel_spacing_mm: Some(spacing),
-            projection: Some(run.projection.clone()),
-            full_resolution,
-            ..SegmentParams::default()
-        };
-        segment_run(&run.cine, FrameChoice::Auto, &params).expect("segment")
+        segment_run(&run.cine, FrameChoice::Auto, &case_params(&run, spacing, full_resolution)).expect("segment")
     };
     let (binned, full) = (segment(false), segment(true));
     assert_eq!((binned.binning.factor(), full.binning.factor()), (2, 1));

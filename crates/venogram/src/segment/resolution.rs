@@ -6,8 +6,8 @@
 //! 512 mode: the smallest veins the workstation names (about 1 mm across, 4 px at a 1024
 //! matrix of a 25 cm field) are still 2 px across after it, the scale the pipeline's finest
 //! filters (radius 1 px, the line detector) are made for, and the noise of each binned pixel
-//! halves. Binning is a box average (OpenCV `resize` with `INTER_AREA` at an integer factor);
-//! working pixel `(i, j)` covers native pixels `f i .. f i + f - 1`, so its centre is at
+//! halves. Binning is a box average taken straight from the frame's samples
+//! ([`Binning::attenuation`]; the tests check it against OpenCV's `INTER_AREA`); working pixel `(i, j)` covers native pixels `f i .. f i + f - 1`, so its centre is at
 //! native `f i + (f - 1) / 2`. Images are brought back by bilinear interpolation; masks and
 //! the radius image by giving each native pixel its working pixel's value (radii times `f`);
 //! centerline points map to native coordinates, lengths and radii scale by `f`.
@@ -78,18 +78,6 @@ impl Binning {
     pub fn working_from_native(self, p: [f64; 2]) -> [f64; 2] {
         let offset = 0.5 * (self.f() - 1.0);
         [(p[0] - offset) / self.f(), (p[1] - offset) / self.f()]
-    }
-
-    /// The image binned to the working resolution (box average; the image itself when none).
-    /// [`Binning::attenuation`] bins a frame's samples without the full-size image.
-    pub fn bin(self, image: ImageF32) -> Result<ImageF32, SegmentError> {
-        if self.factor == 1 {
-            return Ok(image);
-        }
-        let size = Size::new((image.width / self.factor) as i32, (image.height / self.factor) as i32);
-        let mut dst = Mat::default();
-        imgproc::resize(&image.as_mat()?, &mut dst, size, 0.0, 0.0, imgproc::INTER_AREA).map_err(cv("binning"))?;
-        ImageF32::from_mat(&dst)
     }
 
     /// A working-resolution image brought to `width` x `height`, bilinear.
@@ -259,6 +247,16 @@ fn binned_projection(p: &CArmProjection, f: f64) -> CArmProjection {
 mod tests {
     use super::*;
 
+    /// OpenCV's box average (`resize` with `INTER_AREA` at an integer factor), the reference
+    /// for [`Binning::attenuation`].
+    fn bin(binning: Binning, image: &ImageF32) -> ImageF32 {
+        let f = binning.factor();
+        let size = Size::new((image.width / f) as i32, (image.height / f) as i32);
+        let mut dst = Mat::default();
+        imgproc::resize(&image.as_mat().unwrap(), &mut dst, size, 0.0, 0.0, imgproc::INTER_AREA).unwrap();
+        ImageF32::from_mat(&dst).unwrap()
+    }
+
     #[test]
     fn a_1024_frame_is_binned_to_512_and_odd_or_small_frames_are_not() {
         assert_eq!(Binning::for_frame(1024, 1024, false).factor(), 2);
@@ -283,10 +281,12 @@ mod tests {
 
     #[test]
     fn binning_is_a_box_average() {
-        let image = ImageF32 { width: 4, height: 2, data: vec![1.0, 3.0, 0.0, 0.0, 5.0, 7.0, 0.0, 8.0] };
-        let binned = Binning { factor: 2 }.bin(image).unwrap();
+        // Sample means 4 and 2 of a maximum of 8: attenuations 0.5 and 0.75.
+        let samples = [1u16, 3, 0, 0, 5, 7, 0, 8];
+        let frame = FrameView { rows: 2, columns: 4, samples: &samples };
+        let binned = Binning { factor: 2 }.attenuation(&frame, 8);
         assert_eq!((binned.width, binned.height), (2, 1));
-        assert_eq!(binned.data, vec![4.0, 2.0]);
+        assert_eq!(binned.data, vec![0.5, 0.75]);
     }
 
     #[test]
@@ -296,7 +296,7 @@ mod tests {
         let frame = FrameView { rows: h as u32, columns: w as u32, samples: &samples };
         let b = Binning::for_frame(w, h, false);
         let direct = b.attenuation(&frame, 4095);
-        let via_image = b.bin(attenuation(&frame, 4095)).unwrap();
+        let via_image = bin(b, &attenuation(&frame, 4095));
         assert_eq!((direct.width, direct.height), (512, 512));
         let worst = direct.data.iter().zip(&via_image.data).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(worst < 1e-5, "{worst}");

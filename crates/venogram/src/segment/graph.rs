@@ -329,6 +329,13 @@ impl SkeletonGraph {
         count
     }
 
+    /// Removes, repeatedly, terminal edges every point of which is `inside` a region (the
+    /// skeleton that thinning draws through a blob), merging the junctions left with two
+    /// edges; the tip `keep` stays. Returns how many were removed.
+    pub fn prune_terminal_inside(&mut self, inside: impl Fn([f64; 2]) -> bool, keep: Option<usize>) -> usize {
+        self.prune_terminal(keep, |g, e, _, _| g.edges[e].points.iter().all(|p| inside(*p)))
+    }
+
     /// Removes edges from `root` to a free end for which `remove(edge)` holds, as long as the
     /// root keeps an edge. Returns how many were removed.
     pub fn prune_root_stubs(&mut self, root: usize, remove: impl Fn(&GraphEdge) -> bool) -> usize {
@@ -746,6 +753,24 @@ mod tests {
         // Everything near: the root still keeps its one edge.
         assert_eq!(g.prune_root_stubs(root, |_| true), 0);
         assert_eq!(g.degree(root), 1);
+    }
+
+    #[test]
+    fn a_tree_of_stubs_inside_a_blob_goes_a_stub_at_a_time() {
+        // A trunk from x = 2 to 60 along y = 20; off it at x = 20, a stub up to y = 12 that
+        // forks at y = 14 into two short arms: a small tree inside a disc round (20, 16).
+        let mut px: Vec<(usize, usize)> = (2..60).map(|x| (x, 20)).collect();
+        px.extend((14..20).map(|y| (20, y)));
+        px.extend([(19, 13), (18, 12), (21, 13), (22, 12)]);
+        let mut g = SkeletonGraph::from_skeleton(&draw(64, 40, &px));
+        let keep = g.nearest_node([2.0, 20.0], |_| true).unwrap();
+        let inside = |p: [f64; 2]| dist2(p, [20.0, 16.0]) < 8.0 * 8.0;
+        // One arm goes; the other, merged with the stub it now continues, goes next.
+        assert_eq!(g.prune_terminal_inside(inside, Some(keep)), 2);
+        let alive: Vec<&GraphEdge> = g.edges.iter().filter(|e| e.alive).collect();
+        assert_eq!(alive.len(), 1, "the trunk is one edge again");
+        assert!(alive[0].points.iter().all(|p| (p[1] - 20.0).abs() < 0.5));
+        assert_eq!(g.prune_terminal_inside(inside, Some(keep)), 0, "the trunk leaves the disc");
     }
 
     #[test]

@@ -587,8 +587,15 @@ fn segment_working(
         // The root splits the skeleton through the balloon's blob; the part on the far side
         // from the CS is the balloon itself and the guide catheter's tip inside it, ending
         // about where the disc ends (a vein joining at the ostium reaches well past it).
+        // Thinning draws a blob as a small tree of stubs, which may hang off a junction near
+        // the root rather than the root itself (seen end-on in RAO, where the balloon and the
+        // filled CS overlap): they go too, a stub at a time.
         let reach = b.radius_px + BALLOON_STUB_BEYOND_PX * k;
-        graph.prune_root_stubs(root, |e| e.points.iter().all(|p| d2(*p, b.center_xy) < reach * reach));
+        let inside = |p: [f64; 2]| d2(p, b.center_xy) < reach * reach;
+        while graph.prune_terminal_inside(inside, Some(root))
+            + graph.prune_root_stubs(root, |e| e.points.iter().all(|p| inside(*p)))
+            > 0
+        {}
     }
     graph.merge_degree_two(Some(root));
     let junction_gap = |a: [f64; 2], b: [f64; 2]| radius_at(a).max(radius_at(b)).max(0.0) + 3.0 * k;

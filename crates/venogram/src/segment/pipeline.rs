@@ -886,6 +886,10 @@ const GAINED_LITTLE: f32 = 0.25;
 /// (0.15 to 0.3 give the same trees).
 const GAINED_LITTLE_MIN_OLD: f64 = 0.3;
 
+/// Length (px at a 512 matrix) of the part outside the balloon's disc that an edge lying
+/// mostly within it needs for [`remove_present_before`] to judge it.
+const BALLOON_EDGE_JUDGED_PX: f64 = 15.0;
+
 /// What a point must gain since the baseline, in noise sigma, to be new (and what a
 /// structure may lose and still be the same).
 const NEW_GAIN_SIGMAS: f32 = 2.5;
@@ -1093,7 +1097,9 @@ impl GaussianWindow {
 /// local background in both frames ([`local_ridge_of_level`]): the broad shading the top-hat keeps
 /// would otherwise swamp a faint twig's gain; `local` is that measure of this frame. A thin
 /// edge is also removed when it gained under [`GAINED_LITTLE`] of its depth with a third of
-/// its points not new: a lead the heart moved.
+/// its points not new (a lead the heart moved), and, where it reaches the balloon, when it
+/// did not gain most of its depth (the guide catheter leaving the balloon; the veins there
+/// are wide). What lies within the balloon's disc is not judged.
 #[allow(clippy::too_many_arguments, reason = "the frame's measures and settings, named at the one call")]
 fn remove_present_before(
     graph: &mut SkeletonGraph,
@@ -1118,21 +1124,33 @@ fn remove_present_before(
         if !e.alive || e.points.is_empty() {
             continue;
         }
-        let mean_r = e.points.iter().map(|p| radius_at(*p)).sum::<f64>() / e.points.len() as f64;
-        let thin = mean_r <= THIN_EDGE_RADIUS_PX * k;
         // At the balloon the occluded CS, the balloon and the veins joining at the ostium
         // overlap, and the balloon was there before: the tree is rooted there ([`auto_root`]),
-        // so what lies mostly within the disc that found the balloon is not judged by this
-        // test (the MCV's first millimetres would go, and the MCV with them).
+        // so what lies within the disc that found the balloon is not judged by this test (the
+        // MCV's first millimetres would go, and the MCV with them). An edge lying mostly
+        // within it is judged on the part outside, when that is long enough to judge: the
+        // guide catheter leaves the balloon on its way out of the CS.
+        let mut judged: &[[f64; 2]] = &e.points;
+        let outside: Vec<[f64; 2]>;
+        let mut at_balloon = false;
         if let Some(b) = balloon {
-            let inside = e.points.iter().filter(|p| d2(**p, b.center_xy) <= b.radius_px * b.radius_px).count();
+            let within = |p: [f64; 2], r: f64| d2(p, b.center_xy) <= r * r;
+            let inside = e.points.iter().filter(|p| within(**p, b.radius_px)).count();
             if 2 * inside >= e.points.len() {
-                continue;
+                outside = e.points.iter().filter(|p| !within(**p, b.radius_px)).copied().collect();
+                if (outside.len() as f64) < BALLOON_EDGE_JUDGED_PX * k {
+                    continue;
+                }
+                judged = &outside;
             }
+            let reach = b.radius_px + BALLOON_STUB_BEYOND_PX * k;
+            at_balloon = e.points.iter().any(|p| within(*p, reach));
         }
+        let mean_r = judged.iter().map(|p| radius_at(*p)).sum::<f64>() / judged.len() as f64;
+        let thin = mean_r <= THIN_EDGE_RADIUS_PX * k;
         // Every other point: neighbouring skeleton pixels see nearly the same window.
         let (mut old, mut count, mut now_sum, mut gain_sum) = (0usize, 0usize, 0.0f32, 0.0f32);
-        for p in e.points.iter().step_by(2) {
+        for p in judged.iter().step_by(2) {
             let then_at = |q: [f64; 2]| {
                 if thin { allowance.ridge_max.at_frame(q[0], q[1]) } else { before.at_clamped(q[0], q[1]) }
             };
@@ -1156,7 +1174,9 @@ fn remove_present_before(
         // heart moved, even where the move left it a few sigma "new" at most of its points.
         let gained_little =
             thin && gain_sum < GAINED_LITTLE * now_sum && old as f64 >= GAINED_LITTLE_MIN_OLD * count as f64;
-        if (old as f64 >= 0.7 * count as f64 && !gained_most) || gained_little {
+        // At the balloon the catheter leaves it; the veins there (the CS, the MCV) are wide.
+        let catheter = thin && at_balloon && !gained_most;
+        if (old as f64 >= 0.7 * count as f64 && !gained_most) || gained_little || catheter {
             e.alive = false;
             removed.push(RemovedStructure { kind: RemovedKind::PresentBeforeContrast, points: e.points.clone() });
         }
@@ -1644,6 +1664,63 @@ mod tests {
             );
             assert_eq!(graph.edges[e].alive, expect_alive, "balloon {inside:?}");
         }
+    }
+
+    /// Runs [`remove_present_before`] on one edge along `from`-`to` of the frame `now` (a
+    /// ridge map), with the lead-and-wire baseline and `balloon`; whether the edge stays.
+    fn edge_stays(now: &LevelImage, from: [f64; 2], to: [f64; 2], balloon: Option<&Balloon>) -> bool {
+        let reference = baseline_with_lead_and_wire();
+        let mut graph = SkeletonGraph::default();
+        let (a, b) = (graph.add_node(from), graph.add_node(to));
+        let e = graph.add_edge(a, b, line(from, to));
+        let mut removed = Vec::new();
+        let tophat = now.image.clone();
+        remove_present_before(
+            &mut graph,
+            &reference,
+            None,
+            balloon,
+            &tophat,
+            now,
+            0.01,
+            1.0,
+            &|_: [f64; 2]| 1.5,
+            &mut removed,
+        );
+        graph.edges[e].alive
+    }
+
+    /// An edge lying mostly within the balloon's disc is judged on its part outside: the
+    /// guide catheter leaving the balloon along its old course goes, a vein leaving it where
+    /// nothing was before stays, and an edge with too little outside is not judged.
+    #[test]
+    fn an_edge_mostly_within_the_balloon_is_judged_on_its_part_outside() {
+        let mut now = baseline_with_lead_and_wire().dense.ridge;
+        for x in 10..=50 {
+            for y in 99..=101 {
+                now.image.data[y * 160 + x] = 1.0;
+            }
+        }
+        let on_lead = Balloon { center_xy: [20.0, 60.0], radius_px: 12.0, strength: 1.0 };
+        assert!(!edge_stays(&now, [10.0, 60.0], [50.0, 60.0], Some(&on_lead)), "the catheter's course");
+        let on_vein = Balloon { center_xy: [20.0, 100.0], radius_px: 12.0, strength: 1.0 };
+        assert!(edge_stays(&now, [10.0, 100.0], [50.0, 100.0], Some(&on_vein)), "a new vein");
+        assert!(edge_stays(&now, [10.0, 60.0], [38.0, 60.0], Some(&on_lead)), "6 px outside: not judged");
+    }
+
+    /// At the balloon a thin edge that did not gain most of its depth is the catheter, though
+    /// every point of it is new (it is denser now); the same edge away from the balloon stays.
+    #[test]
+    fn a_thin_edge_at_the_balloon_that_gained_under_half_its_depth_goes() {
+        let mut now = baseline_with_lead_and_wire().dense.ridge;
+        for x in 40..=100 {
+            for y in 59..=61 {
+                now.image.data[y * 160 + x] = 1.7;
+            }
+        }
+        let balloon = Balloon { center_xy: [30.0, 60.0], radius_px: 12.0, strength: 1.0 };
+        assert!(!edge_stays(&now, [42.0, 60.0], [98.0, 60.0], Some(&balloon)));
+        assert!(edge_stays(&now, [42.0, 60.0], [98.0, 60.0], None));
     }
 
     /// A lead the heart moved shows a little deeper over half its length (new there by many

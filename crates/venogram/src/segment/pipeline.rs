@@ -886,6 +886,14 @@ const GAINED_LITTLE: f32 = 0.25;
 /// (0.15 to 0.3 give the same trees).
 const GAINED_LITTLE_MIN_OLD: f64 = 0.3;
 
+/// Widest mean radius (px at a 512 matrix) of an edge reaching the balloon that
+/// [`remove_present_before`] takes for the guide catheter when it did not gain most of its
+/// depth: a 6-7 F catheter is about 3.5 px across its radius at a 512 matrix, blurred a little
+/// wider; the CS there is 10-13 px and the MCV 4-7 px but gained its depth. (Measured at 1024,
+/// where the binned catheter measures 3.6-4.8 px: 3 px leaves it in seed 23 RAO; 4.5 px
+/// changes nothing at 512.)
+const CATHETER_MAX_RADIUS_PX: f64 = 4.5;
+
 /// Length (px at a 512 matrix) of the part outside the balloon's disc that an edge lying
 /// mostly within it needs for [`remove_present_before`] to judge it.
 const BALLOON_EDGE_JUDGED_PX: f64 = 15.0;
@@ -1097,9 +1105,10 @@ impl GaussianWindow {
 /// local background in both frames ([`local_ridge_of_level`]): the broad shading the top-hat keeps
 /// would otherwise swamp a faint twig's gain; `local` is that measure of this frame. A thin
 /// edge is also removed when it gained under [`GAINED_LITTLE`] of its depth with a third of
-/// its points not new (a lead the heart moved), and, where it reaches the balloon, when it
-/// did not gain most of its depth (the guide catheter leaving the balloon; the veins there
-/// are wide). What lies within the balloon's disc is not judged.
+/// its points not new (a lead the heart moved); and an edge up to
+/// [`CATHETER_MAX_RADIUS_PX`] that reaches the balloon goes when it did not gain most of its
+/// depth (the guide catheter leaving the balloon). What lies within the balloon's disc is not
+/// judged.
 #[allow(clippy::too_many_arguments, reason = "the frame's measures and settings, named at the one call")]
 fn remove_present_before(
     graph: &mut SkeletonGraph,
@@ -1174,8 +1183,9 @@ fn remove_present_before(
         // heart moved, even where the move left it a few sigma "new" at most of its points.
         let gained_little =
             thin && gain_sum < GAINED_LITTLE * now_sum && old as f64 >= GAINED_LITTLE_MIN_OLD * count as f64;
-        // At the balloon the catheter leaves it; the veins there (the CS, the MCV) are wide.
-        let catheter = thin && at_balloon && !gained_most;
+        // At the balloon the catheter leaves it; the veins there (the CS, the MCV) are wider
+        // or gained most of their depth.
+        let catheter = mean_r <= CATHETER_MAX_RADIUS_PX * k && at_balloon && !gained_most;
         if (old as f64 >= 0.7 * count as f64 && !gained_most) || gained_little || catheter {
             e.alive = false;
             removed.push(RemovedStructure { kind: RemovedKind::PresentBeforeContrast, points: e.points.clone() });

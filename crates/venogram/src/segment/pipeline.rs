@@ -1580,6 +1580,16 @@ mod tests {
         img
     }
 
+    /// Sets a horizontal line three pixels wide, centred on row `y`, over columns `xs` of a
+    /// [`ridge_map`] to `depth`.
+    fn paint_line(img: &mut ImageF32, xs: std::ops::RangeInclusive<usize>, y: usize, depth: f32) {
+        for x in xs {
+            for row in y - 1..=y + 1 {
+                img.data[row * img.width + x] = depth;
+            }
+        }
+    }
+
     /// The baseline of [`ridge_map`]s: a lead along y = 60 and a sternal wire along x = 140.
     fn baseline_with_lead_and_wire() -> BaselineReference {
         let before = ridge_map(&[([0.0, 60.0], [130.0, 60.0]), ([140.0, 0.0], [140.0, 159.0])]);
@@ -1706,11 +1716,7 @@ mod tests {
     #[test]
     fn an_edge_mostly_within_the_balloon_is_judged_on_its_part_outside() {
         let mut now = baseline_with_lead_and_wire().dense.ridge;
-        for x in 10..=50 {
-            for y in 99..=101 {
-                now.image.data[y * 160 + x] = 1.0;
-            }
-        }
+        paint_line(&mut now.image, 10..=50, 100, 1.0);
         let on_lead = Balloon { center_xy: [20.0, 60.0], radius_px: 12.0, strength: 1.0 };
         assert!(!edge_stays(&now, [10.0, 60.0], [50.0, 60.0], Some(&on_lead)), "the catheter's course");
         let on_vein = Balloon { center_xy: [20.0, 100.0], radius_px: 12.0, strength: 1.0 };
@@ -1723,11 +1729,7 @@ mod tests {
     #[test]
     fn a_thin_edge_at_the_balloon_that_gained_under_half_its_depth_goes() {
         let mut now = baseline_with_lead_and_wire().dense.ridge;
-        for x in 40..=100 {
-            for y in 59..=61 {
-                now.image.data[y * 160 + x] = 1.7;
-            }
-        }
+        paint_line(&mut now.image, 40..=100, 60, 1.7);
         let balloon = Balloon { center_xy: [30.0, 60.0], radius_px: 12.0, strength: 1.0 };
         assert!(!edge_stays(&now, [42.0, 60.0], [98.0, 60.0], Some(&balloon)));
         assert!(edge_stays(&now, [42.0, 60.0], [98.0, 60.0], None));
@@ -1741,16 +1743,8 @@ mod tests {
         let reference = baseline_with_lead_and_wire();
         let mut now = reference.dense.ridge.clone();
         // The lead along y = 60: 1.2 deep over x < 60 (it was 1.0), and a twig along y = 100.
-        for x in 0..60 {
-            for y in 59..=61 {
-                now.image.data[y * 160 + x] = 1.2;
-            }
-        }
-        for x in 20..100 {
-            for y in 99..=101 {
-                now.image.data[y * 160 + x] = 0.5;
-            }
-        }
+        paint_line(&mut now.image, 0..=59, 60, 1.2);
+        paint_line(&mut now.image, 20..=99, 100, 0.5);
         let tophat = now.image.clone();
         let mut graph = SkeletonGraph::default();
         let (a, b) = (graph.add_node([10.0, 60.0]), graph.add_node([110.0, 60.0]));

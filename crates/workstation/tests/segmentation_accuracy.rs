@@ -742,18 +742,18 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice, precision and lead-removal bars of the issue, and floors a little under today's
-/// other figures (recall 0.85, bifurcation F1 0.52, labels 0.871, recall on the named veins
-/// 0.911).
+/// other figures (recall 0.851, bifurcation F1 0.52, labels 0.871, recall on the named veins
+/// 0.916).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
     let m = mean_figures();
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
-    assert!(m.recall >= 0.83, "mean centerline recall {:.3} fell under 0.83", m.recall);
+    assert!(m.recall >= 0.84, "mean centerline recall {:.3} fell under 0.84", m.recall);
     assert!(m.bifurcation_f1 >= 0.47, "mean bifurcation F1 {:.3} fell under 0.47", m.bifurcation_f1);
     assert!(m.label_accuracy >= 0.84, "mean label accuracy {:.3} fell under 0.84", m.label_accuracy);
     assert!(m.device_px <= 10.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
-    assert!(m.named_recall >= 0.89, "mean centerline recall on the named veins {:.3} fell under 0.89", m.named_recall);
+    assert!(m.named_recall >= 0.90, "mean centerline recall on the named veins {:.3} fell under 0.90", m.named_recall);
 }
 
 /// A 1024 frame is segmented binned to the 512 working matrix by default, and at its own matrix

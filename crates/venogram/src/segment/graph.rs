@@ -489,9 +489,16 @@ impl SkeletonGraph {
 
     /// Joins to the component of `root` every other component of at least `min_length_px`
     /// whose nearest centerline point lies within `max_gap_px` of it, by a straight edge
-    /// between the two nearest points: a vessel interrupted where it crosses a denser
-    /// structure or fades for a few pixels stays in the tree. Returns the number of joins.
-    pub fn bridge_gaps(&mut self, root: usize, max_gap_px: f64, min_length_px: f64) -> usize {
+    /// between the two nearest points that `accept` allows (the image shows a vessel along
+    /// it): a vessel interrupted where it crosses a denser structure or fades for a few
+    /// pixels stays in the tree. Returns the number of joins.
+    pub fn bridge_gaps(
+        &mut self,
+        root: usize,
+        max_gap_px: f64,
+        min_length_px: f64,
+        accept: impl Fn([f64; 2], [f64; 2]) -> bool,
+    ) -> usize {
         let mut joined = 0;
         loop {
             let comp = self.components();
@@ -523,7 +530,10 @@ impl SkeletonGraph {
                         for dy in -1..=1 {
                             for &(j, m) in grid.get(&(cx + dx, cy + dy)).into_iter().flatten() {
                                 let d = dist2(*p, self.edges[j].points[m]).sqrt();
-                                if d <= max_gap_px && best.is_none_or(|b| d < b.0) {
+                                if d <= max_gap_px
+                                    && best.is_none_or(|b| d < b.0)
+                                    && accept(*p, self.edges[j].points[m])
+                                {
                                     best = Some((d, i, k, j, m));
                                 }
                             }
@@ -675,6 +685,41 @@ mod tests {
         let g = SkeletonGraph::from_skeleton(&draw(10, 10, &stair));
         assert_eq!(g.edges.iter().filter(|e| e.alive).count(), 1);
         assert!((0..g.nodes.len()).all(|n| g.degree(n) <= 1));
+    }
+
+    /// A vessel interrupted for 20 px: the far piece joins the root's component when the
+    /// gap is within reach and `accept` allows the join, and stays apart otherwise.
+    #[test]
+    fn a_gap_is_bridged_within_reach_and_only_where_accepted() {
+        let mut px: Vec<(usize, usize)> = (2..40).map(|x| (x, 10)).collect();
+        px.extend((60..100).map(|x| (x, 10)));
+        let build = || {
+            let g = SkeletonGraph::from_skeleton(&draw(110, 20, &px));
+            let root = (0..g.nodes.len()).find(|n| g.nodes[*n].xy[0] < 3.0).expect("the left end");
+            (g, root)
+        };
+        let joined = |g: &SkeletonGraph, root: usize| {
+            let comp = g.components();
+            g.edges.iter().filter(|e| e.alive).all(|e| comp[e.a] == comp[root])
+        };
+        let (mut g, root) = build();
+        assert_eq!(g.bridge_gaps(root, 10.0, 25.0, |_, _| true), 0, "20 px is beyond a 10 px reach");
+        assert!(!joined(&g, root));
+        let (mut g, root) = build();
+        assert_eq!(g.bridge_gaps(root, 30.0, 25.0, |_, _| false), 0, "a refused join is not made");
+        assert!(!joined(&g, root));
+        let (mut g, root) = build();
+        let nearest_asked = std::cell::Cell::new(f64::INFINITY);
+        let accept = |p: [f64; 2], q: [f64; 2]| {
+            nearest_asked.set(nearest_asked.get().min(dist2(p, q).sqrt()));
+            true
+        };
+        assert_eq!(g.bridge_gaps(root, 30.0, 25.0, accept), 1);
+        assert!(joined(&g, root));
+        assert!((nearest_asked.get() - 21.0).abs() < 1e-9, "the nearest join spans the gap: {}", nearest_asked.get());
+        g.keep_component(root);
+        let length: f64 = g.edges.iter().filter(|e| e.alive).map(GraphEdge::length_px).sum();
+        assert!(length > 95.0, "both pieces and the join stay: {length}");
     }
 
     #[test]

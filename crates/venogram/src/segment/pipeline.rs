@@ -574,8 +574,14 @@ fn segment_working(
         return Ok(out);
     };
     trace_len(&graph, "pre-bridge");
+    // The balloon's own skeleton and the catheter inside it are pruned below; a long join
+    // across the balloon would bring back the guide catheter leaving it (seed 47 RAO at 1024).
+    let near_balloon = |p: [f64; 2], q: [f64; 2]| {
+        balloon.as_ref().is_some_and(|b| segment_distance(b.center_xy, p, q) < balloon_reach_px(b, k))
+    };
     let bridge_evidence = |p: [f64; 2], q: [f64; 2]| {
-        d2(p, q).sqrt() <= BRIDGE_FREE_PX * k || mean_along(tophat, p, q) >= BRIDGE_EVIDENCE_DEPTH_FLOORS * depth_floor
+        d2(p, q).sqrt() <= BRIDGE_FREE_PX * k
+            || (mean_along(tophat, p, q) >= BRIDGE_EVIDENCE_DEPTH_FLOORS * depth_floor && !near_balloon(p, q))
     };
     graph.bridge_gaps(root, BRIDGE_MAX_PX * k, 25.0 * k, bridge_evidence);
     graph.keep_component(root);
@@ -649,6 +655,14 @@ fn nearest_edge_point(
 
 fn d2(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
+}
+
+/// Distance from `c` to the segment from `p` to `q`.
+fn segment_distance(c: [f64; 2], p: [f64; 2], q: [f64; 2]) -> f64 {
+    let (dx, dy) = (q[0] - p[0], q[1] - p[1]);
+    let l2 = dx * dx + dy * dy;
+    let t = if l2 > 0.0 { (((c[0] - p[0]) * dx + (c[1] - p[1]) * dy) / l2).clamp(0.0, 1.0) } else { 0.0 };
+    d2(c, [p[0] + t * dx, p[1] + t * dy]).sqrt()
 }
 
 /// Mean of `image` along the straight segment from `p` to `q`, sampled every pixel.
@@ -954,12 +968,16 @@ const BRIDGE_FREE_PX: f64 = 10.0;
 
 /// Longest gap (px at a 512 matrix) bridged at all; a join longer than
 /// [`BRIDGE_FREE_PX`] needs the image to show contrast along it
-/// ([`BRIDGE_EVIDENCE_DEPTH_FLOORS`]). A vein can be cut off for longer than that where the
-/// balloon's blob is pruned between the CS and an MCV leaving under it (seed 97 RAO: the
-/// whole MCV was lost, recall 0.60 -> 0.89), or where it fades or a removal takes a stretch
-/// of it. Measured on the suite and held-out sets A-C: 30 px raises recall by 0.001-0.021
+/// ([`BRIDGE_EVIDENCE_DEPTH_FLOORS`]). A vein can be cut off for longer than that where it
+/// fades or a removal takes a stretch of it (seed 97 RAO: the whole MCV, about 100 px, cut
+/// off 17-18 px from the CS near the balloon, was lost; recall 0.60 -> 0.89). A join passing within the balloon's reach is never long: the balloon's own
+/// skeleton and the catheter tip inside it are pruned on purpose, and a long join across
+/// them brings back the guide catheter leaving the balloon (seed 47 RAO at 1024, 44 px).
+/// Measured on the suite and held-out sets A-C at 512: 30 px raises recall by 0.001-0.021
 /// (set C 0.842 -> 0.863) with precision and bifurcation F1 within 0.003; 20 px gains about
-/// half of that.
+/// half of that. On set A at 1024 it gains nothing and joins a 28 px piece of a lead that
+/// runs into the MCV (seed 29 RAO: precision 0.902 -> 0.874; neither the join's direction
+/// nor the piece's length tells it from the vein pieces joined elsewhere, 28-115 px).
 const BRIDGE_MAX_PX: f64 = 30.0;
 
 /// Mean top-hat depth along a join longer than [`BRIDGE_FREE_PX`], in depth floors (4 noise

@@ -580,9 +580,11 @@ fn segment_working(
         balloon.as_ref().is_some_and(|b| segment_distance(b.center_xy, p, q) < balloon_reach_px(b, k))
     };
     let bridge_evidence = |p: [f64; 2], q: [f64; 2]| {
-        d2(p, q).sqrt() <= BRIDGE_FREE_PX * k
-            || (mean_along(tophat, p, q) >= BRIDGE_EVIDENCE_DEPTH_FLOORS * depth_floor && !near_balloon(p, q))
+        mean_along(tophat, p, q) >= BRIDGE_EVIDENCE_DEPTH_FLOORS * depth_floor && !near_balloon(p, q)
     };
+    // The short joins first, on a fine grid (most frames need several); then the few long
+    // ones, whose wider grid costs more per pass.
+    graph.bridge_gaps(root, BRIDGE_FREE_PX * k, 25.0 * k, |_, _| true);
     graph.bridge_gaps(root, BRIDGE_MAX_PX * k, 25.0 * k, bridge_evidence);
     graph.keep_component(root);
     trace_len(&graph, "keep_component");
@@ -974,7 +976,7 @@ const BRIDGE_FREE_PX: f64 = 10.0;
 /// skeleton and the catheter tip inside it are pruned on purpose, and a long join across
 /// them brings back the guide catheter leaving the balloon (seed 47 RAO at 1024, 44 px).
 /// Measured on the suite and held-out sets A-C at 512: 30 px raises recall by 0.001-0.021
-/// (set C 0.842 -> 0.863) with precision and bifurcation F1 within 0.003; 20 px gains about
+/// (set C 0.842 -> 0.861) with precision and bifurcation F1 within 0.003; 20 px gains about
 /// half of that. On set A at 1024 it gains nothing and joins a 28 px piece of a lead that
 /// runs into the MCV (seed 29 RAO: precision 0.902 -> 0.874; neither the join's direction
 /// nor the piece's length tells it from the vein pieces joined elsewhere, 28-115 px).

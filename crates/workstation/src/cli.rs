@@ -404,6 +404,11 @@ pub struct SegmentationArgs {
     /// working matrix (finer, about twice the time).
     #[arg(long)]
     pub full_resolution: bool,
+    /// Average the frame with its neighbours on the contrast plateau, each moved onto it, for
+    /// the twig detector: more twigs, slower, and a tree that can change around them (see
+    /// docs/segmentation.md).
+    #[arg(long)]
+    pub average_plateau: bool,
     /// Geometry entered by hand, overriding the file.
     #[command(flatten)]
     pub geometry: GeometryArgs,

@@ -29,6 +29,7 @@ fn segment_stored(stored: &StoredInstance, store: &Path, geometry: &GeometryArgs
         seed_xy: None,
         measure: MeasureArg::Jerman,
         full_resolution: false,
+        average_plateau: false,
         geometry: geometry.clone(),
     };
     let (run, params) = crate::segment::prepare(&stored.path, &how)?;

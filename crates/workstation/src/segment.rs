@@ -27,6 +27,7 @@ pub(crate) fn prepare(file: &Path, how: &SegmentationArgs) -> anyhow::Result<(ve
         MeasureArg::Frangi => VesselnessMeasure::Frangi { beta: 0.5 },
     };
     params.full_resolution = how.full_resolution;
+    params.average_plateau = how.average_plateau;
     Ok((run, params))
 }
 
@@ -58,6 +59,18 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
             if s.filling { "seen" } else { "NOT seen" }
         ),
         _ => println!("frame     {} (chosen by hand)", result.frame),
+    }
+    if params.average_plateau {
+        let with: Vec<String> = result
+            .averaged_with
+            .iter()
+            .map(|p| format!("{} (shift {:+},{:+} px)", p.frame, p.shift_px[0], p.shift_px[1]))
+            .collect();
+        if with.is_empty() {
+            println!("averaged  no neighbour on the contrast plateau lined up: the frame alone");
+        } else {
+            println!("averaged  for the twig detector with frames {}", with.join(", "));
+        }
     }
     match params.pixel_spacing_mm {
         Some(s) => println!("spacing   {s:.4} mm/px at the isocentre"),

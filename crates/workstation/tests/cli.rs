@@ -187,6 +187,21 @@ fn segment_writes_the_tree_json_and_pictures_of_the_bundled_case() {
 }
 
 #[test]
+fn segment_can_average_the_contrast_plateau_and_says_with_which_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/cases/synthetic-seed7/lao30.dcm");
+    let out_dir = dir.path().join("seg");
+    let out = csnav(&["segment", case, "--average-plateau", "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // The bundled run's plateau holds neighbours of the best frame, and they line up.
+    let line = stdout.lines().find(|l| l.starts_with("averaged")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("for the twig detector with frames") && line.contains("shift"), "{line}");
+    let tree: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("tree.json")).unwrap()).unwrap();
+    assert!(tree["branches"].as_array().unwrap().len() >= 3, "{stdout}");
+}
+
+#[test]
 fn segment_all_frames_follows_the_whole_cine() {
     let dir = tempfile::tempdir().unwrap();
     let case = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/cases/synthetic-seed7/rao30.dcm");

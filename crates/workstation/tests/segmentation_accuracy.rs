@@ -15,7 +15,9 @@
 //! the truth); `CSNAV_SEGMENT_SEEDS=23,29` runs other patients (both views, 12 bit, 512, or
 //! the matrix `CSNAV_SEGMENT_SIZE` gives);
 //! `CSNAV_SEGMENT_ONLY=3-RAO30-12-1024` runs only the named cases of the suite;
-//! `CSNAV_SEGMENT_FULL_RESOLUTION=1` segments 1024 frames at their own matrix, not binned.
+//! `CSNAV_SEGMENT_FULL_RESOLUTION=1` segments 1024 frames at their own matrix, not binned;
+//! `CSNAV_SEGMENT_AVERAGE=1` averages each frame with its contrast plateau for the twig
+//! detector (`SegmentParams::average_plateau`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test: a failed unwrap is a failed test")]
 
@@ -349,6 +351,53 @@ fn explain_devices(tree: &BranchTree, device_grid: &Grid<()>, truth_grid: &Grid<
     }
 }
 
+/// Debug: where the nearest found junction lies from a truth bifurcation `t`, along the
+/// parent (downstream positive) and along the child's first 8 px, in parent radii.
+fn offset_geometry(truth: &FrameTruth, t: [f64; 2], found_bif: &[[f64; 2]]) -> String {
+    let Some(f) =
+        found_bif.iter().min_by(|a, b| ((a[0] - t[0]).hypot(a[1] - t[1])).total_cmp(&(b[0] - t[0]).hypot(b[1] - t[1])))
+    else {
+        return String::new();
+    };
+    let Some(child) = truth.branches.iter().filter(|b| b.takeoff.is_some()).min_by(|a, b| {
+        (a.centerline_px[0][0] - t[0])
+            .hypot(a.centerline_px[0][1] - t[1])
+            .total_cmp(&(b.centerline_px[0][0] - t[0]).hypot(b.centerline_px[0][1] - t[1]))
+    }) else {
+        return String::new();
+    };
+    let Some(parent) = child.takeoff.as_ref().and_then(|tk| truth.branches.iter().find(|b| b.id == tk.parent.0)) else {
+        return String::new();
+    };
+    let unit = |a: [f64; 2], b: [f64; 2]| {
+        let n = (b[0] - a[0]).hypot(b[1] - a[1]).max(1e-9);
+        [(b[0] - a[0]) / n, (b[1] - a[1]) / n]
+    };
+    let (pi, _) = parent.centerline_px.iter().enumerate().fold((0, f64::INFINITY), |acc, (i, p)| {
+        let d = (p[0] - t[0]).hypot(p[1] - t[1]);
+        if d < acc.1 { (i, d) } else { acc }
+    });
+    let n = parent.centerline_px.len();
+    let along_parent = unit(parent.centerline_px[pi.saturating_sub(3)], parent.centerline_px[(pi + 3).min(n - 1)]);
+    let c_end = child
+        .centerline_px
+        .iter()
+        .find(|p| (p[0] - t[0]).hypot(p[1] - t[1]) > 8.0)
+        .copied()
+        .unwrap_or(child.centerline_px[child.centerline_px.len() - 1]);
+    let along_child = unit(t, c_end);
+    let v = [f[0] - t[0], f[1] - t[1]];
+    let r = parent.radius_px[pi];
+    let cos = along_parent[0] * along_child[0] + along_parent[1] * along_child[1];
+    format!(
+        "  parent r {r:.1} child r {:.1} angle {:.0}: found along parent {:+.1} along child {:+.1} (px)",
+        child.radius_px[0],
+        cos.clamp(-1.0, 1.0).acos().to_degrees(),
+        v[0] * along_parent[0] + v[1] * along_parent[1],
+        v[0] * along_child[0] + v[1] * along_child[1],
+    )
+}
+
 /// Debug (`CSNAV_SEGMENT_DEBUG`): why each bifurcation is unmatched: a found junction 5-12
 /// px off, a child that was not segmented, a child segmented but joined elsewhere (or
 /// running along its parent); found junctions inside one vein (spurs), where veins overlap
@@ -395,7 +444,7 @@ fn explain_bifurcations(
             if seen { "FN child seen, no junction near" } else { "FN child not segmented" }
         };
         *fn_counts.entry(what).or_default() += 1;
-        println!("    {what} at ({:.0},{:.0}) d {d:.1}", t[0], t[1]);
+        println!("    {what} at ({:.0},{:.0}) d {d:.1}{}", t[0], t[1], offset_geometry(truth, *t, found_bif));
     }
     for f in found_bif {
         let d = near(*f, truth_bif);
@@ -450,6 +499,7 @@ fn case_params(run: &simulator::render::RenderedRun, spacing: f64, full_resoluti
         pixel_spacing_mm: Some(spacing),
         projection: Some(run.projection.clone()),
         full_resolution,
+        average_plateau: std::env::var_os("CSNAV_SEGMENT_AVERAGE").is_some(),
         ..SegmentParams::default()
     }
 }

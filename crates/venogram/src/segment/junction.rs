@@ -6,12 +6,22 @@
 //! a thin branch off a wide vein bends inside the lumen towards the parent's axis. The
 //! branch's own axis, measured where it is clear of the parent, extended back to the
 //! parent's centerline gives the takeoff an implanter (and the 3D reconstruction) means.
+//! Where two thin veins part at a shallow angle, the through skeleton itself bends towards
+//! the side branch over the shared stretch and no clean crossing is left: there the side's
+//! and the main branch's axes, each measured clear of the other, meet at the takeoff.
 
 use super::label::OrientedEdge;
 
 /// Smallest angle between the side branch and the parent, degrees, for the two axes to cross
 /// at a well-defined point (nearly parallel axes meet anywhere along the shared lumen).
 const MIN_CROSSING_DEG: f64 = 20.0;
+
+/// Smallest angle between the side and main branches' axes, degrees, for their meeting point
+/// to be taken.
+const MIN_AXES_DEG: f64 = 15.0;
+
+/// Farthest the two axes' meeting point may lie from the through skeleton, px.
+const MAX_AXES_OFF_PX: f64 = 3.0;
 
 /// Widest parent (radius at the junction, px at a 512 matrix) whose junctions are moved. On a
 /// wide vein the branch curves within the few radii it takes to clear the lumen, so its axis
@@ -107,8 +117,77 @@ fn crossing(parent: &OrientedEdge, main: &OrientedEdge, side: &OrientedEdge, k: 
             best = Some((i, x, off));
         }
     }
-    let (segment, x, off) = best?;
-    (off >= 1.0).then_some((segment, x))
+    match best {
+        Some((segment, x, off)) => (off >= 1.0).then_some((segment, x)),
+        None => axes_meet(&through, junction, (anchor, d), main, clear_from, clear_to - clear_from, max_move),
+    }
+}
+
+/// The axis of `edge` over arc lengths `from..from + span` from its start: a point on it and
+/// the unit direction away from the start.
+fn clear_axis(edge: &OrientedEdge, from: f64, span: f64) -> Option<([f64; 2], [f64; 2])> {
+    let mut arc = 0.0;
+    let mut clear = Vec::new();
+    for (i, q) in edge.points.iter().enumerate() {
+        if i > 0 {
+            arc += dist(edge.points[i - 1], *q);
+        }
+        if (from..=from + span).contains(&arc) {
+            clear.push(*q);
+        }
+    }
+    let (&anchor, &far) = (clear.first()?, clear.last()?);
+    let length = dist(anchor, far);
+    (clear.len() >= 3 && length >= 2.0)
+        .then(|| (anchor, [(far[0] - anchor[0]) / length, (far[1] - anchor[1]) / length]))
+}
+
+/// An acute takeoff whose side axis runs along the shared lumen without crossing the
+/// through skeleton at an angle: where the side branch's and the main branch's axes, each
+/// measured where the two are clear of one another, meet behind both, brought onto the
+/// through polyline when it lies within the lumen of it.
+fn axes_meet(
+    through: &[[f64; 2]],
+    junction: [f64; 2],
+    (side_anchor, ds): ([f64; 2], [f64; 2]),
+    main: &OrientedEdge,
+    clear_from: f64,
+    span: f64,
+    max_move: f64,
+) -> Option<(usize, [f64; 2])> {
+    let (main_anchor, dm) = clear_axis(main, clear_from, span)?;
+    let cross = ds[0] * dm[1] - ds[1] * dm[0];
+    if cross.abs() < MIN_AXES_DEG.to_radians().sin() || ds[0] * dm[0] + ds[1] * dm[1] < 0.0 {
+        return None;
+    }
+    // side_anchor + t ds = main_anchor + u dm.
+    let (ex, ey) = (main_anchor[0] - side_anchor[0], main_anchor[1] - side_anchor[1]);
+    let t = (ex * dm[1] - ey * dm[0]) / cross;
+    let u = (ex * ds[1] - ey * ds[0]) / cross;
+    if t >= 0.0 || u >= 0.0 {
+        return None;
+    }
+    let x = [side_anchor[0] + t * ds[0], side_anchor[1] + t * ds[1]];
+    if dist(x, junction) > max_move || dist(x, junction) < 1.0 {
+        return None;
+    }
+    let (segment, on, off) = through
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let p = nearest_on_segment(x, w[0], w[1]);
+            (i, p, dist(x, p))
+        })
+        .min_by(|a, b| a.2.total_cmp(&b.2))?;
+    (off <= MAX_AXES_OFF_PX).then_some((segment, on))
+}
+
+/// The point of segment `a`-`b` nearest `c`.
+fn nearest_on_segment(c: [f64; 2], a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
+    let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
+    let l2 = vx * vx + vy * vy;
+    let t = if l2 <= 1e-12 { 0.0 } else { (((c[0] - a[0]) * vx + (c[1] - a[1]) * vy) / l2).clamp(0.0, 1.0) };
+    [a[0] + t * vx, a[1] + t * vy]
 }
 
 /// Moves the junction of `parent`, `main` and `side` to `x`, on segment `segment` of the
@@ -228,6 +307,39 @@ mod tests {
         // The same takeoff off a wide vein is left where thinning put it.
         let mut edges = acute_takeoff(8.0);
         assert_eq!(place_junctions(&mut edges, 1.0, &|_| 8.0), 0);
+    }
+
+    /// Two thin veins parting at 18 degrees: the skeleton's junction lies 12 px downstream,
+    /// where the lumens part, and the through skeleton bends towards it, too shallow a
+    /// crossing for the side axis alone; the two branches' axes meet at the takeoff.
+    #[test]
+    fn a_shallow_fork_moves_back_to_where_both_axes_meet() {
+        let junction = [112.0, 102.0];
+        let (c, s) = (18f64.to_radians().cos(), 18f64.to_radians().sin());
+        let axis = |t: f64| [100.0 + t * c, 100.0 + t * s];
+        let mut parent = line([40.0, 100.0], [100.0, 100.0], 1.0);
+        parent.extend(line([100.0, 100.0], junction, 1.0).into_iter().skip(1));
+        let mut main = line(junction, [118.0, 100.0], 1.0);
+        main.extend(line([118.0, 100.0], [200.0, 100.0], 1.0).into_iter().skip(1));
+        let mut side = line(junction, axis(15.0), 1.0);
+        side.extend(line(axis(15.0), axis(80.0), 1.0).into_iter().skip(1));
+        let mut edges = vec![
+            edge(None, vec![1, 2], parent, 2.0),
+            edge(Some(0), vec![], main, 2.0),
+            edge(Some(0), vec![], side, 1.2),
+        ];
+        assert_eq!(place_junctions(&mut edges, 1.0, &|_| 2.0), 1);
+        let x = *edges[0].points.last().unwrap();
+        // From 12 px off to within the bent main branch's axis error.
+        assert!(dist(x, [100.0, 100.0]) < 3.0, "junction at {x:?}, takeoff at (100, 100)");
+        assert!(dist(edges[1].points[0], x) < 1e-9 && dist(edges[2].points[0], x) < 1e-9);
+        // Parallel branches (under 15 degrees apart) meet nowhere well defined.
+        let mut edges = vec![
+            edge(None, vec![1, 2], line([40.0, 100.0], junction, 1.0), 2.0),
+            edge(Some(0), vec![], line(junction, [200.0, 102.0], 1.0), 2.0),
+            edge(Some(0), vec![], line(junction, [200.0, 120.0], 1.0), 1.2),
+        ];
+        assert_eq!(place_junctions(&mut edges, 1.0, &|_| 2.0), 0);
     }
 
     /// A branch leaving at a right angle, its skeleton already at the takeoff, stays put; one

@@ -28,6 +28,7 @@ mod pipeline;
 pub mod resolution;
 mod shift;
 pub mod skeleton;
+pub mod temporal;
 pub mod threshold;
 pub mod tree;
 
@@ -39,6 +40,7 @@ pub use pipeline::{
     FrameChoice, RemovedKind, RemovedStructure, SegmentParams, Segmentation, StageTimings, segment_cine, segment_frame,
     segment_run,
 };
+pub use temporal::PlateauFrame;
 pub use tree::{BranchTree, NodeKind, TreeBranch, TreeDocument, TreeNode, TreeSource};
 
 /// Why a frame cannot be segmented.

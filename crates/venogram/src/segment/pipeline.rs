@@ -21,6 +21,7 @@ use super::line::line_response_of_level;
 use super::resolution::Binning;
 use super::shift::{self, DenseStructures};
 use super::skeleton::thin;
+use super::temporal::{self, PlateauFrame};
 use super::threshold::{BELOW, STRONG, WEAK, histogram_par, hysteresis_classes, otsu_par};
 use super::tree::{BranchTree, NodeKind, TreeBranch, TreeNode};
 use crate::cine::{Cine, FrameView};
@@ -60,6 +61,10 @@ pub struct SegmentParams {
     /// Segment at the frame's own matrix instead of binning a 1024 (or larger) frame to the
     /// working resolution ([`resolution`](mod@super::resolution)): finer, and slower.
     pub full_resolution: bool,
+    /// When segmenting from a run, average the frame with its registered neighbours on the
+    /// contrast plateau ([`temporal`](mod@super::temporal)) for the thin-line (twig)
+    /// detector: more twigs, and a tree that can change around them (see docs/segmentation.md).
+    pub average_plateau: bool,
 }
 
 impl SegmentParams {
@@ -147,6 +152,9 @@ pub struct Segmentation {
     pub balloon: Option<Balloon>,
     /// Time per stage.
     pub timings: StageTimings,
+    /// The neighbouring frames averaged into this one for the thin-line detector
+    /// ([`SegmentParams::average_plateau`]), shifts in the frame's pixels; empty when none were.
+    pub averaged_with: Vec<PlateauFrame>,
 }
 
 impl Segmentation {
@@ -236,13 +244,38 @@ fn segment_in_run(
 ) -> Result<Segmentation, SegmentError> {
     let count = cine.frame_count();
     let frame = cine.frame(index).ok_or(SegmentError::FrameOutOfRange { frame: index, count })?;
-    let mut result = segment_prepared(&frame, cine.format.max_stored_value(), params, reference)?;
+    let neighbours: Vec<(u32, FrameView<'_>)> = selection
+        .filter(|_| params.average_plateau)
+        .map(|s| plateau_neighbours(s, index))
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|j| cine.frame(j).map(|f| (j, f)))
+        .collect();
+    let mut result = segment_prepared(&frame, &neighbours, cine.format.max_stored_value(), params, reference)?;
     result.frame = index;
     if let Some(reason) = selection.filter(|_| count > 1).and_then(|s| no_contrast_reason(s, index)) {
         result.tree = BranchTree::empty(reason);
         result.mask = Mask::empty(result.mask.width, result.mask.height);
     }
     Ok(result)
+}
+
+/// The frames within [`temporal::MAX_REACH_FRAMES`] of `index` on its contrast plateau: each
+/// between it and them at least [`temporal::PLATEAU_ENERGY_FRACTION`] of its vessel energy.
+fn plateau_neighbours(s: &FrameSelection, index: u32) -> Vec<u32> {
+    let Some(&own) = s.energy.get(index as usize) else { return Vec::new() };
+    let on_plateau = |j: u32| s.energy.get(j as usize).is_some_and(|e| *e >= temporal::PLATEAU_ENERGY_FRACTION * own);
+    let mut out = Vec::new();
+    for step in [-1i64, 1] {
+        for d in 1..=i64::from(temporal::MAX_REACH_FRAMES) {
+            let j = i64::from(index) + step * d;
+            if j < 0 || !on_plateau(j as u32) {
+                break;
+            }
+            out.push(j as u32);
+        }
+    }
+    out
 }
 
 /// Why frame `index` has no tree, from the run's contrast curve: the run never fills, or
@@ -330,7 +363,7 @@ pub fn segment_frame(
 ) -> Result<Segmentation, SegmentError> {
     check_size(frame.rows, frame.columns)?;
     let reference = baseline.map(|b| BaselineReference::new(b, max_value, params)).transpose()?;
-    segment_prepared(frame, max_value, params, reference.as_ref())
+    segment_prepared(frame, &[], max_value, params, reference.as_ref())
 }
 
 /// Scales of the vesselness, the widest radius (px) and the matrix factor `k` (1 at 512).
@@ -361,6 +394,7 @@ fn working_attenuation(frame: &FrameView<'_>, max_value: u16, params: &SegmentPa
 /// binned to the working resolution, segmented there, and the result mapped back.
 fn segment_prepared(
     frame: &FrameView<'_>,
+    neighbours: &[(u32, FrameView<'_>)],
     max_value: u16,
     params: &SegmentParams,
     baseline: Option<&BaselineReference>,
@@ -374,21 +408,39 @@ fn segment_prepared(
     }
     let start = Instant::now();
     let (a, binning) = working_attenuation(frame, max_value, params);
-    let binned_ms = ms(start);
     let working = binning.working_params(params);
-    let result = segment_working(&a, &working, baseline.filter(|b| b.binning == binning))?;
+    let (averaged, averaged_with) = if neighbours.is_empty() {
+        (None, Vec::new())
+    } else {
+        let others: Vec<(u32, ImageF32)> =
+            neighbours.iter().map(|(j, f)| (*j, working_attenuation(f, max_value, params).0)).collect();
+        let (_, r_max, _) = frame_scales(&working, a.width, a.height);
+        let (averaged, used) = temporal::average(&a, &others, r_max)?;
+        (Some(averaged), used)
+    };
+    let binned_ms = ms(start);
+    let result = segment_working(&a, averaged.as_ref(), &working, baseline.filter(|b| b.binning == binning))?;
     let t0 = Instant::now();
     let mut result = binning.to_native(result, w, h);
+    let f = binning.factor() as i32;
+    result.averaged_with = averaged_with
+        .into_iter()
+        .map(|p| PlateauFrame { shift_px: [p.shift_px[0] * f, p.shift_px[1] * f], ..p })
+        .collect();
     result.timings.resample_ms = binned_ms + ms(t0);
     result.timings.total_ms = ms(start);
     Ok(result)
 }
 
 /// Segments the attenuation image `a` of a frame at the working resolution (`params` and
-/// `baseline` in its pixels).
+/// `baseline` in its pixels). `averaged`, the frame averaged with its neighbours on the
+/// contrast plateau ([`temporal`]), feeds the thin-line detector only: averaged, the rib bands
+/// come out solid and fuse with the veins crossing them, so the vesselness, the mask's gates
+/// and the device tests stay on the frame itself.
 #[allow(clippy::too_many_lines, reason = "the stages in order, each a call; splitting would only scatter them")]
 fn segment_working(
     a: &ImageF32,
+    averaged: Option<&ImageF32>,
     params: &SegmentParams,
     baseline: Option<&BaselineReference>,
 ) -> Result<Segmentation, SegmentError> {
@@ -429,6 +481,7 @@ fn segment_working(
         balloon,
         timings,
         binning: Binning::NONE,
+        averaged_with: Vec::new(),
     };
     let noise = noise_sigma(a);
     let depth_floor = 4.0 * noise;
@@ -446,7 +499,15 @@ fn segment_working(
     // The top-hat at the 512 level, shared by the line detector and the present-before test.
     let levels = levels_to_512(k);
     let tophat_512 = tophat.pyramid_level(levels)?;
-    let lines = line_response_of_level(&tophat_512, levels);
+    // The twigs are what the averaged frame's lower noise brings out.
+    let lines = match averaged {
+        Some(avg) => {
+            let t = suppress_background(avg, r_max)?;
+            let t512 = t.pyramid_level(levels)?;
+            line_response_of_level(&t512, levels)
+        }
+        None => line_response_of_level(&tophat_512, levels),
+    };
     // Vesselness classed for hysteresis, with the depth and density gates in the same pass; a
     // thin line (see [`line`]) passes the gates and is weak at least.
     let line_floor = lines.threshold(LINE_SIGMAS);
@@ -637,6 +698,7 @@ fn segment_working(
         balloon,
         timings,
         binning: Binning::NONE,
+        averaged_with: Vec::new(),
     })
 }
 

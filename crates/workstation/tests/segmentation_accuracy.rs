@@ -800,7 +800,7 @@ fn segmentation_holds_its_current_accuracy() {
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
     assert!(m.recall >= 0.84, "mean centerline recall {:.3} fell under 0.84", m.recall);
-    assert!(m.bifurcation_f1 >= 0.47, "mean bifurcation F1 {:.3} fell under 0.47", m.bifurcation_f1);
+    assert!(m.bifurcation_f1 >= 0.49, "mean bifurcation F1 {:.3} fell under 0.49", m.bifurcation_f1);
     assert!(m.label_accuracy >= 0.84, "mean label accuracy {:.3} fell under 0.84", m.label_accuracy);
     assert!(m.device_px <= 10.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
     assert!(m.named_recall >= 0.90, "mean centerline recall on the named veins {:.3} fell under 0.90", m.named_recall);

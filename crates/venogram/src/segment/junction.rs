@@ -6,7 +6,9 @@
 //! a thin branch off a wide vein bends inside the lumen towards the parent's axis. The
 //! branch's own axis, measured where it is clear of the parent, extended back to the
 //! parent's centerline gives the takeoff an implanter (and the 3D reconstruction) means.
-//! Where two thin veins part at a shallow angle, the through skeleton itself bends towards
+//! On a wide vein (past [`MAX_PARENT_RADIUS_PX`]) the side branch's axis is not followed, but
+//! thinning's junction, pulled towards the side branch by the lumen widening where the two
+//! meet, is brought back onto the vein's axis. Where two thin veins part at a shallow angle, the through skeleton itself bends towards
 //! the side branch over the shared stretch and no clean crossing is left: there the side's
 //! and the main branch's axes, each measured clear of the other, meet at the takeoff.
 
@@ -16,6 +18,10 @@ use super::label::OrientedEdge;
 /// at a well-defined point (nearly parallel axes meet anywhere along the shared lumen).
 const MIN_CROSSING_DEG: f64 = 20.0;
 
+/// Least cosine between a wide parent's course on either side of a junction for its axis
+/// there to be taken as straight (30 degrees; at a sharper bend the chord is not the axis).
+const WIDE_STRAIGHT_MIN_COS: f64 = 0.87;
+
 /// Smallest angle between the side and main branches' axes, degrees, for their meeting point
 /// to be taken.
 const MIN_AXES_DEG: f64 = 15.0;
@@ -23,19 +29,20 @@ const MIN_AXES_DEG: f64 = 15.0;
 /// Farthest the two axes' meeting point may lie from the through skeleton, px.
 const MAX_AXES_OFF_PX: f64 = 3.0;
 
-/// Widest parent (radius at the junction, px at a 512 matrix) whose junctions are moved. On a
-/// wide vein the branch curves within the few radii it takes to clear the lumen, so its axis
-/// measured there extends past the takeoff, while thinning's junction already lies on the
-/// wide vein's well-defined axis near it (measured on the simulator's venograms: moving
+/// Widest parent (radius at the junction, px at a 512 matrix) whose junctions are moved to
+/// where the side branch's axis leads. On a wide vein the branch curves within the few radii
+/// it takes to clear the lumen, so its axis measured there extends past the takeoff, while
+/// thinning's junction already lies near the takeoff along the wide vein (measured on the simulator's venograms: moving
 /// junctions of parents wider than this put more of them off than on; re-measured with the
 /// accuracy test's suite of 16 cases: 3 px gives the same F1 (0.503), 5.5 px 0.494, 12 px
 /// 0.389, although the unmatched takeoffs off the CS and GCV sit 6-11 px from the junction).
 const MAX_PARENT_RADIUS_PX: f64 = 4.0;
 
-/// Moves every junction with one through vessel (of radius up to [`MAX_PARENT_RADIUS_PX`])
-/// and one side branch to where the side branch's axis, measured over a few radii past the
-/// parent's wall, crosses the through vessel's centerline, when that point is within reach
-/// (two parent radii plus `12k` px).
+/// Moves every junction with one through vessel and one side branch: off a thinner vein (up
+/// to [`MAX_PARENT_RADIUS_PX`]) to where the side branch's axis, measured over a few radii
+/// past the parent's wall, crosses the through vessel's centerline, when that point is within
+/// reach (two parent radii plus `12k` px), or else where both branches' axes meet
+/// ([`axes_meet`]); off a wide vein onto its axis ([`wide_takeoff`]).
 /// `k` is the matrix factor (1 at 512); `radius_at` gives the vessel radius at a point.
 /// Returns how many junctions moved.
 pub(crate) fn place_junctions(edges: &mut [OrientedEdge], k: f64, radius_at: &impl Fn([f64; 2]) -> f64) -> usize {
@@ -48,7 +55,9 @@ pub(crate) fn place_junctions(edges: &mut [OrientedEdge], k: f64, radius_at: &im
         } else {
             (c2, c1)
         };
-        let Some(x) = crossing(&edges[p], &edges[main], &edges[side], k) else { continue };
+        let found =
+            crossing(&edges[p], &edges[main], &edges[side], k).or_else(|| wide_takeoff(&edges[p], &edges[main], k));
+        let Some(x) = found else { continue };
         apply(edges, p, main, side, x, radius_at);
         moved += 1;
     }
@@ -182,6 +191,67 @@ fn axes_meet(
     (off <= MAX_AXES_OFF_PX).then_some((segment, on))
 }
 
+/// Points of `points` (walked from `points[0]`) whose arc length lies in `from..=to`.
+fn arc_window(points: impl Iterator<Item = [f64; 2]>, from: f64, to: f64) -> Vec<[f64; 2]> {
+    let mut arc = 0.0;
+    let mut prev: Option<[f64; 2]> = None;
+    let mut out = Vec::new();
+    for q in points {
+        if let Some(p) = prev {
+            arc += dist(p, q);
+        }
+        prev = Some(q);
+        if arc > to {
+            break;
+        }
+        if arc >= from {
+            out.push(q);
+        }
+    }
+    out
+}
+
+/// The takeoff off a wide parent: thinning's junction brought onto the parent's axis, the
+/// chord between the through vessel's points a radius and a few pixels either side of it
+/// (where the parent runs straight through). Thinning pulls the junction off a wide vein's
+/// axis towards the side branch by about half the vein's radius, the lumen widening where
+/// the two meet. Where along the parent the takeoff lies is left as thinning found it: the
+/// side branch's course near a wide vein does not tell it (see docs/segmentation.md).
+fn wide_takeoff(parent: &OrientedEdge, main: &OrientedEdge, k: f64) -> Option<(usize, [f64; 2])> {
+    let junction = *parent.points.last()?;
+    let r_j = *parent.radius_px.last()?;
+    if r_j <= MAX_PARENT_RADIUS_PX * k {
+        return None;
+    }
+    let near = r_j + 3.0 * k;
+    let far = near + 12.0 * k;
+    let up = arc_window(parent.points.iter().rev().copied(), near, far);
+    let down = arc_window(main.points.iter().copied(), near, far);
+    let (&u0, &u1, &d0, &d1) = (up.first()?, up.last()?, down.first()?, down.last()?);
+    let unit = |a: [f64; 2], b: [f64; 2]| {
+        let l = dist(a, b);
+        (l > 1.0).then(|| [(b[0] - a[0]) / l, (b[1] - a[1]) / l])
+    };
+    // The course on either side, both in the direction of flow, must agree.
+    let (du, dd) = (unit(u1, u0)?, unit(d0, d1)?);
+    if du[0] * dd[0] + du[1] * dd[1] < WIDE_STRAIGHT_MIN_COS {
+        return None;
+    }
+    let axis = unit(u0, d0)?;
+    let along = (junction[0] - u0[0]) * axis[0] + (junction[1] - u0[1]) * axis[1];
+    let x = [u0[0] + along * axis[0], u0[1] + along * axis[1]];
+    if dist(x, junction) < 1.0 {
+        return None;
+    }
+    let through: Vec<[f64; 2]> = parent.points.iter().chain(main.points.iter().skip(1)).copied().collect();
+    let (segment, _) = through
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| (i, dist(x, nearest_on_segment(x, w[0], w[1]))))
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    Some((segment, x))
+}
+
 /// The point of segment `a`-`b` nearest `c`.
 fn nearest_on_segment(c: [f64; 2], a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
     let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
@@ -304,7 +374,8 @@ mod tests {
         for e in &edges {
             assert_eq!(e.points.len(), e.radius_px.len());
         }
-        // The same takeoff off a wide vein is left where thinning put it.
+        // Off a wide vein the branch's axis is not followed: the junction, already on the
+        // vein's axis, stays where thinning put it.
         let mut edges = acute_takeoff(8.0);
         assert_eq!(place_junctions(&mut edges, 1.0, &|_| 8.0), 0);
     }
@@ -340,6 +411,35 @@ mod tests {
             edge(Some(0), vec![], line(junction, [200.0, 120.0], 1.0), 1.2),
         ];
         assert_eq!(place_junctions(&mut edges, 1.0, &|_| 2.0), 0);
+    }
+
+    /// A side branch off a wide vein: thinning's junction sits 4 px off the vein's axis towards
+    /// the branch and comes back onto it; at a bend of the vein nothing moves.
+    #[test]
+    fn a_junction_on_a_wide_vein_comes_back_onto_its_axis() {
+        let junction = [120.0, 104.0];
+        let through = |bend: bool| {
+            let mut parent = line([40.0, 100.0], [112.0, 100.0], 1.0);
+            parent.extend(line([112.0, 100.0], junction, 1.0).into_iter().skip(1));
+            let mut main = line(junction, [128.0, 100.0], 1.0);
+            let end = if bend { [170.0, 160.0] } else { [200.0, 100.0] };
+            main.extend(line([128.0, 100.0], end, 1.0).into_iter().skip(1));
+            vec![
+                edge(None, vec![1, 2], parent, 8.0),
+                edge(Some(0), vec![], main, 8.0),
+                edge(Some(0), vec![], line(junction, [120.0, 170.0], 1.0), 2.0),
+            ]
+        };
+        let mut edges = through(false);
+        assert_eq!(place_junctions(&mut edges, 1.0, &|_| 8.0), 1);
+        let x = *edges[0].points.last().unwrap();
+        assert!(dist(x, [120.0, 100.0]) < 0.5, "junction at {x:?}");
+        assert!(dist(edges[1].points[0], x) < 1e-9 && dist(edges[2].points[0], x) < 1e-9);
+        for e in &edges {
+            assert_eq!(e.points.len(), e.radius_px.len());
+        }
+        let mut edges = through(true);
+        assert_eq!(place_junctions(&mut edges, 1.0, &|_| 8.0), 0);
     }
 
     /// A branch leaving at a right angle, its skeleton already at the takeoff, stays put; one

@@ -406,7 +406,7 @@ pub struct SegmentationArgs {
     pub full_resolution: bool,
     /// Average the frame with its neighbours on the contrast plateau, each moved onto it, for
     /// the twig detector: more twigs, slower, and a tree that can change around them (see
-    /// docs/segmentation.md).
+    /// docs/segmentation.md). One frame only, not with `--frame all`.
     #[arg(long)]
     pub average_plateau: bool,
     /// Geometry entered by hand, overriding the file.

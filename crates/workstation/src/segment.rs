@@ -35,7 +35,13 @@ pub(crate) fn prepare(file: &Path, how: &SegmentationArgs) -> anyhow::Result<(ve
 pub fn run(args: &SegmentArgs) -> anyhow::Result<ExitCode> {
     let (run, params) = prepare(&args.file, &args.segmentation)?;
     let cine = &run.cine;
-    let Some(choice) = args.frame.single() else { return run_cine(args, &run, &params) };
+    let Some(choice) = args.frame.single() else {
+        anyhow::ensure!(
+            !params.average_plateau,
+            "--average-plateau applies to one frame (auto or N), not to --frame all, which segments each frame alone to follow the cine"
+        );
+        return run_cine(args, &run, &params);
+    };
     let result =
         segment_run(cine, choice, &params).with_context(|| format!("cannot segment {}", args.file.display()))?;
     write_frame(&args.out, &args.file, &run, &result, &params)?;

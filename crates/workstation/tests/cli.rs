@@ -199,6 +199,10 @@ fn segment_can_average_the_contrast_plateau_and_says_with_which_frames() {
     assert!(line.contains("for the twig detector with frames") && line.contains("shift"), "{line}");
     let tree: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("tree.json")).unwrap()).unwrap();
     assert!(tree["branches"].as_array().unwrap().len() >= 3, "{stdout}");
+    // Following the whole cine keeps each frame alone: asked to average, it says so.
+    let out = csnav(&["segment", case, "--frame", "all", "--average-plateau", "--out", out_dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("not to --frame all"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -195,7 +195,9 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
     let mcv = sides
         .iter()
         .filter(|(c, at)| {
-            at.from_ostium_mm - start_mm <= MCV_WITHIN_MM && subtree_len[*c] * mm_per_px >= 2.0 * NAMED_MIN_LENGTH_MM
+            at.from_ostium_mm - start_mm <= MCV_WITHIN_MM
+                && subtree_len[*c] * mm_per_px >= 2.0 * NAMED_MIN_LENGTH_MM
+                && heads_apically(edges, *c, &subtree_len, view.apical)
         })
         .max_by(|a, b| subtree_len[a.0].total_cmp(&subtree_len[b.0]))
         .map(|(c, _)| *c);
@@ -240,6 +242,20 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
         }
     }
     labels
+}
+
+/// Whether the vein starting at edge `c` runs towards the apex, as the MCV does down the
+/// posterior interventricular groove: its course, from its takeoff to the end of its
+/// continuation, has a component along the apical direction (`apical`, when the view's
+/// geometry gives one; any vein qualifies without it). A vein that leaves near the ostium and
+/// runs back up towards the base (the lower half of an ALV whose loop was cut there) does not.
+fn heads_apically(edges: &[OrientedEdge], c: usize, subtree_len: &[f64], apical: Option<([f64; 2], f64)>) -> bool {
+    let Some((dir, _)) = apical else { return true };
+    let path = continuation_path(edges, c, subtree_len);
+    let (Some(from), Some(to)) = (edges[c].points.first(), path.last().and_then(|e| edges[*e].points.last())) else {
+        return true;
+    };
+    (to[0] - from[0]) * dir[0] + (to[1] - from[1]) * dir[1] > 0.0
 }
 
 /// The trunk's points and its groove fit (when the view's geometry is known and the fit
@@ -688,6 +704,23 @@ mod tests {
     /// x = 174, where it could last have joined. One leaving at 60 degrees left where it is
     /// seen, and so does one running off parallel the other way (its extension heads back
     /// over the trunk's start, not on).
+    #[test]
+    fn only_a_vein_running_towards_the_apex_can_be_the_mcv() {
+        // The trunk along the top; one vein drops towards the apex (down the image), one
+        // leaves at the same place and runs back up towards the base.
+        let trunk = densified(&[[100.0, 100.0], [200.0, 100.0]]);
+        let down = densified(&[[200.0, 100.0], [210.0, 180.0]]);
+        let up = densified(&[[200.0, 100.0], [190.0, 40.0]]);
+        let edges =
+            vec![edge(None, vec![1, 2], trunk, 6.0), edge(Some(0), vec![], down, 2.0), edge(Some(0), vec![], up, 2.0)];
+        let len = subtree_lengths(&edges);
+        let apical = Some(([0.0, 1.0], 0.9));
+        assert!(heads_apically(&edges, 1, &len, apical));
+        assert!(!heads_apically(&edges, 2, &len, apical));
+        // Without the view's geometry neither is ruled out.
+        assert!(heads_apically(&edges, 2, &len, None));
+    }
+
     #[test]
     fn a_vein_coming_out_of_the_trunks_shadow_took_off_further_along() {
         let (edges, trunk) = trunk_and_side(10.0, true);

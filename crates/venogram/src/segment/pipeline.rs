@@ -61,8 +61,8 @@ pub struct SegmentParams {
     /// Segment at the frame's own matrix instead of binning a 1024 (or larger) frame to the
     /// working resolution ([`resolution`](mod@super::resolution)): finer, and slower.
     pub full_resolution: bool,
-    /// When segmenting from a run, average the frame with its registered neighbours on the
-    /// contrast plateau ([`temporal`](mod@super::temporal)) for the thin-line (twig)
+    /// When segmenting one frame of a run ([`segment_run`]), average it with its registered
+    /// neighbours on the contrast plateau ([`temporal`](mod@super::temporal)) for the thin-line (twig)
     /// detector: more twigs, and a tree that can change around them (see docs/segmentation.md).
     pub average_plateau: bool,
 }
@@ -211,10 +211,13 @@ pub fn segment_run(cine: &Cine, choice: FrameChoice, params: &SegmentParams) -> 
 
 /// Segments every frame of a run (the per-frame mode, to follow a whole cine). The contrast
 /// curve is computed once; its baseline frame serves every frame's device check; frames
-/// without contrast get an empty tree with the reason. Frames run in parallel (rayon).
+/// without contrast get an empty tree with the reason. Frames run in parallel (rayon), each
+/// alone ([`SegmentParams::average_plateau`] does not apply).
 pub fn segment_cine(cine: &Cine, params: &SegmentParams) -> Result<Vec<Segmentation>, SegmentError> {
     use rayon::prelude::*;
     check_size(cine.rows(), cine.columns())?;
+    // Following the cine is held to a frame's time budget: no plateau averaging.
+    let params = &SegmentParams { average_plateau: false, ..params.clone() };
     let selection = select_frame(cine)?;
     let reference = cine
         .frame(selection.baseline_frame)
@@ -261,10 +264,12 @@ fn segment_in_run(
 }
 
 /// The frames within [`temporal::MAX_REACH_FRAMES`] of `index` on its contrast plateau: each
-/// between it and them at least [`temporal::PLATEAU_ENERGY_FRACTION`] of its vessel energy.
+/// frame from it to them within `1 -` [`temporal::PLATEAU_ENERGY_FRACTION`] of its vessel
+/// energy, either way.
 fn plateau_neighbours(s: &FrameSelection, index: u32) -> Vec<u32> {
     let Some(&own) = s.energy.get(index as usize) else { return Vec::new() };
-    let on_plateau = |j: u32| s.energy.get(j as usize).is_some_and(|e| *e >= temporal::PLATEAU_ENERGY_FRACTION * own);
+    let tolerance = (1.0 - temporal::PLATEAU_ENERGY_FRACTION) * own;
+    let on_plateau = |j: u32| s.energy.get(j as usize).is_some_and(|e| (e - own).abs() <= tolerance);
     let mut out = Vec::new();
     for step in [-1i64, 1] {
         for d in 1..=i64::from(temporal::MAX_REACH_FRAMES) {
@@ -511,12 +516,24 @@ fn segment_working(
     // Vesselness classed for hysteresis, with the depth and density gates in the same pass; a
     // thin line (see [`line`]) passes the gates and is weak at least.
     let line_floor = lines.threshold(LINE_SIGMAS);
+    // The guide catheter leaves the balloon, and its walls are thin lines a few sigma deep:
+    // the average's lower noise would let them in, so within the balloon's reach the frame's
+    // own floor holds (the line response's noise scales with the image's).
+    let near_balloon = averaged.zip(balloon.as_ref()).map(|(avg, b)| {
+        let ratio = noise / noise_sigma(avg).max(f32::MIN_POSITIVE);
+        let reach = balloon_reach_px(b, k);
+        (b.center_xy, reach * reach, lines.median + LINE_SIGMAS * lines.noise * ratio.max(1.0))
+    });
     let mut classes = vec![BELOW; v.data.len()];
     classes.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         for (x, class) in row.iter_mut().enumerate() {
             let i = y * w + x;
             let (v, depth, radius) = (v.data[i], tophat.data[i], enhanced.radius_px.data[i]);
-            let line = lines.at(x, y) > line_floor;
+            let floor = match near_balloon {
+                Some((c, reach2, floor)) if d2([x as f64, y as f64], c) <= reach2 => floor,
+                _ => line_floor,
+            };
+            let line = lines.at(x, y) > floor;
             *class = if !line && (depth < depth_floor || depth / (2.0 * radius + 1.0) < density_floor) {
                 BELOW
             } else if v >= high && depth >= depth_floor {
@@ -1655,6 +1672,23 @@ fn trace_len(g: &SkeletonGraph, stage: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plateau_is_the_neighbours_near_the_frames_energy_up_to_the_first_that_falls() {
+        let selection = |energy: Vec<f64>| FrameSelection { frame: 5, baseline_frame: 0, energy, filling: true };
+        //                              0    1    2    3     4     5    6     7     8
+        let s = selection(vec![0.3, 0.4, 0.6, 0.96, 0.97, 1.0, 0.99, 0.80, 0.99]);
+        // Frame 7 falls off the plateau, so 8 is not reached; 3 and 4 are within two frames.
+        let mut n = plateau_neighbours(&s, 5);
+        n.sort_unstable();
+        assert_eq!(n, vec![3, 4, 6]);
+        // Relative to the frame's own energy, either way (a frame chosen by hand while the
+        // contrast fills has no plateau); at the run's ends; outside the run, none.
+        assert_eq!(plateau_neighbours(&s, 8), Vec::<u32>::new());
+        assert_eq!(plateau_neighbours(&s, 1), Vec::<u32>::new());
+        assert_eq!(plateau_neighbours(&s, 3), vec![4, 5]);
+        assert_eq!(plateau_neighbours(&s, 42), Vec::<u32>::new());
+    }
 
     fn line(from: [f64; 2], to: [f64; 2]) -> Vec<[f64; 2]> {
         let n = (from[0] - to[0]).hypot(from[1] - to[1]).ceil().max(1.0) as usize;

@@ -30,7 +30,8 @@ use super::pipeline::noise_sigma;
 /// Farthest neighbour averaged, frames on either side of the chosen one.
 pub(crate) const MAX_REACH_FRAMES: u32 = 2;
 
-/// A neighbour's vessel energy, as a fraction of the chosen frame's, to be on its plateau.
+/// A neighbour's vessel energy, as a fraction of the chosen frame's, to be on its plateau (and
+/// at most the inverse margin above it).
 pub(crate) const PLATEAU_ENERGY_FRACTION: f64 = 0.95;
 
 /// Largest shift searched between neighbouring frames, working px (a 512 matrix): breathing

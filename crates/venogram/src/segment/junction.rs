@@ -55,11 +55,17 @@ pub(crate) fn place_junctions(edges: &mut [OrientedEdge], k: f64, radius_at: &im
         } else {
             (c2, c1)
         };
-        let found =
-            crossing(&edges[p], &edges[main], &edges[side], k).or_else(|| wide_takeoff(&edges[p], &edges[main], k));
-        let Some(x) = found else { continue };
-        apply(edges, p, main, side, x, radius_at);
-        moved += 1;
+        if let Some(x) = crossing(&edges[p], &edges[main], &edges[side], k) {
+            apply(edges, p, main, side, x, radius_at);
+            moved += 1;
+        } else if let Some(w) = wide_takeoff(&edges[p], &edges[main], k) {
+            apply(edges, p, main, side, (w.segment, w.x), radius_at);
+            // Thinning bent the vein's centerline towards the branch on either side too.
+            for e in [p, main] {
+                onto_axis(&mut edges[e].points, w.x, w.axis, w.near_px);
+            }
+            moved += 1;
+        }
     }
     moved
 }
@@ -213,11 +219,12 @@ fn arc_window(points: impl Iterator<Item = [f64; 2]>, from: f64, to: f64) -> Vec
 
 /// The takeoff off a wide parent: thinning's junction brought onto the parent's axis, the
 /// chord between the through vessel's points a radius and a few pixels either side of it
-/// (where the parent runs straight through). Thinning pulls the junction off a wide vein's
+/// (where the parent runs straight through); the caller brings the vein's bent centerline
+/// within that reach onto the axis too ([`onto_axis`]). Thinning pulls the junction off a wide vein's
 /// axis towards the side branch by about half the vein's radius, the lumen widening where
 /// the two meet. Where along the parent the takeoff lies is left as thinning found it: the
 /// side branch's course near a wide vein does not tell it (see docs/segmentation.md).
-fn wide_takeoff(parent: &OrientedEdge, main: &OrientedEdge, k: f64) -> Option<(usize, [f64; 2])> {
+fn wide_takeoff(parent: &OrientedEdge, main: &OrientedEdge, k: f64) -> Option<WideTakeoff> {
     let junction = *parent.points.last()?;
     let r_j = *parent.radius_px.last()?;
     if r_j <= MAX_PARENT_RADIUS_PX * k {
@@ -249,7 +256,26 @@ fn wide_takeoff(parent: &OrientedEdge, main: &OrientedEdge, k: f64) -> Option<(u
         .enumerate()
         .map(|(i, w)| (i, dist(x, nearest_on_segment(x, w[0], w[1]))))
         .min_by(|a, b| a.1.total_cmp(&b.1))?;
-    Some((segment, x))
+    Some(WideTakeoff { segment, x, axis, near_px: near })
+}
+
+/// A takeoff off a wide vein ([`wide_takeoff`]): the through polyline's segment it lies on,
+/// the point, the vein's axis direction there, and how far either side thinning bent the
+/// vein's centerline (px).
+struct WideTakeoff {
+    segment: usize,
+    x: [f64; 2],
+    axis: [f64; 2],
+    near_px: f64,
+}
+
+/// Brings the points of `points` within `near_px` of `x` onto the line through `x` along
+/// `axis`.
+fn onto_axis(points: &mut [[f64; 2]], x: [f64; 2], axis: [f64; 2], near_px: f64) {
+    for q in points.iter_mut().filter(|q| dist(**q, x) <= near_px) {
+        let t = (q[0] - x[0]) * axis[0] + (q[1] - x[1]) * axis[1];
+        *q = [x[0] + t * axis[0], x[1] + t * axis[1]];
+    }
 }
 
 /// The point of segment `a`-`b` nearest `c`.
@@ -435,6 +461,10 @@ mod tests {
         let x = *edges[0].points.last().unwrap();
         assert!(dist(x, [120.0, 100.0]) < 0.5, "junction at {x:?}");
         assert!(dist(edges[1].points[0], x) < 1e-9 && dist(edges[2].points[0], x) < 1e-9);
+        // The vein's centerline, bent towards the branch on either side, is straight again.
+        for q in edges[0].points.iter().chain(&edges[1].points) {
+            assert!((q[1] - 100.0).abs() < 0.3, "{q:?} off the vein's axis");
+        }
         for e in &edges {
             assert_eq!(e.points.len(), e.radius_px.len());
         }

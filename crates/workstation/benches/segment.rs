@@ -1,7 +1,9 @@
 //! Segmentation benchmark: each stage and the whole pipeline on the best-opacified frame of
 //! synthetic venograms at 512x512 and 1024x1024 (binned to the 512 working matrix, and at its
 //! own matrix), release build, all cores. Target: the whole
-//! pipeline under 40 ms on a 1024 frame, so a 15-30 frame/s cine can be followed live.
+//! pipeline under 40 ms on a 1024 frame, so a 15-30 frame/s cine can be followed live. A
+//! second table gives the cost of averaging the best frame's contrast plateau (off by
+//! default, and never in the per-frame mode).
 //! Run with `cargo bench -p workstation --bench segment`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: a failure is a failed run")]
@@ -12,7 +14,7 @@ use simulator::SyntheticPatient;
 use simulator::render::{RenderSettings, render};
 use venogram::segment::enhance::{Scales, VesselnessMeasure, suppress_background, vesselness};
 use venogram::segment::resolution::Binning;
-use venogram::segment::{SegmentParams, StageTimings, segment_frame, select_frame};
+use venogram::segment::{FrameChoice, SegmentParams, StageTimings, segment_frame, segment_run, select_frame};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -83,5 +85,35 @@ fn main() {
          mapping the result back (\"full\": segmented at its own matrix); pipeline: one frame, Jerman, with the baseline\n\
          frame's device check."
     );
+    plateau_averaging(repeats);
     println!("allocator keeps freed frame buffers: {retained}");
+}
+
+/// The cost of `SegmentParams::average_plateau`: the whole run's best frame (contrast curve,
+/// baseline, frame) segmented alone and averaged with its plateau, and the difference.
+fn plateau_averaging(repeats: usize) {
+    println!("best frame of a run (segment_run: curve, baseline and frame), median of {repeats} runs, ms");
+    println!("{:>10} {:>8} {:>10} {:>12} {:>11}", "size", "alone", "averaged", "neighbours", "averaging");
+    for size in [512u32, 1024] {
+        let patient = SyntheticPatient::generate(7);
+        let settings = RenderSettings::typical("LAO30".parse().unwrap(), size, 12, 14);
+        let run = render(&patient, &settings).unwrap();
+        let time = |average_plateau: bool| {
+            let params =
+                SegmentParams { projection: Some(run.projection.clone()), average_plateau, ..SegmentParams::default() };
+            let mut neighbours = 0;
+            let ms = median(
+                (0..repeats)
+                    .map(|_| {
+                        let t = Instant::now();
+                        neighbours = segment_run(&run.cine, FrameChoice::Auto, &params).unwrap().averaged_with.len();
+                        t.elapsed().as_secs_f64() * 1000.0
+                    })
+                    .collect(),
+            );
+            (ms, neighbours)
+        };
+        let ((alone, _), (averaged, neighbours)) = (time(false), time(true));
+        println!("{size:>10} {alone:>8.1} {averaged:>10.1} {neighbours:>12} {:>11.1}", averaged - alone);
+    }
 }

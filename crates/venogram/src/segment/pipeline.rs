@@ -1176,8 +1176,8 @@ fn loop_cut_index(points: &[[f64; 2]], radius_at: &impl Fn([f64; 2]) -> f64, k: 
 /// radius is noise, 1.6 leaves most loops cut in the middle).
 const LOOP_CUT_TAPER_RATIO: f64 = 1.3;
 
-/// The sum of `img` over a square of half side `half` px around each pixel.
-fn box_sum(img: &ImageF32, half: i32) -> Result<ImageF32, SegmentError> {
+/// The sum of `img` over a square of half side `half` px around each pixel (zero outside).
+pub(crate) fn box_sum(img: &ImageF32, half: i32) -> Result<ImageF32, SegmentError> {
     let side = 2 * half + 1;
     let mut out = Mat::default();
     imgproc::box_filter(
@@ -1189,7 +1189,7 @@ fn box_sum(img: &ImageF32, half: i32) -> Result<ImageF32, SegmentError> {
         false,
         opencv::core::BORDER_CONSTANT,
     )
-    .map_err(cv("motion coherence"))?;
+    .map_err(cv("box sum"))?;
     ImageF32::from_mat(&out)
 }
 

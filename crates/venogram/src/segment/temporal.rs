@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use super::SegmentError;
 use super::enhance::suppress_background;
 use super::image::ImageF32;
-use super::pipeline::noise_sigma;
+use super::pipeline::{box_sum, noise_sigma};
 
 /// Farthest neighbour averaged, frames on either side of the chosen one.
 pub(crate) const MAX_REACH_FRAMES: u32 = 2;
@@ -99,9 +99,9 @@ pub(crate) fn average(
         let t = suppress_background(a, r_max)?;
         let shift = best_shift(&support, &t_chosen, &t);
         let moved = translated(a, shift);
-        let keep = agreement(chosen, &moved, sigma);
+        let keep = agreement(chosen, &moved, sigma)?;
         // What did not move with the heart (wires, spine) agrees where it was.
-        let in_place = if shift == [0, 0] { None } else { Some(agreement(chosen, a, sigma)) };
+        let in_place = if shift == [0, 0] { None } else { Some(agreement(chosen, a, sigma)?) };
         let agreeing = support
             .iter()
             .filter(|&&(x, y)| keep[y * w + x] || in_place.as_ref().is_some_and(|k| k[y * w + x]))
@@ -142,35 +142,50 @@ fn best_shift(support: &[(usize, usize)], chosen: &ImageF32, t: &ImageF32) -> [i
     let depth: Vec<f32> = support.iter().map(|&(x, y)| chosen.at(x, y)).collect();
     let here: Vec<f32> = support.iter().zip(&depth).map(|(&(x, y), d)| d.min(t.at(x, y))).collect();
     let total: f32 = depth.iter().sum();
-    let r = MAX_SHIFT_PX;
-    let shifts: Vec<[i32; 2]> = (-r..=r).flat_map(|dy| (-r..=r).map(move |dx| [dx, dy])).collect();
-    let scores: Vec<f32> = shifts
-        .par_iter()
-        .map(|s| {
-            support
-                .iter()
-                .zip(depth.iter().zip(&here))
-                .map(|(&(x, y), (d, h))| {
-                    let (nx, ny) = (x as i32 + s[0], y as i32 + s[1]);
-                    if nx < 0 || ny < 0 || nx >= t.width as i32 || ny >= t.height as i32 {
-                        0.0
-                    } else {
-                        (d.min(t.at(nx as usize, ny as usize)) - h).max(0.0)
-                    }
-                })
-                .sum()
-        })
-        .collect();
-    let mut best = ([0, 0], 0.0f32);
-    for (s, v) in shifts.iter().zip(&scores) {
-        if *v > best.1 {
-            best = (*s, *v);
+    // The gain of shift `s` over every `step`-th support pixel.
+    let score = |s: [i32; 2], step: usize| -> f32 {
+        support
+            .iter()
+            .zip(depth.iter().zip(&here))
+            .step_by(step)
+            .map(|(&(x, y), (d, h))| {
+                let (nx, ny) = (x as i32 + s[0], y as i32 + s[1]);
+                if nx < 0 || ny < 0 || nx >= t.width as i32 || ny >= t.height as i32 {
+                    0.0
+                } else {
+                    (d.min(t.at(nx as usize, ny as usize)) - h).max(0.0)
+                }
+            })
+            .sum()
+    };
+    let first_best = |shifts: &[[i32; 2]], scores: &[f32]| {
+        let mut best = ([0, 0], 0.0f32);
+        for (s, v) in shifts.iter().zip(scores) {
+            if *v > best.1 {
+                best = (*s, *v);
+            }
         }
+        best
+    };
+    // Coarse: every other shift over every other support pixel (a vein two or more pixels
+    // wide still scores one pixel off its shift), then every shift around the best.
+    let r = MAX_SHIFT_PX;
+    let coarse: Vec<[i32; 2]> =
+        (-r..=r).step_by(2).flat_map(|dy| (-r..=r).step_by(2).map(move |dx| [dx, dy])).collect();
+    let mut coarse_scores: Vec<f32> = coarse.par_iter().map(|s| score(*s, 2)).collect();
+    let (centre, coarse_best) = first_best(&coarse, &coarse_scores);
+    let mid = coarse_scores.len() / 2;
+    let median = *coarse_scores.select_nth_unstable_by(mid, f32::total_cmp).1;
+    if coarse_best < MIN_PEAK_TO_MEDIAN * median {
+        return [0, 0];
     }
-    let mut sorted = scores;
-    let mid = sorted.len() / 2;
-    let median = *sorted.select_nth_unstable_by(mid, f32::total_cmp).1;
-    if best.1 >= MIN_EXPLAINED * total && best.1 >= MIN_PEAK_TO_MEDIAN * median { best.0 } else { [0, 0] }
+    let fine: Vec<[i32; 2]> = (-1..=1)
+        .flat_map(|dy| (-1..=1).map(move |dx| [centre[0] + dx, centre[1] + dy]))
+        .filter(|s| s[0].abs() <= r && s[1].abs() <= r)
+        .collect();
+    let fine_scores: Vec<f32> = fine.par_iter().map(|s| score(*s, 1)).collect();
+    let (best, explained) = first_best(&fine, &fine_scores);
+    if explained >= MIN_EXPLAINED * total { best } else { [0, 0] }
 }
 
 /// The neighbour `a` moved so that its pixel `p + shift` lands on `p`; pixels brought in
@@ -189,27 +204,17 @@ fn translated(a: &ImageF32, shift: [i32; 2]) -> ImageF32 {
 }
 
 /// Where the moved neighbour agrees with the chosen frame: their difference, averaged over
-/// 3 x 3, within [`REJECT_SIGMAS`] of its noise (`sigma` is one frame's noise).
-fn agreement(chosen: &ImageF32, moved: &ImageF32, sigma: f32) -> Vec<bool> {
-    let (w, h) = (chosen.width, chosen.height);
-    let diff: Vec<f32> = chosen.data.iter().zip(&moved.data).map(|(a, b)| a - b).collect();
+/// 3 x 3 (OpenCV's box filter), within [`REJECT_SIGMAS`] of its noise (`sigma` is one frame's
+/// noise).
+fn agreement(chosen: &ImageF32, moved: &ImageF32, sigma: f32) -> Result<Vec<bool>, SegmentError> {
+    let diff = ImageF32 {
+        width: chosen.width,
+        height: chosen.height,
+        data: chosen.data.iter().zip(&moved.data).map(|(a, b)| a - b).collect(),
+    };
     // The difference of two frames has sqrt(2) sigma; its 3 x 3 mean a third of that.
-    let limit = REJECT_SIGMAS * sigma * std::f32::consts::SQRT_2 / 3.0;
-    let mut keep = vec![false; w * h];
-    keep.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        for (x, k) in row.iter_mut().enumerate() {
-            let mut s = 0.0;
-            let mut n = 0.0;
-            for yy in y.saturating_sub(1)..(y + 2).min(h) {
-                for xx in x.saturating_sub(1)..(x + 2).min(w) {
-                    s += diff[yy * w + xx];
-                    n += 1.0;
-                }
-            }
-            *k = (s / n).abs() <= limit;
-        }
-    });
-    keep
+    let limit = 9.0 * REJECT_SIGMAS * sigma * std::f32::consts::SQRT_2 / 3.0;
+    Ok(box_sum(&diff, 1)?.data.iter().map(|s| s.abs() <= limit).collect())
 }
 
 #[cfg(test)]

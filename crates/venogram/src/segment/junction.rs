@@ -8,9 +8,10 @@
 //! parent's centerline gives the takeoff an implanter (and the 3D reconstruction) means.
 //! On a wide vein (past [`MAX_PARENT_RADIUS_PX`]) the side branch's axis is not followed, but
 //! thinning's junction, pulled towards the side branch by the lumen widening where the two
-//! meet, is brought back onto the vein's axis. Where two thin veins part at a shallow angle, the through skeleton itself bends towards
-//! the side branch over the shared stretch and no clean crossing is left: there the side's
-//! and the main branch's axes, each measured clear of the other, meet at the takeoff.
+//! meet, is brought back onto the vein's axis. Where two thin veins part at a shallow angle,
+//! the through skeleton itself bends towards the side branch over the shared stretch and no
+//! clean crossing is left: there the side's and the main branch's axes, each measured clear
+//! of the other, meet at the takeoff.
 
 use super::label::OrientedEdge;
 
@@ -32,8 +33,9 @@ const MAX_AXES_OFF_PX: f64 = 3.0;
 /// Widest parent (radius at the junction, px at a 512 matrix) whose junctions are moved to
 /// where the side branch's axis leads. On a wide vein the branch curves within the few radii
 /// it takes to clear the lumen, so its axis measured there extends past the takeoff, while
-/// thinning's junction already lies near the takeoff along the wide vein (measured on the simulator's venograms: moving
-/// junctions of parents wider than this put more of them off than on; re-measured with the
+/// thinning's junction already lies near the takeoff along the wide vein (measured on the
+/// simulator's venograms: moving junctions of parents wider than this put more of them off
+/// than on; re-measured with the
 /// accuracy test's suite of 16 cases: 3 px gives the same F1 (0.503), 5.5 px 0.494, 12 px
 /// 0.389, although the unmatched takeoffs off the CS and GCV sit 6-11 px from the junction).
 const MAX_PARENT_RADIUS_PX: f64 = 4.0;
@@ -83,25 +85,7 @@ fn crossing(parent: &OrientedEdge, main: &OrientedEdge, side: &OrientedEdge, k: 
     // skeleton makes towards the parent's axis).
     let clear_from = 1.5 * r_junction + 2.0;
     let clear_to = clear_from + (8.0 * k).max(3.0 * r_side);
-    let mut arc = 0.0;
-    let mut clear = Vec::new();
-    for (i, q) in side.points.iter().enumerate() {
-        if i > 0 {
-            arc += dist(side.points[i - 1], *q);
-        }
-        if (clear_from..=clear_to).contains(&arc) {
-            clear.push(*q);
-        }
-    }
-    if clear.len() < 3 {
-        return None;
-    }
-    let (anchor, far) = (clear[0], clear[clear.len() - 1]);
-    let length = dist(anchor, far);
-    if length < 2.0 {
-        return None;
-    }
-    let d = [(far[0] - anchor[0]) / length, (far[1] - anchor[1]) / length];
+    let (anchor, d) = clear_axis(side, clear_from, clear_to)?;
     // The through vessel near the junction.
     let through: Vec<[f64; 2]> = parent.points.iter().chain(main.points.iter().skip(1)).copied().collect();
     let max_move = 2.0 * r_junction + 12.0 * k;
@@ -134,23 +118,14 @@ fn crossing(parent: &OrientedEdge, main: &OrientedEdge, side: &OrientedEdge, k: 
     }
     match best {
         Some((segment, x, off)) => (off >= 1.0).then_some((segment, x)),
-        None => axes_meet(&through, junction, (anchor, d), main, clear_from, clear_to - clear_from, max_move),
+        None => axes_meet(&through, junction, (anchor, d), main, (clear_from, clear_to), max_move),
     }
 }
 
-/// The axis of `edge` over arc lengths `from..from + span` from its start: a point on it and
-/// the unit direction away from the start.
-fn clear_axis(edge: &OrientedEdge, from: f64, span: f64) -> Option<([f64; 2], [f64; 2])> {
-    let mut arc = 0.0;
-    let mut clear = Vec::new();
-    for (i, q) in edge.points.iter().enumerate() {
-        if i > 0 {
-            arc += dist(edge.points[i - 1], *q);
-        }
-        if (from..=from + span).contains(&arc) {
-            clear.push(*q);
-        }
-    }
+/// The axis of `edge` over arc lengths `from..=to` from its start: a point on it and the unit
+/// direction away from the start (at least 3 points spanning 2 px).
+fn clear_axis(edge: &OrientedEdge, from: f64, to: f64) -> Option<([f64; 2], [f64; 2])> {
+    let clear = arc_window(edge.points.iter().copied(), from, to);
     let (&anchor, &far) = (clear.first()?, clear.last()?);
     let length = dist(anchor, far);
     (clear.len() >= 3 && length >= 2.0)
@@ -166,11 +141,10 @@ fn axes_meet(
     junction: [f64; 2],
     (side_anchor, ds): ([f64; 2], [f64; 2]),
     main: &OrientedEdge,
-    clear_from: f64,
-    span: f64,
+    (clear_from, clear_to): (f64, f64),
     max_move: f64,
 ) -> Option<(usize, [f64; 2])> {
-    let (main_anchor, dm) = clear_axis(main, clear_from, span)?;
+    let (main_anchor, dm) = clear_axis(main, clear_from, clear_to)?;
     let cross = ds[0] * dm[1] - ds[1] * dm[0];
     if cross.abs() < MIN_AXES_DEG.to_radians().sin() || ds[0] * dm[0] + ds[1] * dm[1] < 0.0 {
         return None;
@@ -220,9 +194,9 @@ fn arc_window(points: impl Iterator<Item = [f64; 2]>, from: f64, to: f64) -> Vec
 /// The takeoff off a wide parent: thinning's junction brought onto the parent's axis, the
 /// chord between the through vessel's points a radius and a few pixels either side of it
 /// (where the parent runs straight through); the caller brings the vein's bent centerline
-/// within that reach onto the axis too ([`onto_axis`]). Thinning pulls the junction off a wide vein's
-/// axis towards the side branch by about half the vein's radius, the lumen widening where
-/// the two meet. Where along the parent the takeoff lies is left as thinning found it: the
+/// within that reach onto the axis too ([`onto_axis`]). Thinning pulls the junction off a
+/// wide vein's axis towards the side branch by about half the vein's radius, the lumen
+/// widening where the two meet. Where along the parent the takeoff lies is left as thinning found it: the
 /// side branch's course near a wide vein does not tell it (see docs/segmentation.md).
 fn wide_takeoff(parent: &OrientedEdge, main: &OrientedEdge, k: f64) -> Option<WideTakeoff> {
     let junction = *parent.points.last()?;
@@ -279,7 +253,7 @@ fn onto_axis(points: &mut [[f64; 2]], x: [f64; 2], axis: [f64; 2], near_px: f64)
 }
 
 /// The point of segment `a`-`b` nearest `c`.
-fn nearest_on_segment(c: [f64; 2], a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
+pub(crate) fn nearest_on_segment(c: [f64; 2], a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
     let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
     let l2 = vx * vx + vy * vy;
     let t = if l2 <= 1e-12 { 0.0 } else { (((c[0] - a[0]) * vx + (c[1] - a[1]) * vy) / l2).clamp(0.0, 1.0) };

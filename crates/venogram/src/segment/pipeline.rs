@@ -15,7 +15,7 @@ use super::frame_select::{FrameSelection, select_frame};
 use super::graph::{GraphEdge, SkeletonGraph, polyline_length};
 use super::groove::GrooveModel;
 use super::image::{ImageF32, LevelImage, Mask, cv, levels_to_512};
-use super::junction::place_junctions;
+use super::junction::{nearest_on_segment, place_junctions};
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
 use super::line::line_response_of_level;
 use super::resolution::Binning;
@@ -62,8 +62,9 @@ pub struct SegmentParams {
     /// working resolution ([`resolution`](mod@super::resolution)): finer, and slower.
     pub full_resolution: bool,
     /// When segmenting one frame of a run ([`segment_run`]), average it with its registered
-    /// neighbours on the contrast plateau ([`temporal`](mod@super::temporal)) for the thin-line (twig)
-    /// detector: more twigs, and a tree that can change around them (see docs/segmentation.md).
+    /// neighbours on the contrast plateau ([`temporal`](mod@super::temporal)) for the
+    /// thin-line (twig) detector: more twigs, and a tree that can change around them (see
+    /// docs/segmentation.md).
     pub average_plateau: bool,
 }
 
@@ -655,7 +656,9 @@ fn segment_working(
     // The balloon's own skeleton and the catheter inside it are pruned below; a long join
     // across the balloon would bring back the guide catheter leaving it (seed 47 RAO at 1024).
     let near_balloon = |p: [f64; 2], q: [f64; 2]| {
-        balloon.as_ref().is_some_and(|b| segment_distance(b.center_xy, p, q) < balloon_reach_px(b, k))
+        balloon
+            .as_ref()
+            .is_some_and(|b| d2(b.center_xy, nearest_on_segment(b.center_xy, p, q)).sqrt() < balloon_reach_px(b, k))
     };
     let bridge_evidence = |p: [f64; 2], q: [f64; 2]| {
         mean_along(tophat, p, q) >= BRIDGE_EVIDENCE_DEPTH_FLOORS * depth_floor && !near_balloon(p, q)
@@ -736,14 +739,6 @@ fn nearest_edge_point(
 
 fn d2(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
-}
-
-/// Distance from `c` to the segment from `p` to `q`.
-fn segment_distance(c: [f64; 2], p: [f64; 2], q: [f64; 2]) -> f64 {
-    let (dx, dy) = (q[0] - p[0], q[1] - p[1]);
-    let l2 = dx * dx + dy * dy;
-    let t = if l2 > 0.0 { (((c[0] - p[0]) * dx + (c[1] - p[1]) * dy) / l2).clamp(0.0, 1.0) } else { 0.0 };
-    d2(c, [p[0] + t * dx, p[1] + t * dy]).sqrt()
 }
 
 /// Mean of `image` along the straight segment from `p` to `q`, sampled every pixel.

@@ -137,7 +137,8 @@ fn support(t: &ImageF32, floor: f32) -> Vec<(usize, usize)> {
 /// frame's support depth in the neighbour's background-suppressed image `t` beyond what is
 /// explained in place (so the wires and the spine, which do not move with the heart, add
 /// nothing to any shift); no shift when none explains [`MIN_EXPLAINED`] of the depth beyond
-/// that or stands out of the rest ([`MIN_PEAK_TO_MEDIAN`]). The first best in scan order, so the result does not depend on the threads.
+/// that or stands out of the rest ([`MIN_PEAK_TO_MEDIAN`]). The first best in scan order, so
+/// the result does not depend on the threads.
 fn best_shift(support: &[(usize, usize)], chosen: &ImageF32, t: &ImageF32) -> [i32; 2] {
     let depth: Vec<f32> = support.iter().map(|&(x, y)| chosen.at(x, y)).collect();
     let here: Vec<f32> = support.iter().zip(&depth).map(|(&(x, y), d)| d.min(t.at(x, y))).collect();

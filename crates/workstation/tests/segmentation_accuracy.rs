@@ -649,6 +649,57 @@ fn explain_losses(seg: &venogram::segment::Segmentation, truth: &FrameTruth, siz
     let tree_pts: Vec<([f64; 2], ())> =
         seg.tree.branches.iter().flat_map(|b| densify(&b.points, 0.5).into_iter().map(|p| (p, ()))).collect();
     let tree_grid = Grid::new(tol.max(6.0), tree_pts);
+    // Runs of missed centerline on the named veins: where along the vein, how wide, and
+    // whether they reach its distal end.
+    for b in truth.branches.iter().filter(|b| b.label != VeinLabel::Branch) {
+        let pts: Vec<([f64; 2], f64)> = (0..b.centerline_px.len().saturating_sub(1))
+            .filter(|i| b.opacity[*i].min(b.opacity[i + 1]) > 0.5)
+            .flat_map(|i| {
+                let r = 0.5 * (b.radius_px[i] + b.radius_px[i + 1]);
+                densify(&b.centerline_px[i..=i + 1], 1.0).into_iter().map(move |p| (p, r))
+            })
+            .filter(|(p, _)| {
+                p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= f64::from(size_px) - 1.0 && p[1] <= f64::from(size_px) - 1.0
+            })
+            .collect();
+        let missed: Vec<bool> = pts.iter().map(|(p, _)| tree_grid.nearest(*p, tol).is_none()).collect();
+        let mut i = 0;
+        while i < missed.len() {
+            if !missed[i] {
+                i += 1;
+                continue;
+            }
+            let j = (i..missed.len()).find(|j| !missed[*j]).unwrap_or(missed.len());
+            if j - i >= 4 {
+                let r = pts[i..j].iter().map(|(_, r)| r).sum::<f64>() / (j - i) as f64;
+                let others = |p: [f64; 2]| {
+                    truth.branches.iter().filter(|o| o.id != b.id).any(|o| {
+                        let (d, seg, _) = nearest_on_polyline(p, &o.centerline_px);
+                        d < o.radius_px[seg] + 2.0 && o.opacity[seg] > 0.5
+                    })
+                };
+                let overlap = pts[i..j].iter().filter(|(p, _)| others(*p)).count() as f64 / (j - i) as f64;
+                let balloon = seg.balloon.as_ref().map_or(0.0, |bl| {
+                    pts[i..j]
+                        .iter()
+                        .filter(|(p, _)| (p[0] - bl.center_xy[0]).hypot(p[1] - bl.center_xy[1]) < bl.radius_px + 10.0)
+                        .count() as f64
+                        / (j - i) as f64
+                });
+                println!(
+                    "  named miss {:?} {} px at {:.0}-{:.0}% ({:.0},{:.0}) r {r:.1}{} overlap {overlap:.2} balloon {balloon:.2}",
+                    b.label,
+                    j - i,
+                    100.0 * i as f64 / pts.len() as f64,
+                    100.0 * j as f64 / pts.len() as f64,
+                    pts[i].0[0],
+                    pts[i].0[1],
+                    if j == missed.len() { " distal end" } else { "" },
+                );
+            }
+            i = j;
+        }
+    }
     let candidates = seg.native_candidate_mask();
     for b in truth.branches.iter().filter(|b| b.label == VeinLabel::Branch && b.opacity.iter().all(|o| *o > 0.5)) {
         let pts = densify(&b.centerline_px, 1.0);
@@ -792,28 +843,32 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice, precision and lead-removal bars of the issue, and floors a little under today's
-/// other figures (recall 0.852, bifurcation F1 0.524, labels 0.874, recall on the named veins
-/// 0.917).
+/// other figures (recall 0.860, bifurcation F1 0.524, labels 0.878, recall on the named veins
+/// 0.920).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
     let m = mean_figures();
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
-    assert!(m.recall >= 0.84, "mean centerline recall {:.3} fell under 0.84", m.recall);
-    assert!(m.bifurcation_f1 >= 0.49, "mean bifurcation F1 {:.3} fell under 0.49", m.bifurcation_f1);
-    assert!(m.label_accuracy >= 0.84, "mean label accuracy {:.3} fell under 0.84", m.label_accuracy);
+    assert!(m.recall >= 0.85, "mean centerline recall {:.3} fell under 0.85", m.recall);
+    assert!(m.bifurcation_f1 >= 0.50, "mean bifurcation F1 {:.3} fell under 0.50", m.bifurcation_f1);
+    assert!(m.label_accuracy >= 0.86, "mean label accuracy {:.3} fell under 0.86", m.label_accuracy);
     assert!(m.device_px <= 10.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
     assert!(m.named_recall >= 0.90, "mean centerline recall on the named veins {:.3} fell under 0.90", m.named_recall);
 }
 
 /// Averaging the contrast plateau for the twig detector (`SegmentParams::average_plateau`)
-/// finds more of the twigs and lets no device in: on cases where, without the near-balloon
-/// floor, a piece of the guide catheter came in (seed 7 LAO, 37 px) and where the average
-/// brings out most (seed 3 RAO).
+/// finds more of the twigs and lets no device in: on a case where, without the near-balloon
+/// floor, a piece of the guide catheter came in (seed 7 LAO, 37 px) and on two where the
+/// average brings out most beyond what following the lines in one frame finds (seed 11 RAO at
+/// 12 bits, seed 5 RAO at 8).
 #[test]
 fn averaging_the_plateau_finds_more_twigs_and_lets_no_device_in() {
-    let cases =
-        [Case { seed: 7, view: "LAO30", bits: 12, size: 512 }, Case { seed: 3, view: "RAO30", bits: 12, size: 512 }];
+    let cases = [
+        Case { seed: 7, view: "LAO30", bits: 12, size: 512 },
+        Case { seed: 11, view: "RAO30", bits: 12, size: 512 },
+        Case { seed: 5, view: "RAO30", bits: 8, size: 512 },
+    ];
     let (mut single_twigs, mut averaged_twigs) = (0.0, 0.0);
     for c in &cases {
         let (run, spacing) = render_case(c);
@@ -831,7 +886,7 @@ fn averaging_the_plateau_finds_more_twigs_and_lets_no_device_in() {
             *(if average_plateau { &mut averaged_twigs } else { &mut single_twigs }) += f.twig_recall;
         }
     }
-    // Measured: 0.59 + 0.24 alone, 0.59 + 0.81 averaged.
+    // Measured: 0.52 + 0.25 + 0.36 alone, 0.49 + 0.56 + 0.53 averaged.
     assert!(averaged_twigs >= single_twigs + 0.3, "twig recall summed {single_twigs:.3} -> {averaged_twigs:.3}");
 }
 

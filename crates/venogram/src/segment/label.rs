@@ -158,7 +158,7 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
         return labels;
     };
     let (trunk, trunk_points, fit) =
-        fitted_trunk(edges, continuation_path(edges, first, &subtree_len), view, mm_per_px);
+        fitted_trunk(edges, continuation_path(edges, first, &subtree_len), &subtree_len, view, mm_per_px);
     let places: Vec<GroovePlace> = match &fit {
         Some(f) => groove_places(&f.sample_of_point),
         None => planar_places(&trunk_points, mm_per_px, view.apical),
@@ -263,13 +263,19 @@ fn heads_apically(edges: &[OrientedEdge], c: usize, subtree_len: &[f64], apical:
 /// (down to [`MIN_FITTED_TRUNK_CS_LENGTHS`]) until it does: at the end of the groove the
 /// widest continuation can run on into a tributary (RAO: where the groove folds back, the
 /// AIV leaves further back and a lateral vein carries on, through as many edges as it has
-/// twigs), which no groove-and-AIV curve follows.
+/// twigs), which no groove-and-AIV curve follows. A cut goes back a vein at a time: past
+/// every junction where only twigs leave, so a tributary is never cut at a twig and its
+/// proximal part fitted as the groove.
 fn fitted_trunk(
     edges: &[OrientedEdge],
     mut trunk: Vec<usize>,
+    subtree_len: &[f64],
     view: &ViewPrior,
     mm_per_px: f64,
 ) -> (Vec<usize>, Vec<TrunkPoint>, Option<GrooveFit>) {
+    let twig_junction = |e: usize, next: usize| {
+        edges[e].children.iter().all(|&c| c == next || subtree_len[c] * mm_per_px < NAMED_MIN_LENGTH_MM)
+    };
     let full = trunk.clone();
     loop {
         let points = trunk_points_of(edges, &trunk);
@@ -292,7 +298,11 @@ fn fitted_trunk(
         if view.groove.is_none() || trunk.len() < 2 {
             break;
         }
-        trunk.pop();
+        while let Some(popped) = trunk.pop() {
+            if trunk.len() < 2 || !twig_junction(trunk[trunk.len() - 1], popped) {
+                break;
+            }
+        }
     }
     let points = trunk_points_of(edges, &full);
     (full, points, None)

@@ -164,23 +164,35 @@ pub(crate) fn tracked_lines(
         let d = a.abs_diff(b);
         d.min(n - d) <= 1
     };
+    // Per orientation, the neighbour steps along it (and 45 degrees either side), both ways.
+    let steps: Vec<Vec<(isize, isize)>> = (0..ORIENTATIONS)
+        .map(|o| {
+            let theta = std::f64::consts::PI * o as f64 / ORIENTATIONS as f64;
+            let mut out: Vec<(isize, isize)> = Vec::new();
+            for sign in [1.0, -1.0] {
+                for turn in [-std::f64::consts::FRAC_PI_4, 0.0, std::f64::consts::FRAC_PI_4] {
+                    let a = theta + turn;
+                    let step = ((sign * a.cos()).round() as isize, (sign * a.sin()).round() as isize);
+                    if step != (0, 0) && !out.contains(&step) {
+                        out.push(step);
+                    }
+                }
+            }
+            out
+        })
+        .collect();
     while let Some(i) = queue.pop() {
         let (x, y) = ((i % w) as isize, (i / w) as isize);
         let o = resp.orientation[i];
-        let theta = std::f64::consts::PI * f64::from(o) / ORIENTATIONS as f64;
-        for sign in [1.0, -1.0] {
-            for turn in [-std::f64::consts::FRAC_PI_4, 0.0, std::f64::consts::FRAC_PI_4] {
-                let a = theta + turn;
-                let (dx, dy) = ((sign * a.cos()).round() as isize, (sign * a.sin()).round() as isize);
-                let (qx, qy) = (x + dx, y + dy);
-                if (dx, dy) == (0, 0) || qx < 0 || qy < 0 || qx >= w as isize || qy >= h as isize {
-                    continue;
-                }
-                let q = qy as usize * w + qx as usize;
-                if !on[q] && img.data[q] > low && close(resp.orientation[q], o) {
-                    on[q] = true;
-                    queue.push(q);
-                }
+        for &(dx, dy) in &steps[usize::from(o)] {
+            let (qx, qy) = (x + dx, y + dy);
+            if qx < 0 || qy < 0 || qx >= w as isize || qy >= h as isize {
+                continue;
+            }
+            let q = qy as usize * w + qx as usize;
+            if !on[q] && img.data[q] > low && close(resp.orientation[q], o) {
+                on[q] = true;
+                queue.push(q);
             }
         }
     }

@@ -232,7 +232,7 @@ fn join(first: &[[f64; 2]], link: &[[f64; 2]], second: &[[f64; 2]]) -> Vec<[f64;
 /// Applies `plan` when everything the root reached before is reached after; otherwise
 /// leaves the graph as it was. Returns whether it applied.
 fn apply_if_connected(graph: &mut SkeletonGraph, root: usize, plan: &Plan) -> bool {
-    let before = reached(graph, root);
+    let before = graph.reached_from(root);
     for &e in &plan.edges {
         graph.edges[e].alive = false;
     }
@@ -240,7 +240,7 @@ fn apply_if_connected(graph: &mut SkeletonGraph, root: usize, plan: &Plan) -> bo
         graph.nodes[n].alive = false;
     }
     let added: Vec<usize> = plan.paths.iter().map(|(a, b, pts)| graph.add_edge(*a, *b, pts.clone())).collect();
-    let after = reached(graph, root);
+    let after = graph.reached_from(root);
     let kept = before.iter().enumerate().all(|(i, r)| !*r || plan.nodes.contains(&i) || after[i]);
     if !kept {
         for e in added {
@@ -254,23 +254,6 @@ fn apply_if_connected(graph: &mut SkeletonGraph, root: usize, plan: &Plan) -> bo
         }
     }
     kept
-}
-
-/// Nodes reached from `root` over live edges.
-fn reached(graph: &SkeletonGraph, root: usize) -> Vec<bool> {
-    let mut seen = vec![false; graph.nodes.len()];
-    let mut stack = vec![root];
-    seen[root] = true;
-    while let Some(u) = stack.pop() {
-        for e in graph.incident(u) {
-            let v = graph.edges[e].other(u);
-            if !seen[v] {
-                seen[v] = true;
-                stack.push(v);
-            }
-        }
-    }
-    seen
 }
 
 #[cfg(test)]

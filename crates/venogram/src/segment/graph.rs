@@ -552,8 +552,9 @@ impl SkeletonGraph {
         joined
     }
 
-    /// Kills every node and edge not connected to `root`.
-    pub fn keep_component(&mut self, root: usize) {
+    /// Per node, whether it is reached from `root` over live edges.
+    #[must_use]
+    pub fn reached_from(&self, root: usize) -> Vec<bool> {
         let mut seen = vec![false; self.nodes.len()];
         let mut stack = vec![root];
         seen[root] = true;
@@ -566,6 +567,12 @@ impl SkeletonGraph {
                 }
             }
         }
+        seen
+    }
+
+    /// Kills every node and edge not connected to `root`.
+    pub fn keep_component(&mut self, root: usize) {
+        let seen = self.reached_from(root);
         for (n, node) in self.nodes.iter_mut().enumerate() {
             node.alive &= seen[n];
         }

@@ -283,13 +283,10 @@ pub(crate) fn robust_spread(values: &[f32]) -> (f32, f32) {
 mod tests {
     use super::*;
 
-    /// A faint line (radius 1 px, depth 3 noise sigma) at 20 degrees in Gaussian-like noise,
-    /// with a step edge and a wide band elsewhere.
-    fn scene() -> (ImageF32, Vec<(usize, usize)>) {
-        let (w, h) = (128usize, 128usize);
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut noise = || {
-            // Sum of four uniforms: near-Gaussian, sigma 0.01.
+    /// Near-Gaussian noise of sigma 0.01 (a sum of four xorshift uniforms) from `seed`.
+    fn noise_source(seed: u64) -> impl FnMut() -> f32 {
+        let mut state = seed;
+        move || {
             let mut s = 0.0;
             for _ in 0..4 {
                 state ^= state << 13;
@@ -298,7 +295,14 @@ mod tests {
                 s += (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
             }
             (s * 0.01 / (4.0f64 / 12.0).sqrt()) as f32
-        };
+        }
+    }
+
+    /// A faint line (radius 1 px, depth 3 noise sigma) at 20 degrees in Gaussian-like noise,
+    /// with a step edge and a wide band elsewhere.
+    fn scene() -> (ImageF32, Vec<(usize, usize)>) {
+        let (w, h) = (128usize, 128usize);
+        let mut noise = noise_source(0x2545_f491_4f6c_dd1d);
         let mut data = vec![0.0f32; w * h];
         let (c, s) = (20f64.to_radians().cos(), 20f64.to_radians().sin());
         let mut on_line = Vec::new();
@@ -351,20 +355,11 @@ mod tests {
     }
 
     /// A twig fading along its length: depth 0.03 at its start to 0.016 at its end (noise
-    /// sigma 0.01: its line response falls from about 6 to 3 noise levels), at 20 degrees, in the same noise; the pixels on its distal half.
+    /// sigma 0.01: its line response falls from about 6 to 3 noise levels), at 20 degrees,
+    /// in the same noise; the pixels on its distal half.
     fn fading_scene() -> (ImageF32, Vec<(usize, usize)>) {
         let (w, h) = (160usize, 128usize);
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut noise = || {
-            let mut s = 0.0;
-            for _ in 0..4 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                s += (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
-            }
-            (s * 0.01 / (4.0f64 / 12.0).sqrt()) as f32
-        };
+        let mut noise = noise_source(0x9e37_79b9_7f4a_7c15);
         let (c, s) = (20f64.to_radians().cos(), 20f64.to_radians().sin());
         let mut data = vec![0.0f32; w * h];
         let mut distal = Vec::new();

@@ -651,17 +651,11 @@ fn explain_losses(seg: &venogram::segment::Segmentation, truth: &FrameTruth, siz
     let tree_grid = Grid::new(tol.max(6.0), tree_pts);
     // Runs of missed centerline on the named veins: where along the vein, how wide, and
     // whether they reach its distal end.
+    let filled = filled_points(truth, f64::from(size_px), f64::from(size_px));
     for b in truth.branches.iter().filter(|b| b.label != VeinLabel::Branch) {
-        let pts: Vec<([f64; 2], f64)> = (0..b.centerline_px.len().saturating_sub(1))
-            .filter(|i| b.opacity[*i].min(b.opacity[i + 1]) > 0.5)
-            .flat_map(|i| {
-                let r = 0.5 * (b.radius_px[i] + b.radius_px[i + 1]);
-                densify(&b.centerline_px[i..=i + 1], 1.0).into_iter().map(move |p| (p, r))
-            })
-            .filter(|(p, _)| {
-                p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= f64::from(size_px) - 1.0 && p[1] <= f64::from(size_px) - 1.0
-            })
-            .collect();
+        // Every half pixel along the vein (runs are printed in pixels).
+        let pts: Vec<([f64; 2], f64)> =
+            filled.iter().filter(|(_, o, _)| o.id == b.id).map(|(p, _, r)| (*p, *r)).collect();
         let missed: Vec<bool> = pts.iter().map(|(p, _)| tree_grid.nearest(*p, tol).is_none()).collect();
         let mut i = 0;
         while i < missed.len() {
@@ -670,7 +664,7 @@ fn explain_losses(seg: &venogram::segment::Segmentation, truth: &FrameTruth, siz
                 continue;
             }
             let j = (i..missed.len()).find(|j| !missed[*j]).unwrap_or(missed.len());
-            if j - i >= 4 {
+            if j - i >= 8 {
                 let r = pts[i..j].iter().map(|(_, r)| r).sum::<f64>() / (j - i) as f64;
                 let others = |p: [f64; 2]| {
                     truth.branches.iter().filter(|o| o.id != b.id).any(|o| {
@@ -689,7 +683,7 @@ fn explain_losses(seg: &venogram::segment::Segmentation, truth: &FrameTruth, siz
                 println!(
                     "  named miss {:?} {} px at {:.0}-{:.0}% ({:.0},{:.0}) r {r:.1}{} overlap {overlap:.2} balloon {balloon:.2}",
                     b.label,
-                    j - i,
+                    (j - i) / 2,
                     100.0 * i as f64 / pts.len() as f64,
                     100.0 * j as f64 / pts.len() as f64,
                     pts[i].0[0],

@@ -11,7 +11,7 @@
 //! A vein that reached the tree only through the crossing would be cut off from it by the
 //! pass-through; such a crossing is left as a junction.
 
-use super::graph::{GraphEdge, SkeletonGraph, polyline_length};
+use super::graph::{SkeletonGraph, polyline_length};
 use super::label::direction;
 
 /// Largest bend, degrees, of a path through a crossing (between one arm and the other arm's
@@ -80,17 +80,20 @@ struct Plan {
 /// A four-way node whose arms pair off into two straight paths.
 fn four_way(graph: &SkeletonGraph, n: usize, radius_at: &impl Fn([f64; 2]) -> f64, k: f64) -> Option<Plan> {
     let arms = arms_at(graph, n, &graph.incident(n), radius_at, k)?;
-    let pairings = [[(0, 1), (2, 3)], [(0, 2), (1, 3)], [(0, 3), (1, 2)]];
-    let fits: Vec<(usize, f64)> =
-        pairings.iter().enumerate().filter_map(|(i, p)| pairing_bend(&arms, p).map(|b| (i, b))).collect();
-    // Exactly one pairing fits: two would mean the arms are too close in angle to say.
-    let [(best, _)] = fits.as_slice() else { return None };
-    let [(a, b), (c, d)] = pairings[*best];
-    if !crossing_clear(&arms[a], &arms[c]) {
-        return None;
-    }
+    let arms: Vec<&Arm> = arms.iter().collect();
+    let [(a, b), (c, d)] = pair_off(&arms, &[[(0, 1), (2, 3)], [(0, 2), (1, 3)], [(0, 3), (1, 2)]])?;
     let path = |i: usize, j: usize| (arms[i].far, arms[j].far, join(&arms[i].points, &[], &arms[j].points));
     Some(Plan { nodes: vec![n], edges: arms.iter().map(|a| a.edge).collect(), paths: [path(a, b), path(c, d)] })
+}
+
+/// Of `pairings` of `arms` into two paths, the one that fits (both paths straight and keeping
+/// their calibre) when exactly one does, two fitting meaning the arms are too close in angle
+/// to say, and its paths cross at a clear angle.
+fn pair_off(arms: &[&Arm], pairings: &[[(usize, usize); 2]]) -> Option<[(usize, usize); 2]> {
+    let fits: Vec<&[(usize, usize); 2]> = pairings.iter().filter(|p| pairing_fits(arms, p)).collect();
+    let [pairing] = fits.as_slice() else { return None };
+    let [(a, _), (c, _)] = **pairing;
+    crossing_clear(arms[a], arms[c]).then_some(**pairing)
 }
 
 /// Two three-way nodes a short link apart (`n` and the link's other end) whose four outer
@@ -111,7 +114,7 @@ fn split_crossing(
         if m <= n || m == root || !graph.nodes[m].alive || graph.degree(m) != 3 {
             continue;
         }
-        let link_points = oriented(&graph.edges[link], n);
+        let link_points = graph.edges[link].points_from(n);
         let reach = radius_at(graph.nodes[n].xy).max(radius_at(graph.nodes[m].xy)).max(0.0) + 4.0 * k;
         if polyline_length(&link_points) > reach {
             continue;
@@ -127,14 +130,7 @@ fn split_crossing(
         let arms = [&near_arms[0], &near_arms[1], &far_arms[0], &far_arms[1]];
         // A path runs from a near arm through the link to a far arm; the two near arms
         // bending into each other would be the bifurcation reading.
-        let pairings = [[(0, 2), (1, 3)], [(0, 3), (1, 2)]];
-        let fits: Vec<(usize, f64)> =
-            pairings.iter().enumerate().filter_map(|(i, p)| pairing_bend_refs(&arms, p).map(|b| (i, b))).collect();
-        let [(best, _)] = fits.as_slice() else { continue };
-        let [(a, b), (c, d)] = pairings[*best];
-        if !crossing_clear(arms[a], arms[c]) {
-            continue;
-        }
+        let Some([(a, b), (c, d)]) = pair_off(&arms, &[[(0, 2), (1, 3)], [(0, 3), (1, 2)]]) else { continue };
         let path =
             |i: usize, j: usize| (arms[i].far, arms[j].far, join(&arms[i].points, &link_points, &arms[j].points));
         return Some(Plan {
@@ -163,7 +159,7 @@ fn arms_at(
             if edge.a == edge.b {
                 return None;
             }
-            let points = oriented(edge, n);
+            let points = edge.points_from(n);
             // Past the crossing's own lumen, where thinning bends every arm towards the others.
             let mut s = 0.0;
             let start = points
@@ -182,33 +178,17 @@ fn arms_at(
         .collect()
 }
 
-/// The points of `edge` running away from node `n`.
-fn oriented(edge: &GraphEdge, n: usize) -> Vec<[f64; 2]> {
-    if edge.a == n { edge.points.clone() } else { edge.points.iter().rev().copied().collect() }
-}
-
-/// The larger bend of the two paths of `pairing` (degrees), when both are straight enough and
-/// keep their calibre.
-fn pairing_bend(arms: &[Arm], pairing: &[(usize, usize); 2]) -> Option<f64> {
-    let refs: Vec<&Arm> = arms.iter().collect();
-    pairing_bend_refs(&refs, pairing)
-}
-
-/// [`pairing_bend`] over borrowed arms.
-fn pairing_bend_refs(arms: &[&Arm], pairing: &[(usize, usize); 2]) -> Option<f64> {
-    let mut worst: f64 = 0.0;
-    for &(i, j) in pairing {
+/// Whether both paths of `pairing` run straight through (bend at most [`MAX_BEND_DEG`]) and
+/// keep their calibre (within [`MAX_CALIBRE_RATIO`]).
+fn pairing_fits(arms: &[&Arm], pairing: &[(usize, usize); 2]) -> bool {
+    pairing.iter().all(|&(i, j)| {
         let (a, b) = (arms[i], arms[j]);
         // Straight through: one arm leaves opposite the other.
         let cos = -(a.direction[0] * b.direction[0] + a.direction[1] * b.direction[1]);
         let bend = cos.clamp(-1.0, 1.0).acos().to_degrees();
         let ratio = a.calibre_px.max(b.calibre_px) / a.calibre_px.min(b.calibre_px);
-        if bend > MAX_BEND_DEG || ratio > MAX_CALIBRE_RATIO {
-            return None;
-        }
-        worst = worst.max(bend);
-    }
-    Some(worst)
+        bend <= MAX_BEND_DEG && ratio <= MAX_CALIBRE_RATIO
+    })
 }
 
 /// Whether the paths through arms `a` and `c` cross at a clear angle.
@@ -259,6 +239,7 @@ fn apply_if_connected(graph: &mut SkeletonGraph, root: usize, plan: &Plan) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::segment::graph::GraphEdge;
 
     /// Points every pixel from `a` to `b`.
     fn line(a: [f64; 2], b: [f64; 2]) -> Vec<[f64; 2]> {

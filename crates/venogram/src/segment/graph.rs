@@ -49,6 +49,12 @@ impl GraphEdge {
     pub fn other(&self, n: usize) -> usize {
         if self.a == n { self.b } else { self.a }
     }
+
+    /// The edge's points running away from its end node `n`.
+    #[must_use]
+    pub fn points_from(&self, n: usize) -> Vec<[f64; 2]> {
+        if self.a == n { self.points.clone() } else { self.points.iter().rev().copied().collect() }
+    }
 }
 
 /// Length of a polyline, pixels.

@@ -105,9 +105,16 @@ impl LevelImage {
     /// The level's sample covering frame pixel (`x`, `y`).
     #[must_use]
     pub fn at_pixel(&self, x: usize, y: usize) -> f32 {
+        self.image.data[self.index_of_pixel(x, y)]
+    }
+
+    /// Index in the level's samples of the one covering frame pixel (`x`, `y`), clamped into
+    /// the level (so a per-sample table of the level can be read at frame pixels too).
+    #[must_use]
+    pub fn index_of_pixel(&self, x: usize, y: usize) -> usize {
         let r = &self.image;
         let (lx, ly) = ((x >> self.levels).min(r.width - 1), (y >> self.levels).min(r.height - 1));
-        r.data[ly * r.width + lx]
+        ly * r.width + lx
     }
 
     /// The level's sample nearest frame position (`x`, `y`), clamped into the image.

@@ -6,9 +6,10 @@
 //! a thin branch off a wide vein bends inside the lumen towards the parent's axis. The
 //! branch's own axis, measured where it is clear of the parent, extended back to the
 //! parent's centerline gives the takeoff an implanter (and the 3D reconstruction) means.
-//! On a wide vein (past [`MAX_PARENT_RADIUS_PX`]) the side branch's axis is not followed, but
-//! thinning's junction, pulled towards the side branch by the lumen widening where the two
-//! meet, is brought back onto the vein's axis. Where two thin veins part at a shallow angle,
+//! On a wide vein (past [`MAX_PARENT_RADIUS_PX`]) the side branch's axis is followed only when
+//! the branch heads back ([`RETROGRADE_MAX_COS`]); otherwise thinning's junction, pulled
+//! towards the side branch by the lumen widening where the two meet, is brought back onto the
+//! vein's axis. Where two thin veins part at a shallow angle,
 //! the through skeleton itself bends towards the side branch over the shared stretch and no
 //! clean crossing is left: there the side's and the main branch's axes, each measured clear
 //! of the other, meet at the takeoff.
@@ -39,20 +40,21 @@ const MIN_AXES_DEG: f64 = 15.0;
 const MAX_AXES_OFF_PX: f64 = 3.0;
 
 /// Widest parent (radius at the junction, px at a 512 matrix) whose junctions are moved to
-/// where the side branch's axis leads. On a wide vein the branch curves within the few radii
-/// it takes to clear the lumen, so its axis measured there extends past the takeoff, while
-/// thinning's junction already lies near the takeoff along the wide vein (measured on the
-/// simulator's venograms: moving junctions of parents wider than this put more of them off
-/// than on; re-measured with the
-/// accuracy test's suite of 16 cases: 3 px gives the same F1 (0.503), 5.5 px 0.494, 12 px
-/// 0.389, although the unmatched takeoffs off the CS and GCV sit 6-11 px from the junction).
+/// where the side branch's axis leads, but for branches heading back ([`RETROGRADE_MAX_COS`]).
+/// On a wide vein the branch curves within the few radii it takes to clear the lumen, so its
+/// axis measured there extends past the takeoff, while thinning's junction already lies near
+/// the takeoff along the wide vein (measured on the simulator's venograms: moving junctions of
+/// parents wider than this put more of them off than on; re-measured with the accuracy test's
+/// suite of 16 cases: 3 px gives the same F1 (0.503), 5.5 px 0.494, 12 px 0.389, although the
+/// unmatched takeoffs off the CS and GCV sit 6-11 px from the junction).
 const MAX_PARENT_RADIUS_PX: f64 = 4.0;
 
 /// Moves every junction with one through vessel and one side branch: off a thinner vein (up
-/// to [`MAX_PARENT_RADIUS_PX`]) to where the side branch's axis, measured over a few radii
-/// past the parent's wall, crosses the through vessel's centerline, when that point is within
-/// reach (two parent radii plus `12k` px), or else where both branches' axes meet
-/// ([`axes_meet`]); off a wide vein onto its axis ([`wide_takeoff`]).
+/// to [`MAX_PARENT_RADIUS_PX`]), or off a wide one when the branch heads back, to where the
+/// side branch's axis, measured over a few radii past the parent's wall, crosses the through
+/// vessel's centerline, when that point is within reach (two parent radii plus `12k` px), or
+/// else where both branches' axes meet ([`axes_meet`]); otherwise off a wide vein onto its
+/// axis ([`wide_takeoff`]).
 /// `k` is the matrix factor (1 at 512); `radius_at` gives the vessel radius at a point.
 /// Returns how many junctions moved.
 pub(crate) fn place_junctions(edges: &mut [OrientedEdge], k: f64, radius_at: &impl Fn([f64; 2]) -> f64) -> usize {
@@ -210,8 +212,9 @@ fn arc_window(points: impl Iterator<Item = [f64; 2]>, from: f64, to: f64) -> Vec
 /// (where the parent runs straight through); the caller brings the vein's bent centerline
 /// within that reach onto the axis too ([`onto_axis`]). Thinning pulls the junction off a
 /// wide vein's axis towards the side branch by about half the vein's radius, the lumen
-/// widening where the two meet. Where along the parent the takeoff lies is left as thinning found it: the
-/// side branch's course near a wide vein does not tell it (see docs/segmentation.md).
+/// widening where the two meet. Where along the parent the takeoff lies is left as thinning
+/// found it: the course near a wide vein of a branch not heading back does not tell it (see
+/// docs/segmentation.md).
 fn wide_takeoff(parent: &OrientedEdge, main: &OrientedEdge, k: f64) -> Option<WideTakeoff> {
     let junction = *parent.points.last()?;
     let r_j = *parent.radius_px.last()?;

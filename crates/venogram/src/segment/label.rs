@@ -713,11 +713,8 @@ mod tests {
         (edges, points)
     }
 
-    /// A vein seen leaving the trunk heading back along it at 10 degrees ran in the trunk's
-    /// shadow from further on: its straight course, extended back, lies over the lumen up to
-    /// x = 174, where it could last have joined. One leaving at 60 degrees left where it is
-    /// seen, and so does one running off parallel the other way (its extension heads back
-    /// over the trunk's start, not on).
+    /// The MCV runs down the posterior interventricular groove: of two veins leaving at the
+    /// same place, only the one heading towards the apex qualifies.
     #[test]
     fn only_a_vein_running_towards_the_apex_can_be_the_mcv() {
         // The trunk along the top; one vein drops towards the apex (down the image), one
@@ -735,6 +732,11 @@ mod tests {
         assert!(heads_apically(&edges, 2, &len, None));
     }
 
+    /// A vein seen leaving the trunk heading back along it at 10 degrees ran in the trunk's
+    /// shadow from further on: its straight course, extended back, lies over the lumen up to
+    /// x = 174, where it could last have joined. One leaving at 60 degrees left where it is
+    /// seen, and so does one running off parallel the other way (its extension heads back
+    /// over the trunk's start, not on).
     #[test]
     fn a_vein_coming_out_of_the_trunks_shadow_took_off_further_along() {
         let (edges, trunk) = trunk_and_side(10.0, true);

@@ -534,31 +534,25 @@ fn segment_working(
     // Vesselness classed for hysteresis, with the depth and density gates in the same pass; a
     // thin line (see [`line`]) passes the gates and is weak at least.
     let line_floor = lines.threshold(LINE_SIGMAS);
-    // The guide catheter leaves the balloon, and its walls are thin lines a few sigma deep:
-    // the average's lower noise would let them in, so within the balloon's reach the frame's
-    // own floor holds (the line response's noise scales with the image's).
-    let near_balloon = averaged.zip(balloon.as_ref()).map(|(avg, b)| {
-        let ratio = noise / noise_sigma(avg).max(f32::MIN_POSITIVE);
-        let reach = balloon_reach_px(b, k);
-        (b.center_xy, reach * reach, lines.median + LINE_SIGMAS * lines.noise * ratio.max(1.0))
-    });
-    let tracked = tracked_lines(&lines, LINE_SIGMAS, LINE_TRACK_SIGMAS, LINE_TRACK_MIN_PIECE_PX)?;
-    let tracked_at = |x: usize, y: usize| {
-        let img = &lines.response.image;
-        let (lx, ly) =
-            ((x >> lines.response.levels).min(img.width - 1), (y >> lines.response.levels).min(img.height - 1));
-        tracked[ly * img.width + lx]
-    };
-    // The guide catheter's walls leave the balloon as thin lines: not followed there.
+    // The guide catheter leaves the balloon, and its walls are thin lines a few sigma deep.
+    // Within the balloon's reach the average's lower noise would let them in, so the frame's
+    // own floor holds there (the line response's noise scales with the image's); and no line
+    // is followed below the seed level there.
     let balloon_zone = balloon.as_ref().map(|b| (b.center_xy, balloon_reach_px(b, k).powi(2)));
     let in_balloon_zone = |x: usize, y: usize| balloon_zone.is_some_and(|(c, r2)| d2([x as f64, y as f64], c) <= r2);
+    let frame_floor = averaged.map(|avg| {
+        let ratio = noise / noise_sigma(avg).max(f32::MIN_POSITIVE);
+        lines.median + LINE_SIGMAS * lines.noise * ratio.max(1.0)
+    });
+    let tracked = tracked_lines(&lines, LINE_SIGMAS, LINE_TRACK_SIGMAS, LINE_TRACK_MIN_PIECE_PX)?;
+    let tracked_at = |x: usize, y: usize| tracked[lines.response.index_of_pixel(x, y)];
     let mut classes = vec![BELOW; v.data.len()];
     classes.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         for (x, class) in row.iter_mut().enumerate() {
             let i = y * w + x;
             let (v, depth, radius) = (v.data[i], tophat.data[i], enhanced.radius_px.data[i]);
-            let floor = match near_balloon {
-                Some((c, reach2, floor)) if d2([x as f64, y as f64], c) <= reach2 => floor,
+            let floor = match frame_floor {
+                Some(floor) if in_balloon_zone(x, y) => floor,
                 _ => line_floor,
             };
             let line = lines.at(x, y) > floor;
@@ -797,16 +791,20 @@ fn d2(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)
 }
 
+/// Points every pixel (at most) along the straight segment from `p` to `q`, both ends
+/// included (at least those two).
+fn points_along(p: [f64; 2], q: [f64; 2]) -> impl Iterator<Item = [f64; 2]> {
+    let n = (d2(p, q).sqrt().ceil() as usize).max(1);
+    (0..=n).map(move |i| {
+        let t = i as f64 / n as f64;
+        [p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])]
+    })
+}
+
 /// Mean of `image` along the straight segment from `p` to `q`, sampled every pixel.
 fn mean_along(image: &ImageF32, p: [f64; 2], q: [f64; 2]) -> f32 {
-    let n = (d2(p, q).sqrt().ceil() as usize).max(1);
-    let sum: f32 = (0..=n)
-        .map(|i| {
-            let t = i as f64 / n as f64;
-            image.at_clamped(p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]))
-        })
-        .sum();
-    sum / (n + 1) as f32
+    let (sum, n) = points_along(p, q).fold((0.0f32, 0usize), |(sum, n), a| (sum + image.at_clamped(a[0], a[1]), n + 1));
+    sum / n as f32
 }
 
 /// Euclidean distance of every mask pixel to the nearest background pixel.
@@ -1540,8 +1538,7 @@ fn auto_root(
         (0..n).filter(|&u| graph.nodes[u].alive && component[u] == best && graph.degree(u) == 1).collect();
     let score = |u: usize| {
         let e = &graph.edges[graph.incident(u)[0]];
-        let pts: Vec<[f64; 2]> = if e.a == u { e.points.clone() } else { e.points.iter().rev().copied().collect() };
-        let near: Vec<f64> = pts.iter().take(40).map(|p| radius_at(*p)).collect();
+        let near: Vec<f64> = e.points_from(u).iter().take(40).map(|p| radius_at(*p)).collect();
         near.iter().sum::<f64>() / near.len().max(1) as f64
     };
     ends.into_iter()
@@ -1561,15 +1558,8 @@ fn through_balloon(graph: &mut SkeletonGraph, root: usize, b: &Balloon, k: f64) 
     if length > balloon_reach_px(b, k) || length < 2.0 * k {
         return root;
     }
-    let steps = length.ceil() as usize;
-    let points: Vec<[f64; 2]> = (0..=steps)
-        .map(|i| {
-            let t = i as f64 / steps as f64;
-            [b.center_xy[0] + t * (from[0] - b.center_xy[0]), b.center_xy[1] + t * (from[1] - b.center_xy[1])]
-        })
-        .collect();
     let ostium = graph.add_node(b.center_xy);
-    graph.add_edge(ostium, root, points);
+    graph.add_edge(ostium, root, points_along(b.center_xy, from).collect());
     ostium
 }
 
@@ -1616,8 +1606,7 @@ fn orient(graph: &SkeletonGraph, root: usize, radius_at: &impl Fn([f64; 2]) -> f
             }
             let edge = &graph.edges[e];
             let v = edge.other(u);
-            let points: Vec<[f64; 2]> =
-                if edge.a == u { edge.points.clone() } else { edge.points.iter().rev().copied().collect() };
+            let points = edge.points_from(u);
             let radius_px = points.iter().map(|p| radius_at(*p).max(0.5)).collect();
             let id = edges.len();
             edges.push(OrientedEdge { parent, children: Vec::new(), points, radius_px });

@@ -18,7 +18,7 @@ use super::groove::GrooveModel;
 use super::image::{ImageF32, LevelImage, Mask, cv, levels_to_512};
 use super::junction::{nearest_on_segment, place_junctions};
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
-use super::line::{line_response_of_level, tracked_lines};
+use super::line::{line_response_of_level, robust_spread, tracked_lines};
 use super::resolution::Binning;
 use super::shift::{self, DenseStructures};
 use super::skeleton::thin;
@@ -1004,12 +1004,21 @@ struct Allowance {
     attenuation_max: ImageF32,
     /// What stood above its local background ([`local_ridge_of_level`]).
     ridge_max: LevelImage,
+    /// The median of `ridge_max`: what the allowance's largest value makes of noise alone.
+    ridge_floor: f32,
 }
 
 impl Allowance {
     /// The largest of `smoothed` (frame size) and `ridge` (on its level) within `reach_px`
     /// frame pixels.
     fn new(smoothed: &Mat, ridge: &LevelImage, reach_px: f64) -> Result<Self, SegmentError> {
+        let ridge_max = ImageF32::from_mat(&square_extreme(
+            &ridge.image.as_mat()?,
+            (reach_px / f64::from(1u32 << ridge.levels)).round() as i32,
+            imgproc::MORPH_DILATE,
+            "motion allowance",
+        )?)?;
+        let (ridge_floor, _) = robust_spread(&ridge_max.data);
         Ok(Self {
             attenuation_max: ImageF32::from_mat(&square_extreme(
                 smoothed,
@@ -1017,29 +1026,25 @@ impl Allowance {
                 imgproc::MORPH_DILATE,
                 "motion allowance",
             )?)?,
-            ridge_max: LevelImage {
-                image: ImageF32::from_mat(&square_extreme(
-                    &ridge.image.as_mat()?,
-                    (reach_px / f64::from(1u32 << ridge.levels)).round() as i32,
-                    imgproc::MORPH_DILATE,
-                    "motion allowance",
-                )?)?,
-                levels: ridge.levels,
-            },
+            ridge_max: LevelImage { image: ridge_max, levels: ridge.levels },
+            ridge_floor,
         })
     }
 }
 
 /// An edge that gained less than this fraction of what it shows since the baseline was
-/// (mostly) there before the contrast.
-const GAINED_MOST: f32 = 0.45;
+/// (mostly) there before the contrast. Thin edges are measured above the noise floors of
+/// both frames, which lifts a dense device's ratio by about 0.05 (0.45 before; at 0.45 the
+/// guide catheter leaving the balloon in seed 107 RAO came in at 0.46).
+const GAINED_MOST: f32 = 0.50;
 
 /// A thin edge that gained less than this fraction of what it shows since the baseline, with
 /// at least [`GAINED_LITTLE_MIN_OLD`] of its points not new, was there before the contrast: a
 /// lead the heart moved by about its own width gains a few sigma at many points but a fifth
-/// of its depth overall (seed 71 RAO), while a twig gains most of it. Measured on the four
-/// seed sets: 0.2 to 0.3 give the same trees.
-const GAINED_LITTLE: f32 = 0.25;
+/// of its depth overall (seed 71 RAO), while a twig gains most of it. 0.25 before the
+/// noise floors were taken off (which lift a lead's ratio by about 0.05: at 0.25 that lead
+/// came in at 0.26).
+const GAINED_LITTLE: f32 = 0.30;
 
 /// The fraction of a thin edge's points that must be not new for [`GAINED_LITTLE`] to apply
 /// (0.15 to 0.3 give the same trees).
@@ -1326,6 +1331,12 @@ fn remove_present_before(
     let allowance = if alignment.is_some() { &reference.aligned } else { &reference.unaligned };
     let before = &allowance.attenuation_max;
     let min_gain = NEW_GAIN_SIGMAS * noise;
+    // A thin edge is measured above what noise alone makes of each measure: the frame's
+    // ridge at a point stands above its local minimum even on background, and the baseline's
+    // largest ridge within the allowance more so. Uncorrected, a faint twig's gain is mostly
+    // that difference of noise, and it reads as present before.
+    let (local_floor, _) = robust_spread(&local.image.data);
+    let ridge_floor = allowance.ridge_floor;
     for (index, e) in graph.edges.iter_mut().enumerate() {
         if !e.alive || e.points.is_empty() {
             continue;
@@ -1360,11 +1371,13 @@ fn remove_present_before(
             let then_at = |q: [f64; 2]| {
                 if thin { allowance.ridge_max.at_frame(q[0], q[1]) } else { before.at_clamped(q[0], q[1]) }
             };
-            let now = if thin { local.at_frame(p[0], p[1]) } else { kernel.smoothed_at(tophat, p[0], p[1]) };
+            let now =
+                if thin { local.at_frame(p[0], p[1]) - local_floor } else { kernel.smoothed_at(tophat, p[0], p[1]) };
             let then = match alignment {
                 Some(a) => a.then(*p, then_at),
                 None => then_at(*p),
             };
+            let then = if thin { (then - ridge_floor).max(0.0) } else { then };
             let gain = now - then;
             old += usize::from(gain < min_gain);
             count += 1;

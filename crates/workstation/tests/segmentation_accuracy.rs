@@ -837,18 +837,18 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice, precision and lead-removal bars of the issue, and floors a little under today's
-/// other figures (recall 0.862, bifurcation F1 0.524, labels 0.870, recall on the named veins
-/// 0.921).
+/// other figures (recall 0.868, bifurcation F1 0.521, labels 0.868, recall on the named veins
+/// 0.927).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
     let m = mean_figures();
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
-    assert!(m.recall >= 0.85, "mean centerline recall {:.3} fell under 0.85", m.recall);
+    assert!(m.recall >= 0.86, "mean centerline recall {:.3} fell under 0.86", m.recall);
     assert!(m.bifurcation_f1 >= 0.50, "mean bifurcation F1 {:.3} fell under 0.50", m.bifurcation_f1);
     assert!(m.label_accuracy >= 0.86, "mean label accuracy {:.3} fell under 0.86", m.label_accuracy);
     assert!(m.device_px <= 10.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
-    assert!(m.named_recall >= 0.90, "mean centerline recall on the named veins {:.3} fell under 0.90", m.named_recall);
+    assert!(m.named_recall >= 0.91, "mean centerline recall on the named veins {:.3} fell under 0.91", m.named_recall);
 }
 
 /// Averaging the contrast plateau for the twig detector (`SegmentParams::average_plateau`)

@@ -1331,12 +1331,15 @@ fn remove_present_before(
     let allowance = if alignment.is_some() { &reference.aligned } else { &reference.unaligned };
     let before = &allowance.attenuation_max;
     let min_gain = NEW_GAIN_SIGMAS * noise;
-    // A thin edge is measured above what noise alone makes of each measure: the frame's
-    // ridge at a point stands above its local minimum even on background, and the baseline's
-    // largest ridge within the allowance more so. Uncorrected, a faint twig's gain is mostly
-    // that difference of noise, and it reads as present before.
+    // Each measure is taken above what background alone makes of it, its median over the
+    // image: the frame's ridge at a point stands above its local minimum even on background,
+    // and the baseline's largest ridge within the allowance more so (likewise the largest
+    // smoothed top-hat against the top-hat at a point, for wider edges). Uncorrected, a faint
+    // twig's gain is mostly that difference of noise, and it reads as present before.
     let (local_floor, _) = robust_spread(&local.image.data);
     let ridge_floor = allowance.ridge_floor;
+    let (tophat_floor, _) = robust_spread(&tophat.data);
+    let (before_floor, _) = robust_spread(&before.data);
     for (index, e) in graph.edges.iter_mut().enumerate() {
         if !e.alive || e.points.is_empty() {
             continue;
@@ -1371,13 +1374,16 @@ fn remove_present_before(
             let then_at = |q: [f64; 2]| {
                 if thin { allowance.ridge_max.at_frame(q[0], q[1]) } else { before.at_clamped(q[0], q[1]) }
             };
-            let now =
-                if thin { local.at_frame(p[0], p[1]) - local_floor } else { kernel.smoothed_at(tophat, p[0], p[1]) };
+            let now = if thin {
+                local.at_frame(p[0], p[1]) - local_floor
+            } else {
+                kernel.smoothed_at(tophat, p[0], p[1]) - tophat_floor
+            };
             let then = match alignment {
                 Some(a) => a.then(*p, then_at),
                 None => then_at(*p),
             };
-            let then = if thin { (then - ridge_floor).max(0.0) } else { then };
+            let then = if thin { (then - ridge_floor).max(0.0) } else { (then - before_floor).max(0.0) };
             let gain = now - then;
             old += usize::from(gain < min_gain);
             count += 1;

@@ -702,7 +702,14 @@ fn explain_losses(seg: &venogram::segment::Segmentation, truth: &FrameTruth, siz
         let mask = pts.iter().filter(|p| near(&seg.mask.data, **p)).count() as f64 / n;
         let tree = pts.iter().filter(|p| tree_grid.nearest(**p, tol).is_some()).count() as f64 / n;
         let r = b.radius_px.iter().sum::<f64>() / b.radius_px.len() as f64;
-        println!("  twig {:>2} r {r:.1} len {:>3.0}: candidates {cand:.2} mask {mask:.2} tree {tree:.2}", b.id, n);
+        // Where a twig found in the candidates first goes missing from the final mask.
+        let lost = pts.iter().find(|p| near(&candidates.data, **p) && !near(&seg.mask.data, **p));
+        println!(
+            "  twig {:>2} r {r:.1} len {:>3.0}: candidates {cand:.2} mask {mask:.2} tree {tree:.2}{}",
+            b.id,
+            n,
+            lost.map_or(String::new(), |p| format!(" (first lost candidate at {:.0},{:.0})", p[0], p[1]))
+        );
     }
 }
 

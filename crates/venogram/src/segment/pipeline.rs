@@ -1006,6 +1006,8 @@ struct Allowance {
     ridge_max: LevelImage,
     /// The median of `ridge_max`: what the allowance's largest value makes of noise alone.
     ridge_floor: f32,
+    /// The median of `attenuation_max`, likewise.
+    attenuation_floor: f32,
 }
 
 impl Allowance {
@@ -1019,15 +1021,18 @@ impl Allowance {
             "motion allowance",
         )?)?;
         let (ridge_floor, _) = robust_spread(&ridge_max.data);
+        let attenuation_max = ImageF32::from_mat(&square_extreme(
+            smoothed,
+            reach_px.round() as i32,
+            imgproc::MORPH_DILATE,
+            "motion allowance",
+        )?)?;
+        let (attenuation_floor, _) = robust_spread(&attenuation_max.data);
         Ok(Self {
-            attenuation_max: ImageF32::from_mat(&square_extreme(
-                smoothed,
-                reach_px.round() as i32,
-                imgproc::MORPH_DILATE,
-                "motion allowance",
-            )?)?,
+            attenuation_max,
             ridge_max: LevelImage { image: ridge_max, levels: ridge.levels },
             ridge_floor,
+            attenuation_floor,
         })
     }
 }
@@ -1339,7 +1344,7 @@ fn remove_present_before(
     let (local_floor, _) = robust_spread(&local.image.data);
     let ridge_floor = allowance.ridge_floor;
     let (tophat_floor, _) = robust_spread(&tophat.data);
-    let (before_floor, _) = robust_spread(&before.data);
+    let before_floor = allowance.attenuation_floor;
     for (index, e) in graph.edges.iter_mut().enumerate() {
         if !e.alive || e.points.is_empty() {
             continue;

@@ -52,9 +52,10 @@ const MAX_PARENT_RADIUS_PX: f64 = 4.0;
 /// Moves every junction with one through vessel and one side branch: off a thinner vein (up
 /// to [`MAX_PARENT_RADIUS_PX`]), or off a wide one when the branch heads back, to where the
 /// side branch's axis, measured over a few radii past the parent's wall, crosses the through
-/// vessel's centerline, when that point is within reach (two parent radii plus `12k` px), or
-/// else where both branches' axes meet ([`axes_meet`]); otherwise off a wide vein onto its
-/// axis ([`wide_takeoff`]).
+/// vessel's centerline, when that point is within reach (two parent radii plus `12k` px) and
+/// not the junction itself (within a pixel: the side branch's skeleton leaves the junction
+/// along its own axis, which then says nothing of the takeoff), or else where both branches'
+/// axes meet ([`axes_meet`]); otherwise off a wide vein onto its axis ([`wide_takeoff`]).
 /// `k` is the matrix factor (1 at 512); `radius_at` gives the vessel radius at a point.
 /// Returns how many junctions moved.
 pub(crate) fn place_junctions(edges: &mut [OrientedEdge], k: f64, radius_at: &impl Fn([f64; 2]) -> f64) -> usize {
@@ -133,8 +134,9 @@ fn crossing(parent: &OrientedEdge, main: &OrientedEdge, side: &OrientedEdge, k: 
         }
     }
     match best {
-        Some((segment, x, off)) => (off >= 1.0).then_some((segment, x)),
-        None => axes_meet(&through, junction, (anchor, d), main, (clear_from, clear_to), max_move),
+        Some((segment, x, off)) if off >= 1.0 => Some((segment, x)),
+        // The axis crosses the through skeleton at the junction itself, or nowhere near it.
+        _ => axes_meet(&through, junction, (anchor, d), main, (clear_from, clear_to), max_move),
     }
 }
 
@@ -453,6 +455,35 @@ mod tests {
             edge(Some(0), vec![], line(junction, [200.0, 120.0], 1.0), 1.2),
         ];
         assert_eq!(place_junctions(&mut edges, 1.0, &|_| 2.0), 0);
+    }
+
+    /// A fork whose skeleton junction lies 5 px downstream of the takeoff, between the two
+    /// branches, with the side branch's skeleton leaving it straight along its own axis: that
+    /// axis, extended back, crosses the through skeleton at the junction itself, which says
+    /// nothing of the takeoff; the branches' axes meet nearer it (seed 3 RAO: 6.3 -> 2.4 px).
+    #[test]
+    fn a_side_axis_crossing_at_the_junction_itself_falls_back_to_the_axes_meeting() {
+        let takeoff = [100.0, 96.0];
+        let junction = [101.0, 101.0];
+        let main_dir = [0.6, 0.8];
+        let side_dir = [0.0, 1.0];
+        let along = |from: [f64; 2], d: [f64; 2], t: f64| [from[0] + t * d[0], from[1] + t * d[1]];
+        let mut parent = line([100.0, 30.0], takeoff, 1.0);
+        parent.extend(line(takeoff, junction, 1.0).into_iter().skip(1));
+        let main_at = along(takeoff, main_dir, 10.0);
+        let mut main = line(junction, main_at, 1.0);
+        main.extend(line(main_at, along(takeoff, main_dir, 90.0), 1.0).into_iter().skip(1));
+        let side = line(junction, along(junction, side_dir, 80.0), 1.0);
+        let mut edges = vec![
+            edge(None, vec![1, 2], parent, 2.0),
+            edge(Some(0), vec![], main, 2.0),
+            edge(Some(0), vec![], side, 1.5),
+        ];
+        let moved = place_junctions(&mut edges, 1.0, &|_| 2.0);
+        let x = *edges[0].points.last().unwrap();
+        assert_eq!(moved, 1);
+        assert!(dist(x, takeoff) < 3.0, "junction at {x:?}, takeoff at {takeoff:?}");
+        assert!(dist(edges[1].points[0], x) < 1e-9 && dist(edges[2].points[0], x) < 1e-9);
     }
 
     /// A side branch off a wide vein: thinning's junction sits 4 px off the vein's axis towards

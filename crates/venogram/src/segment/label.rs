@@ -191,6 +191,8 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
             sides.push((r, places[0]));
         }
     }
+    // A side branch long enough to name (its whole subtree); shorter ones are twigs.
+    let long_enough = |c: usize| subtree_len[c] * mm_per_px >= NAMED_MIN_LENGTH_MM;
     let start_mm = places.first().map_or(0.0, |p| p.from_ostium_mm);
     let mcv = sides
         .iter()
@@ -211,10 +213,7 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
         .sum();
     let aiv_side = match (&view.groove, &fit) {
         (Some(model), Some(f)) if aiv_on_trunk_mm < AIV_ON_TRUNK_MIN_MM => {
-            let candidates = sides
-                .iter()
-                .map(|(c, _)| *c)
-                .filter(|c| Some(*c) != mcv && subtree_len[*c] * mm_per_px >= NAMED_MIN_LENGTH_MM);
+            let candidates = sides.iter().map(|(c, _)| *c).filter(|c| Some(*c) != mcv && long_enough(*c));
             aiv_side_branch(edges, candidates, &subtree_len, mm_per_px, model, f)
         }
         _ => None,
@@ -226,18 +225,15 @@ pub(crate) fn label_tree(edges: &[OrientedEdge], roots: &[usize], mm_per_px: f64
             }
         }
     }
-    let named: Vec<(usize, GroovePlace)> = sides
-        .iter()
-        .copied()
-        .filter(|(c, _)| Some(*c) != mcv && Some(*c) != aiv_side && subtree_len[*c] * mm_per_px >= NAMED_MIN_LENGTH_MM)
-        .collect();
+    let named: Vec<(usize, GroovePlace)> =
+        sides.iter().copied().filter(|(c, _)| Some(*c) != mcv && Some(*c) != aiv_side && long_enough(*c)).collect();
     let jointly = name_in_order(&named);
     for &(c, at) in &sides {
         let label = if Some(c) == mcv {
             VeinLabel::MiddleCardiacVein
         } else if Some(c) == aiv_side {
             VeinLabel::AnteriorInterventricularVein
-        } else if subtree_len[c] * mm_per_px < NAMED_MIN_LENGTH_MM {
+        } else if !long_enough(c) {
             VeinLabel::Branch
         } else {
             jointly.iter().find(|(j, _)| *j == c).map_or(at.tributary, |(_, l)| *l)

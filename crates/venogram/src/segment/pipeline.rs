@@ -1038,9 +1038,9 @@ impl Allowance {
 }
 
 /// An edge that gained less than this fraction of what it shows since the baseline was
-/// (mostly) there before the contrast. Thin edges are measured above the noise floors of
-/// both frames, which lifts a dense device's ratio by about 0.05 (0.45 before; at 0.45 the
-/// guide catheter leaving the balloon in seed 107 RAO came in at 0.46).
+/// (mostly) there before the contrast. Edges are measured above the noise floors of both
+/// frames, which lifts a dense device's ratio by about 0.05 (0.45 before; at 0.45 the guide
+/// catheter leaving the balloon in seed 107 RAO came in at 0.46).
 const GAINED_MOST: f32 = 0.50;
 
 /// A thin edge that gained less than this fraction of what it shows since the baseline, with
@@ -1341,10 +1341,8 @@ fn remove_present_before(
     // and the baseline's largest ridge within the allowance more so (likewise the largest
     // smoothed top-hat against the top-hat at a point, for wider edges). Uncorrected, a faint
     // twig's gain is mostly that difference of noise, and it reads as present before.
-    let (local_floor, _) = robust_spread(&local.image.data);
-    let ridge_floor = allowance.ridge_floor;
-    let (tophat_floor, _) = robust_spread(&tophat.data);
-    let before_floor = allowance.attenuation_floor;
+    let thin_floors = (robust_spread(&local.image.data).0, allowance.ridge_floor);
+    let wide_floors = (robust_spread(&tophat.data).0, allowance.attenuation_floor);
     for (index, e) in graph.edges.iter_mut().enumerate() {
         if !e.alive || e.points.is_empty() {
             continue;
@@ -1373,22 +1371,20 @@ fn remove_present_before(
         }
         let mean_r = judged.iter().map(|p| radius_at(*p)).sum::<f64>() / judged.len() as f64;
         let thin = mean_r <= THIN_EDGE_RADIUS_PX * k;
+        let (now_floor, then_floor) = if thin { thin_floors } else { wide_floors };
         // Every other point: neighbouring skeleton pixels see nearly the same window.
         let (mut old, mut count, mut now_sum, mut gain_sum) = (0usize, 0usize, 0.0f32, 0.0f32);
         for p in judged.iter().step_by(2) {
             let then_at = |q: [f64; 2]| {
                 if thin { allowance.ridge_max.at_frame(q[0], q[1]) } else { before.at_clamped(q[0], q[1]) }
             };
-            let now = if thin {
-                local.at_frame(p[0], p[1]) - local_floor
-            } else {
-                kernel.smoothed_at(tophat, p[0], p[1]) - tophat_floor
-            };
+            let now =
+                if thin { local.at_frame(p[0], p[1]) } else { kernel.smoothed_at(tophat, p[0], p[1]) } - now_floor;
             let then = match alignment {
                 Some(a) => a.then(*p, then_at),
                 None => then_at(*p),
             };
-            let then = if thin { (then - ridge_floor).max(0.0) } else { (then - before_floor).max(0.0) };
+            let then = (then - then_floor).max(0.0);
             let gain = now - then;
             old += usize::from(gain < min_gain);
             count += 1;

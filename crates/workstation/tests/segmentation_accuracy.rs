@@ -635,17 +635,6 @@ fn explain_losses(seg: &venogram::segment::Segmentation, truth: &FrameTruth, siz
             );
         }
     }
-    // Where each twig is lost: candidates, final mask, tree.
-    let size = size_px as usize;
-    let near = |m: &[u8], p: [f64; 2]| {
-        let (x, y) = (p[0].round() as i64, p[1].round() as i64);
-        (-1..=1).any(|dy| {
-            (-1..=1).any(|dx| {
-                let (u, v) = (x + dx, y + dy);
-                u >= 0 && v >= 0 && (u as usize) < size && (v as usize) < size && m[v as usize * size + u as usize] != 0
-            })
-        })
-    };
     let tree_pts: Vec<([f64; 2], ())> =
         seg.tree.branches.iter().flat_map(|b| densify(&b.points, 0.5).into_iter().map(|p| (p, ()))).collect();
     let tree_grid = Grid::new(tol.max(6.0), tree_pts);
@@ -694,7 +683,43 @@ fn explain_losses(seg: &venogram::segment::Segmentation, truth: &FrameTruth, siz
             i = j;
         }
     }
+    explain_twigs(seg, truth, size_px, &tree_grid, tol);
+}
+
+/// Debug: where each twig is lost (candidate mask, final mask, tree), and how deep the line
+/// response is where the candidates miss it.
+fn explain_twigs(
+    seg: &venogram::segment::Segmentation,
+    truth: &FrameTruth,
+    size_px: u32,
+    tree_grid: &Grid<()>,
+    tol: f64,
+) {
+    let size = size_px as usize;
+    let near = |m: &[u8], p: [f64; 2]| {
+        let (x, y) = (p[0].round() as i64, p[1].round() as i64);
+        (-1..=1).any(|dy| {
+            (-1..=1).any(|dx| {
+                let (u, v) = (x + dx, y + dy);
+                u >= 0 && v >= 0 && (u as usize) < size && (v as usize) < size && m[v as usize * size + u as usize] != 0
+            })
+        })
+    };
     let candidates = seg.native_candidate_mask();
+    // The thin-line response in noise levels above its floor, the largest within a pixel.
+    let lines = venogram::segment::line::line_response(
+        &seg.native_enhanced().expect("enhanced").tophat,
+        f64::from(size_px) / 512.0,
+    )
+    .expect("line response");
+    let sigmas = |p: [f64; 2]| {
+        let (x, y) = (p[0].round() as i64, p[1].round() as i64);
+        (-1..=1)
+            .flat_map(|dy| (-1..=1).map(move |dx| (x + dx, y + dy)))
+            .filter(|(u, v)| *u >= 0 && *v >= 0 && (*u as usize) < size && (*v as usize) < size)
+            .map(|(u, v)| (lines.at(u as usize, v as usize) - lines.median) / lines.noise)
+            .fold(f32::MIN, f32::max)
+    };
     for b in truth.branches.iter().filter(|b| b.label == VeinLabel::Branch && b.opacity.iter().all(|o| *o > 0.5)) {
         let pts = densify(&b.centerline_px, 1.0);
         let n = pts.len() as f64;
@@ -704,10 +729,14 @@ fn explain_losses(seg: &venogram::segment::Segmentation, truth: &FrameTruth, siz
         let r = b.radius_px.iter().sum::<f64>() / b.radius_px.len() as f64;
         // Where a twig found in the candidates first goes missing from the final mask.
         let lost = pts.iter().find(|p| near(&candidates.data, **p) && !near(&seg.mask.data, **p));
+        // How deep the line response is where the candidates miss the twig (median, sigma).
+        let mut missed: Vec<f32> = pts.iter().filter(|p| !near(&candidates.data, **p)).map(|p| sigmas(*p)).collect();
+        missed.sort_by(f32::total_cmp);
         println!(
-            "  twig {:>2} r {r:.1} len {:>3.0}: candidates {cand:.2} mask {mask:.2} tree {tree:.2}{}",
+            "  twig {:>2} r {r:.1} len {:>3.0}: candidates {cand:.2} mask {mask:.2} tree {tree:.2}{}{}",
             b.id,
             n,
+            missed.get(missed.len() / 2).map_or(String::new(), |m| format!(" (line where missed {m:.1} sigma)")),
             lost.map_or(String::new(), |p| format!(" (first lost candidate at {:.0},{:.0})", p[0], p[1]))
         );
     }
@@ -844,7 +873,7 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice, precision and lead-removal bars of the issue, and floors a little under today's
-/// other figures (recall 0.868, bifurcation F1 0.536, labels 0.867, recall on the named veins
+/// other figures (recall 0.874, bifurcation F1 0.562, labels 0.867, recall on the named veins
 /// 0.927).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
@@ -852,7 +881,7 @@ fn segmentation_holds_its_current_accuracy() {
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
     assert!(m.recall >= 0.86, "mean centerline recall {:.3} fell under 0.86", m.recall);
-    assert!(m.bifurcation_f1 >= 0.50, "mean bifurcation F1 {:.3} fell under 0.50", m.bifurcation_f1);
+    assert!(m.bifurcation_f1 >= 0.53, "mean bifurcation F1 {:.3} fell under 0.53", m.bifurcation_f1);
     assert!(m.label_accuracy >= 0.86, "mean label accuracy {:.3} fell under 0.86", m.label_accuracy);
     assert!(m.device_px <= 10.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
     assert!(m.named_recall >= 0.91, "mean centerline recall on the named veins {:.3} fell under 0.91", m.named_recall);

@@ -13,6 +13,7 @@
 //! 5. labels and measurements, giving a [`tree::BranchTree`].
 
 pub mod balloon;
+mod bridge;
 mod crossing;
 pub mod edit;
 pub mod enhance;

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use super::SegmentError;
 use super::balloon::{Balloon, find_balloon, radius_range_px};
+use super::bridge::{BridgeInput, LineBefore, bridge_orphan_lines};
 use super::crossing::resolve_crossings;
 use super::enhance::{Enhanced, Scales, VesselnessMeasure, suppress_background, vesselness};
 use super::frame_select::{FrameSelection, select_frame};
@@ -18,7 +19,7 @@ use super::groove::GrooveModel;
 use super::image::{ImageF32, LevelImage, Mask, cv, levels_to_512};
 use super::junction::{nearest_on_segment, place_junctions};
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
-use super::line::{line_response_of_level, robust_spread, tracked_lines};
+use super::line::{LineResponse, line_response_of_level, robust_spread, tracked_lines};
 use super::resolution::Binning;
 use super::shift::{self, DenseStructures};
 use super::skeleton::thin;
@@ -588,7 +589,55 @@ fn segment_working(
             }
         }
     });
-    let mask = hysteresis_classes(&classes, w, h, (40.0 * k * k) as usize)?;
+    let mut mask = hysteresis_classes(&classes, w, h, (40.0 * k * k) as usize)?;
+    // Twigs the line detector shows but loses at the takeoff, joined to their parents (see
+    // [`bridge`](mod@super::bridge)).
+    let orphans = Mask {
+        width: w,
+        height: h,
+        data: (0..w * h)
+            .into_par_iter()
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let line = lines.at(x, y) > line_floor || tracked_at(x, y);
+                if mask.data[i] == 0 && classes[i] == WEAK && line && !in_balloon_zone(x, y) { 255 } else { 0 }
+            })
+            .collect(),
+    };
+    // The frame's thin structures above their local background and, against the baseline's,
+    // the shift the heart moved them by: for the present-before tests.
+    let frame_ridge = match baseline {
+        Some(baseline) => {
+            let local = local_ridge_of_level(&tophat_512, levels, k)?;
+            // (One run's frames share a size; a baseline of another size is not followed.)
+            let same_size = baseline.dense.ridge.image.width == local.image.width
+                && baseline.dense.ridge.image.height == local.image.height;
+            let shift_px = shift::estimate(&baseline.dense.features, &local).filter(|_| same_size);
+            Some((local, shift_px))
+        }
+        None => None,
+    };
+    let bridge_input = BridgeInput {
+        tophat,
+        lines: &lines,
+        // (A baseline of another size is not followed.)
+        before: baseline
+            .filter(|b| {
+                b.lines.response.image.width == lines.response.image.width
+                    && b.lines.response.image.height == lines.response.image.height
+                    && b.lines.response.levels == lines.response.levels
+            })
+            .map(|b| LineBefore {
+                lines: &b.lines,
+                shift_px: frame_ridge.as_ref().and_then(|(_, s)| *s),
+                reach_px: MOTION_ALLOWANCE_PX * k,
+                aligned_reach_px: ALIGNED_ALLOWANCE_PX * k,
+            }),
+        k,
+    };
+    let bridged =
+        bridge_orphan_lines(&mut mask, &orphans, &bridge_input, &|p| in_balloon_zone(p[0] as usize, p[1] as usize))?;
+    tracing::debug!(joined = bridged.joined, "orphaned lines joined at their takeoff");
     let distance = distance_transform(&mask)?;
     timings.threshold_ms = ms(t0);
 
@@ -635,15 +684,10 @@ fn segment_working(
     trace_len(&graph, "lowcontrast");
     let alive_before_devices: Vec<bool> = graph.edges.iter().map(|e| e.alive).collect();
     let mut gain_ratio = vec![None; graph.edges.len()];
-    if let Some(baseline) = baseline {
-        let local = local_ridge_of_level(&tophat_512, levels, k)?;
+    if let (Some(baseline), Some((local, shift_px))) = (baseline, &frame_ridge) {
         let reach = (ALIGNED_ALLOWANCE_PX * k / f64::from(1u32 << local.levels)).round() as i32;
-        // (One run's frames share a size; a baseline of another size is not followed.)
-        let same_size = baseline.dense.ridge.image.width == local.image.width
-            && baseline.dense.ridge.image.height == local.image.height;
-        let alignment = shift::estimate(&baseline.dense.features, &local)
-            .filter(|_| same_size)
-            .map(|shift_px| Alignment::new(baseline, &local, shift_px, reach, NEW_GAIN_SIGMAS * noise))
+        let alignment = shift_px
+            .map(|shift_px| Alignment::new(baseline, local, shift_px, reach, NEW_GAIN_SIGMAS * noise))
             .transpose()?;
         gain_ratio = remove_present_before(
             &mut graph,
@@ -651,10 +695,11 @@ fn segment_working(
             alignment.as_ref(),
             balloon.as_ref(),
             tophat,
-            &local,
+            local,
             noise,
             k,
             &radius_at,
+            &bridged.gaps,
             &mut removed,
         );
     }
@@ -851,6 +896,9 @@ struct BaselineReference {
     dense: DenseStructures,
     /// The binning the reference was made at (it is in that working resolution's pixels).
     binning: Binning,
+    /// Its thin-line response, to tell a line that was there before from a twig
+    /// ([`bridge`](mod@super::bridge)).
+    lines: LineResponse,
 }
 
 /// Where the baseline's moving structures went in a frame: the shift, and where a dense
@@ -986,8 +1034,11 @@ impl BaselineReference {
         let before = suppress_background(&a, r_max)?;
         let smoothed = smooth_pixel_scale(&before, k, "baseline smoothing")?;
         let levels = levels_to_512(k);
-        let local = local_ridge_of_level(before.pyramid_level(levels)?.as_ref(), levels, k)?;
+        let before_512 = before.pyramid_level(levels)?;
+        let local = local_ridge_of_level(before_512.as_ref(), levels, k)?;
+        let lines = line_response_of_level(&before_512, levels);
         Ok(Self {
+            lines,
             unaligned: Allowance::new(&smoothed, &local, MOTION_ALLOWANCE_PX * k)?,
             aligned: Allowance::new(&smoothed, &local, ALIGNED_ALLOWANCE_PX * k)?,
             balloon,
@@ -1327,6 +1378,7 @@ fn remove_present_before(
     noise: f32,
     k: f64,
     radius_at: &impl Fn([f64; 2]) -> f64,
+    bridged_gaps: &Mask,
     removed: &mut Vec<RemovedStructure>,
 ) -> Vec<Option<f32>> {
     let mut ratios = vec![None; graph.edges.len()];
@@ -1368,6 +1420,19 @@ fn remove_present_before(
             }
             let reach = balloon_reach_px(b, k);
             at_balloon = e.points.iter().any(|p| within(*p, reach));
+        }
+        // A gap the bridging filled is judged by the line it joined: next to the parent it
+        // carries the parent's new contrast.
+        let in_gap = |p: &[f64; 2]| {
+            let (x, y) = (p[0].round().max(0.0) as usize, p[1].round().max(0.0) as usize);
+            x < bridged_gaps.width && y < bridged_gaps.height && bridged_gaps.get(x, y)
+        };
+        let unbridged: Vec<[f64; 2]>;
+        if judged.iter().any(in_gap) {
+            unbridged = judged.iter().filter(|p| !in_gap(p)).copied().collect();
+            if !unbridged.is_empty() {
+                judged = &unbridged;
+            }
         }
         let mean_r = judged.iter().map(|p| radius_at(*p)).sum::<f64>() / judged.len() as f64;
         let thin = mean_r <= THIN_EDGE_RADIUS_PX * k;
@@ -1904,6 +1969,7 @@ mod tests {
             balloon: None,
             dense: shift::dense_structures(&level),
             binning: Binning::NONE,
+            lines: line_response_of_level(&before, 0),
         }
     }
 
@@ -1983,6 +2049,7 @@ mod tests {
                 0.01,
                 1.0,
                 &radius,
+                &Mask::empty(1, 1),
                 &mut removed,
             );
             assert_eq!(graph.edges[e].alive, expect_alive, "balloon {inside:?}");
@@ -2008,6 +2075,7 @@ mod tests {
             0.01,
             1.0,
             &|_: [f64; 2]| 1.5,
+            &Mask::empty(1, 1),
             &mut removed,
         );
         graph.edges[e].alive
@@ -2065,6 +2133,7 @@ mod tests {
             0.01,
             1.0,
             &|_: [f64; 2]| 1.5,
+            &Mask::empty(1, 1),
             &mut removed,
         );
         let lead_ratio = ratios[lead].expect("a thin edge has a gain ratio");

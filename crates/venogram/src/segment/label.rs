@@ -544,7 +544,7 @@ fn groove_places(samples: &[ModelSample]) -> Vec<GroovePlace> {
 const REPEATED_NAME_COST_DEG: f64 = 9.0;
 
 /// The wall tributaries among `named` (side branches long enough to name, with where they
-/// leave the groove), named jointly where the groove fit gives every one an angle: in
+/// leave the groove), named jointly, those the groove fit gives an angle: in
 /// order round the groove (PLV, then LMV, then ALV, from the ostium on), each name costing
 /// how far its takeoff lies outside that name's range of angles, plus
 /// [`REPEATED_NAME_COST_DEG`] for each repeat beyond the usual anatomy; the cheapest naming.
@@ -552,11 +552,14 @@ const REPEATED_NAME_COST_DEG: f64 = 9.0;
 /// it. Alone, each takeoff is named by the zone it falls in, and takeoffs within a few
 /// degrees of a zone boundary flip on any error of the fit; together, two veins are not
 /// both named PLV when one of them lies nearly as well in the LMV's range and no LMV is
-/// named. Returns `(edge, label)` for those it names; empty without angles.
+/// named. Returns `(edge, label)` for those it names; empty without angles (one branch
+/// leaving the AIV, say, without an angle used to leave every wall vein to its zone).
 fn name_in_order(named: &[(usize, GroovePlace)]) -> Vec<(usize, VeinLabel)> {
     let mut wall: Vec<(usize, f64)> = Vec::new();
     for (c, at) in named {
-        let Some(angle) = at.angle_deg else { return Vec::new() };
+        // Off the groove's range (a branch of the AIV, past the fitted trunk): not a wall
+        // tributary, named on its own.
+        let Some(angle) = at.angle_deg else { continue };
         if tributary_at(angle) != VeinLabel::Branch {
             wall.push((*c, angle));
         }
@@ -1046,6 +1049,22 @@ mod tests {
         // Well inside the ALV's range, a second ALV is cheaper than an LMV 20 degrees off its own.
         let alvs = name_in_order(&[(1, place(Some(30.0))), (2, place(Some(45.0)))]);
         assert_eq!(alvs, vec![(2, VeinLabel::AnterolateralVein), (1, VeinLabel::AnterolateralVein)]);
-        assert!(name_in_order(&[(1, place(Some(100.0))), (2, place(None))]).is_empty());
+        assert!(name_in_order(&[(1, place(None)), (2, place(None))]).is_empty());
+    }
+
+    /// A branch off the groove's range (no angle: one leaving the AIV past the fitted trunk)
+    /// is left out of the joint naming, and the wall veins are still named together (seed 61
+    /// RAO: a twig joined to the AIV had both LMVs named PLV by their zone).
+    #[test]
+    fn a_branch_without_an_angle_does_not_stop_the_joint_naming() {
+        let named = [(4, place(Some(127.0))), (5, place(Some(127.0))), (7, place(None))];
+        let labels = name_in_order(&named);
+        assert_eq!(labels.len(), 2, "{labels:?}");
+        assert!(
+            labels.contains(&(4, VeinLabel::PosterolateralVein))
+                || labels.contains(&(5, VeinLabel::PosterolateralVein))
+        );
+        assert!(labels.iter().any(|(_, l)| *l == VeinLabel::LateralMarginalVein), "{labels:?}");
+        assert!(labels.iter().all(|(c, _)| *c != 7));
     }
 }

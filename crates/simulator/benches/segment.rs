@@ -4,7 +4,8 @@
 //! pipeline under 40 ms on a 1024 frame, so a 15-30 frame/s cine can be followed live. A
 //! second table gives the cost of averaging the best frame's contrast plateau (off by
 //! default, and never in the per-frame mode).
-//! Run with `cargo bench -p workstation --bench segment`.
+//! Run with `cargo bench -p simulator --bench segment` (it lives with the simulator, which
+//! makes its frames, so that its release build leaves out the app's bevy and rerun).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: a failure is a failed run")]
 

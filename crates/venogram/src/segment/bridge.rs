@@ -20,6 +20,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use rayon::prelude::*;
+
 use super::SegmentError;
 use super::image::{ImageF32, Mask};
 use super::line::LineResponse;
@@ -107,7 +109,7 @@ pub(crate) fn bridge_orphan_lines(
     mask: &mut Mask,
     orphans: &Mask,
     input: &BridgeInput<'_>,
-    blocked: &dyn Fn([f64; 2]) -> bool,
+    blocked: &(dyn Fn([f64; 2]) -> bool + Sync),
 ) -> Result<Bridged, SegmentError> {
     let w = mask.width;
     let mut gaps = Mask::empty(mask.width, mask.height);
@@ -130,17 +132,24 @@ pub(crate) fn bridge_orphan_lines(
         .collect();
     let mut joined = 0;
     loop {
+        // Each orphan's search reads the mask as the pass found it (in parallel); the joins
+        // are drawn after, and carry other orphans in the next pass.
+        let paths: Vec<Option<Vec<[f64; 2]>>> = pending
+            .par_iter()
+            .map(|l| best_bridge(mask, &pixels[*l], *l as i32, &labels.labels, input, blocked))
+            .collect();
         let before = pending.len();
-        pending.retain(|l| {
-            let component = &pixels[*l];
-            let Some(path) = best_bridge(mask, component, *l as i32, &labels.labels, input, blocked) else {
-                return true;
+        let mut still = Vec::with_capacity(before);
+        for (l, path) in pending.iter().zip(paths) {
+            let Some(path) = path else {
+                still.push(*l);
+                continue;
             };
-            paint(mask, component.iter().chain(&path));
+            paint(mask, pixels[*l].iter().chain(&path));
             paint(&mut gaps, path[..path.len() - 1].iter().filter(|p| !orphans.get(p[0] as usize, p[1] as usize)));
             joined += 1;
-            false
-        });
+        }
+        pending = still;
         if pending.len() == before {
             return Ok(Bridged { joined, gaps });
         }
@@ -155,7 +164,7 @@ fn best_bridge(
     label: i32,
     labels: &[i32],
     input: &BridgeInput<'_>,
-    blocked: &dyn Fn([f64; 2]) -> bool,
+    blocked: &(dyn Fn([f64; 2]) -> bool + Sync),
 ) -> Option<Vec<[f64; 2]>> {
     let k = input.k;
     let axis = principal_axis(component)?;
@@ -462,7 +471,7 @@ mod tests {
         Scene { mask, orphans, tophat, lines }
     }
 
-    fn run(s: &mut Scene, blocked: &dyn Fn([f64; 2]) -> bool) -> usize {
+    fn run(s: &mut Scene, blocked: &(dyn Fn([f64; 2]) -> bool + Sync)) -> usize {
         let input = BridgeInput { tophat: &s.tophat, lines: &s.lines, before: None, k: 1.0 };
         bridge_orphan_lines(&mut s.mask, &s.orphans, &input, blocked).unwrap().joined
     }

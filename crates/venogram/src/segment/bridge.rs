@@ -28,11 +28,11 @@ use super::line::LineResponse;
 use super::threshold::components;
 
 /// Longest path (px at a 512 matrix) by which an orphaned line may be joined.
-pub(crate) const BRIDGE_MAX_PATH_PX: f64 = 24.0;
+const BRIDGE_MAX_PATH_PX: f64 = 24.0;
 
 /// Shortest orphaned line that may be joined (its extent along its axis), px at a 512
 /// matrix: longer than the chains noise forms at the line seed level.
-pub(crate) const BRIDGE_MIN_LENGTH_PX: f64 = 6.0;
+const BRIDGE_MIN_LENGTH_PX: f64 = 6.0;
 
 /// Smallest ratio of the orphan's spread along its axis to its spread across it (the
 /// square root of the ratio of the principal second moments): a line, not a blob.
@@ -56,7 +56,8 @@ const GAP_MIN_DEPTH_FRACTION: f64 = 0.5;
 /// Median line response before the contrast (its largest within the motion allowance, in
 /// noise levels above its floor) at which an orphan counts as there before: a lead or
 /// catheter the heart moved. On noise that largest value stands about 2; measured on the
-/// held-out set B, orphans on twigs gave 1.5-2.6 and those on leads and catheters mostly 4-12.
+/// held-out set B, orphans on twigs gave 1.5-2.4 and those on leads and catheters mostly 4-12
+/// (at 3.0 a faint lead in seed 83 LAO, at 2.8, came in; set A has twigs at 2.6-3.0).
 const BEFORE_MAX_SIGMAS: f64 = 2.6;
 
 /// Smallest cosine between the orphan's outward direction at its end and the path's first

@@ -15,14 +15,13 @@
 //! the line response a few noise levels up where the response can see it, and the image
 //! contrast-filled where it cannot (next to the parent).
 //!
-//! Written by hand: OpenCV labels components but has no minimal-path search.
-
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+//! Written by hand: OpenCV labels components but has no minimal-path search
+//! ([`geodesic`](mod@super::geodesic)).
 
 use rayon::prelude::*;
 
 use super::SegmentError;
+use super::geodesic::{Window, cheapest_path};
 use super::image::{ImageF32, Mask};
 use super::line::LineResponse;
 use super::threshold::components;
@@ -269,7 +268,7 @@ fn paint<'a>(mask: &mut Mask, points: impl Iterator<Item = &'a [f64; 2]>) {
     }
 }
 
-/// The minimal path (8-connected pixels, each step costing its length over (1 + s)^2 where s
+/// The minimal path ([`cheapest_path`], each step costing its length over (1 + s)^2 where s
 /// is the line response in noise levels above its floor, at least 0) from `start` to the
 /// nearest-in-cost pixel of `mask`, not through the orphan `label` itself, within
 /// [`BRIDGE_MAX_PATH_PX`] of `start`; from `start` to that pixel, both included.
@@ -280,62 +279,24 @@ fn minimal_path(
     labels: &[i32],
     input: &BridgeInput<'_>,
 ) -> Option<Vec<[f64; 2]>> {
-    let (w, h) = (mask.width as i64, mask.height as i64);
+    let (w, h) = (mask.width, mask.height);
     let reach = BRIDGE_MAX_PATH_PX * input.k;
-    let r = reach.ceil() as i64;
-    let (sx, sy) = (start[0].round() as i64, start[1].round() as i64);
-    if sx < 0 || sy < 0 || sx >= w || sy >= h {
+    let (sx, sy) = (start[0].round(), start[1].round());
+    if sx < 0.0 || sy < 0.0 || sx >= w as f64 || sy >= h as f64 {
         return None;
     }
-    // A square window round the start, row-major, side 2r + 1.
-    let side = 2 * r + 1;
-    let slot = |x: i64, y: i64| ((y - sy + r) * side + (x - sx + r)) as usize;
-    let mut dist = vec![f64::INFINITY; (side * side) as usize];
-    let mut from = vec![usize::MAX; (side * side) as usize];
-    let cost_of = |x: i64, y: i64| {
-        let s = (input.lines.at(x as usize, y as usize) - input.lines.median) / input.lines.noise;
-        1.0 / f64::from(1.0 + s.max(0.0)).powi(2)
+    let (sx, sy) = (sx as usize, sy as usize);
+    let window = Window::around((sx, sy), (sx, sy), reach.ceil() as usize, w, h);
+    let cost = |x: usize, y: usize| {
+        let beyond = (x as f64 - sx as f64).hypot(y as f64 - sy as f64) > reach;
+        if beyond || labels[y * w + x] == label {
+            return None;
+        }
+        let s = (input.lines.at(x, y) - input.lines.median) / input.lines.noise;
+        Some(1.0 / f64::from(1.0 + s.max(0.0)).powi(2))
     };
-    // Costs are ordered as integers (micro-units) in the heap.
-    let scale = 1e6;
-    let mut heap = BinaryHeap::new();
-    dist[slot(sx, sy)] = 0.0;
-    heap.push(Reverse((0u64, sx, sy)));
-    while let Some(Reverse((c, x, y))) = heap.pop() {
-        let here = dist[slot(x, y)];
-        if (c as f64 / scale) > here + 1e-6 {
-            continue;
-        }
-        if mask.data[(y * w + x) as usize] != 0 {
-            let mut path = vec![[x as f64, y as f64]];
-            let mut at = slot(x, y);
-            while from[at] != usize::MAX {
-                at = from[at];
-                let (u, v) = ((at as i64 % side) + sx - r, (at as i64 / side) + sy - r);
-                path.push([u as f64, v as f64]);
-            }
-            path.reverse();
-            return Some(path);
-        }
-        for (dx, dy) in [(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)] {
-            let (qx, qy) = (x + dx, y + dy);
-            if qx < 0 || qy < 0 || qx >= w || qy >= h {
-                continue;
-            }
-            if ((qx - sx) as f64).hypot((qy - sy) as f64) > reach || labels[(qy * w + qx) as usize] == label {
-                continue;
-            }
-            let step = if dx != 0 && dy != 0 { std::f64::consts::SQRT_2 } else { 1.0 };
-            let d = here + step * cost_of(qx, qy);
-            let q = slot(qx, qy);
-            if d < dist[q] {
-                dist[q] = d;
-                from[q] = slot(x, y);
-                heap.push(Reverse(((d * scale) as u64, qx, qy)));
-            }
-        }
-    }
-    None
+    let path = cheapest_path(&window, (sx, sy), cost, |x, y| mask.get(x, y))?;
+    Some(path.into_iter().map(|(x, y)| [x as f64, y as f64]).collect())
 }
 
 /// A point set's centroid, unit principal axis, extent along it and elongation.

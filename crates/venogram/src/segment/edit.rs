@@ -5,15 +5,14 @@
 //!
 //! The added branch follows the cheapest 8-connected path through the vesselness image (cost
 //! per pixel step `1 / (vesselness + 0.01)` times the step length): a minimal path, as
-//! interactive vessel tracing tools do. It is written here because OpenCV has no geodesic
-//! minimal path between two points; the search is bounded to a box around the two ends.
-
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+//! interactive vessel tracing tools do ([`geodesic`](mod@super::geodesic): OpenCV has no
+//! geodesic minimal path between two points); the search is bounded to a box around the two
+//! ends.
 
 use crate::labels::VeinLabel;
 
 use super::enhance::Enhanced;
+use super::geodesic::{Window, cheapest_path};
 use super::graph::polyline_length;
 use super::pipeline::{measure_branch, takeoff_angle_deg};
 use super::tree::{BranchTree, NodeKind, TreeBranch, TreeNode};
@@ -263,80 +262,21 @@ fn reorder(tree: &mut BranchTree) {
     tree.branches = ordered;
 }
 
-/// A search node of the minimal path.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Open {
-    cost: f64,
-    at: usize,
-}
-
-impl Eq for Open {}
-
-impl Ord for Open {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Lowest cost first from the max-heap.
-        other.cost.total_cmp(&self.cost).then_with(|| self.at.cmp(&other.at))
-    }
-}
-
-impl PartialOrd for Open {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 /// The cheapest 8-connected pixel path from `from` to `to` through the vesselness (Dijkstra
-/// in a box around the two ends), from `from` to `to`, pixel centres.
+/// in a box around the two ends, [`geodesic`](mod@super::geodesic)), from `from` to `to`,
+/// pixel centres.
 fn minimal_path(enhanced: &Enhanced, from: [f64; 2], to: [f64; 2]) -> Vec<[f64; 2]> {
     let v = &enhanced.vesselness;
     let clamp = |p: [f64; 2]| {
         ((p[0].round().max(0.0) as usize).min(v.width - 1), (p[1].round().max(0.0) as usize).min(v.height - 1))
     };
-    let ((x0, y0), (x1, y1)) = (clamp(from), clamp(to));
-    let (left, top) = (x0.min(x1).saturating_sub(SEARCH_MARGIN_PX), y0.min(y1).saturating_sub(SEARCH_MARGIN_PX));
-    let right = (x0.max(x1) + SEARCH_MARGIN_PX).min(v.width - 1);
-    let bottom = (y0.max(y1) + SEARCH_MARGIN_PX).min(v.height - 1);
-    let (w, h) = (right - left + 1, bottom - top + 1);
-    let index = |x: usize, y: usize| (y - top) * w + (x - left);
-    let mut cost = vec![f64::INFINITY; w * h];
-    let mut came_from = vec![usize::MAX; w * h];
-    let (start, goal) = (index(x0, y0), index(x1, y1));
-    cost[start] = 0.0;
-    let mut open = BinaryHeap::from([Open { cost: 0.0, at: start }]);
-    while let Some(Open { cost: c, at }) = open.pop() {
-        if at == goal {
-            break;
-        }
-        if c > cost[at] {
-            continue;
-        }
-        let (x, y) = (at % w, at / w);
-        for (dx, dy) in [(-1i64, -1i64), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)] {
-            let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-            if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
-                continue;
-            }
-            let next = ny as usize * w + nx as usize;
-            let step = if dx != 0 && dy != 0 { std::f64::consts::SQRT_2 } else { 1.0 };
-            let vesselness = v.at(nx as usize + left, ny as usize + top).max(0.0);
-            let through = c + step / f64::from(vesselness + COST_FLOOR);
-            if through < cost[next] {
-                cost[next] = through;
-                came_from[next] = at;
-                open.push(Open { cost: through, at: next });
-            }
-        }
-    }
-    let mut path = vec![goal];
-    while let Some(&last) = path.last() {
-        let previous = came_from[last];
-        if last == start || previous == usize::MAX {
-            break;
-        }
-        path.push(previous);
-    }
-    path.reverse();
-    let mut points: Vec<[f64; 2]> = path.iter().map(|k| [(k % w + left) as f64, (k / w + top) as f64]).collect();
+    let (start, goal) = (clamp(from), clamp(to));
+    let window = Window::around(start, goal, SEARCH_MARGIN_PX, v.width, v.height);
+    let cost = |x: usize, y: usize| Some(1.0 / f64::from(v.at(x, y).max(0.0) + COST_FLOOR));
+    // Every pixel of the box is passable and the goal lies in it, so a path is always found;
+    // the straight pair is only a fallback.
+    let path = cheapest_path(&window, start, cost, |x, y| (x, y) == goal).unwrap_or_else(|| vec![start, goal]);
+    let mut points: Vec<[f64; 2]> = path.iter().map(|(x, y)| [*x as f64, *y as f64]).collect();
     // The branch starts exactly on the tree point it leaves.
     if let Some(first) = points.first_mut() {
         *first = from;

@@ -18,6 +18,7 @@ mod crossing;
 pub mod edit;
 pub mod enhance;
 pub mod frame_select;
+mod geodesic;
 pub mod graph;
 mod groove;
 pub mod image;

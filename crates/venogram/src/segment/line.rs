@@ -78,60 +78,97 @@ pub(crate) fn line_response_of_level(level: &ImageF32, levels: u32) -> LineRespo
     LineResponse { response: LevelImage { image, levels }, noise, median, orientation }
 }
 
+/// Rows of the response computed together, so that a band's line means, response and
+/// orientation stay in cache over all orientations (about a tenth faster than a pass over
+/// the whole image per orientation).
+const BAND_ROWS: usize = 16;
+
+/// One orientation of the line detector: the line's taps and the offset to its side lines.
+struct OrientedLine {
+    /// Pixel offsets along the line, `2 * HALF_LENGTH_PX + 1` of them.
+    taps: Vec<(isize, isize)>,
+    /// Offset from the line to one side line (the other is its opposite).
+    side: (isize, isize),
+}
+
+impl OrientedLine {
+    /// Orientation `o` of [`ORIENTATIONS`], in steps of 180 / `ORIENTATIONS` degrees.
+    fn new(o: usize) -> Self {
+        let theta = std::f64::consts::PI * o as f64 / ORIENTATIONS as f64;
+        let (c, s) = (theta.cos(), theta.sin());
+        let taps = (-HALF_LENGTH_PX..=HALF_LENGTH_PX)
+            .map(|t| ((f64::from(t) * c).round() as isize, (f64::from(t) * s).round() as isize))
+            .collect();
+        Self { taps, side: ((-s * SIDE_OFFSET_PX).round() as isize, (c * SIDE_OFFSET_PX).round() as isize) }
+    }
+}
+
 /// The two-sided oriented line response at the image's own resolution, and the orientation
 /// that gave it per pixel.
 fn oriented_response(img: &ImageF32) -> (ImageF32, Vec<u8>) {
     let (w, h) = (img.width, img.height);
+    let lines: Vec<OrientedLine> = (0..ORIENTATIONS).map(OrientedLine::new).collect();
+    let margin = lines.iter().map(|l| l.side.1.unsigned_abs()).max().unwrap_or(0);
     let mut best = vec![f32::NEG_INFINITY; w * h];
     let mut best_orientation = vec![0u8; w * h];
-    let mut mean = vec![0.0f32; w * h];
-    for o in 0..ORIENTATIONS {
-        let theta = std::f64::consts::PI * o as f64 / ORIENTATIONS as f64;
-        let (c, s) = (theta.cos(), theta.sin());
-        let taps: Vec<(isize, isize)> = (-HALF_LENGTH_PX..=HALF_LENGTH_PX)
-            .map(|t| ((f64::from(t) * c).round() as isize, (f64::from(t) * s).round() as isize))
-            .collect();
-        let side = ((-s * SIDE_OFFSET_PX).round() as isize, (c * SIDE_OFFSET_PX).round() as isize);
-        line_mean(img, &taps, &mut mean);
-        let mean = &mean;
-        let o = o as u8;
-        best.par_chunks_mut(w).zip(best_orientation.par_chunks_mut(w)).enumerate().for_each(|(y, (row, orow))| {
-            let row_at = |dy: isize| {
-                let yy = (y as isize + dy).clamp(0, h as isize - 1) as usize;
-                &mean[yy * w..(yy + 1) * w]
-            };
-            let (centre, plus, minus) = (row_at(0), row_at(side.1), row_at(-side.1));
-            let at = |r: &[f32], x: isize| r[x.clamp(0, w as isize - 1) as usize];
-            let mut update = |x: usize, m: f32, p: f32, q: f32| {
-                let r = (m - p).min(m - q);
-                if r > row[x] {
-                    row[x] = r;
-                    orow[x] = o;
+    best.par_chunks_mut(BAND_ROWS * w).zip(best_orientation.par_chunks_mut(BAND_ROWS * w)).enumerate().for_each(
+        |(band, (best, best_orientation))| {
+            let y0 = band * BAND_ROWS;
+            let rows = best.len() / w;
+            // The line means of rows y0 - margin .. y0 + rows + margin (each row clamped into
+            // the image, as the side lines' rows are).
+            let first = y0 as isize - margin as isize;
+            let mut mean = vec![0.0f32; (rows + 2 * margin) * w];
+            for (o, OrientedLine { taps, side }) in lines.iter().enumerate() {
+                for (r, out) in mean.chunks_mut(w).enumerate() {
+                    line_mean_row(img, taps, (first + r as isize).clamp(0, h as isize - 1) as usize, out);
                 }
-            };
-            // Interior columns as shifted slices (vectorises); the clamped ends apart.
-            let reach = side.0.unsigned_abs().min(w);
-            let (lo, hi) = (reach, w - reach);
-            for x in (0..lo).chain(hi.max(lo)..w) {
-                let xi = x as isize;
-                update(x, centre[x], at(plus, xi + side.0), at(minus, xi - side.0));
-            }
-            if hi > lo {
-                let plus = &plus[(lo as isize + side.0) as usize..(hi as isize + side.0) as usize];
-                let minus = &minus[(lo as isize - side.0) as usize..(hi as isize - side.0) as usize];
-                for ((((b, bo), &m), &p), &q) in
-                    row[lo..hi].iter_mut().zip(&mut orow[lo..hi]).zip(&centre[lo..hi]).zip(plus).zip(minus)
-                {
-                    let r = (m - p).min(m - q);
-                    if r > *b {
-                        *b = r;
-                        *bo = o;
-                    }
+                let o = o as u8;
+                for (r, (row, orow)) in best.chunks_mut(w).zip(best_orientation.chunks_mut(w)).enumerate() {
+                    let row_at = |dy: isize| {
+                        let k = (r + margin) as isize + dy;
+                        &mean[k as usize * w..(k as usize + 1) * w]
+                    };
+                    compare_row(row, orow, row_at(0), row_at(side.1), row_at(-side.1), side.0, o);
                 }
             }
-        });
-    }
+        },
+    );
     (ImageF32 { width: w, height: h, data: best }, best_orientation)
+}
+
+/// Updates one row's best response and orientation with orientation `o`: the response at a
+/// pixel is the line mean `centre` less the larger of the side means `plus` (`dx` columns on)
+/// and `minus` (`dx` columns back), borders clamped.
+fn compare_row(row: &mut [f32], orow: &mut [u8], centre: &[f32], plus: &[f32], minus: &[f32], dx: isize, o: u8) {
+    let w = row.len();
+    let at = |r: &[f32], x: isize| r[x.clamp(0, w as isize - 1) as usize];
+    // Interior columns as shifted slices (vectorises); the clamped ends apart.
+    let reach = dx.unsigned_abs().min(w);
+    let (lo, hi) = (reach, w - reach);
+    for x in (0..lo).chain(hi.max(lo)..w) {
+        let xi = x as isize;
+        let r = (centre[x] - at(plus, xi + dx)).min(centre[x] - at(minus, xi - dx));
+        if r > row[x] {
+            row[x] = r;
+            orow[x] = o;
+        }
+    }
+    if hi > lo {
+        let plus = &plus[(lo as isize + dx) as usize..(hi as isize + dx) as usize];
+        let minus = &minus[(lo as isize - dx) as usize..(hi as isize - dx) as usize];
+        for ((((b, bo), &m), &p), &q) in
+            row[lo..hi].iter_mut().zip(&mut orow[lo..hi]).zip(&centre[lo..hi]).zip(plus).zip(minus)
+        {
+            // Branch-free: on noise the comparison goes either way at random, and a branch
+            // mispredicted half the time took more than half the detector's time (8.5 ms
+            // against 3.5 ms at 512, test profile).
+            let r = (m - p).min(m - q);
+            let better = r > *b;
+            *bo = if better { o } else { *bo };
+            *b = b.max(r);
+        }
+    }
 }
 
 /// Pixels of the response's level on a thin line reached from the pixels `seed_sigmas` above
@@ -234,34 +271,33 @@ pub(crate) fn tracked_lines(
     Ok(on)
 }
 
-/// The mean of `img` over `taps` (offsets, borders clamped) around every pixel, into `out`.
-fn line_mean(img: &ImageF32, taps: &[(isize, isize)], out: &mut [f32]) {
+/// The mean of `img` over `taps` (offsets, borders clamped) around every pixel of row `y`,
+/// into `row`.
+fn line_mean_row(img: &ImageF32, taps: &[(isize, isize)], y: usize, row: &mut [f32]) {
     let (w, h) = (img.width, img.height);
     let scale = 1.0 / taps.len() as f32;
-    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        row.fill(0.0);
-        for &(dx, dy) in taps {
-            let yy = (y as isize + dy).clamp(0, h as isize - 1) as usize;
-            let src = &img.data[yy * w..(yy + 1) * w];
-            // Interior columns as one shifted slice (vectorises); the clamped ends apart.
-            let lo = ((-dx).max(0) as usize).min(w);
-            let hi = ((w as isize - dx.max(0)).max(0) as usize).clamp(lo, w);
-            let (left, rest) = row.split_at_mut(lo);
-            let (middle, right) = rest.split_at_mut(hi - lo);
-            for o in left {
-                *o += src[0];
-            }
-            for (o, s) in middle.iter_mut().zip(&src[(lo as isize + dx) as usize..]) {
-                *o += *s;
-            }
-            for o in right {
-                *o += src[w - 1];
-            }
+    row.fill(0.0);
+    for &(dx, dy) in taps {
+        let yy = (y as isize + dy).clamp(0, h as isize - 1) as usize;
+        let src = &img.data[yy * w..(yy + 1) * w];
+        // Interior columns as one shifted slice (vectorises); the clamped ends apart.
+        let lo = ((-dx).max(0) as usize).min(w);
+        let hi = ((w as isize - dx.max(0)).max(0) as usize).clamp(lo, w);
+        let (left, rest) = row.split_at_mut(lo);
+        let (middle, right) = rest.split_at_mut(hi - lo);
+        for o in left {
+            *o += src[0];
         }
-        for v in row.iter_mut() {
-            *v *= scale;
+        for (o, s) in middle.iter_mut().zip(&src[(lo as isize + dx) as usize..]) {
+            *o += *s;
         }
-    });
+        for o in right {
+            *o += src[w - 1];
+        }
+    }
+    for v in row.iter_mut() {
+        *v *= scale;
+    }
 }
 
 /// Median and 1.4826 x median absolute deviation of `values`, from a sample of at most about
@@ -409,6 +445,50 @@ mod tests {
             }
         }
         assert!(stray * 500 < total, "{stray} stray followed pixels of {total}");
+    }
+
+    /// The banded, branch-free detector gives exactly what the definition gives, pixel by
+    /// pixel (line means with clamped borders, the smaller excess over the two side means, the
+    /// first orientation reaching the largest), on noise and on an image whose height is no
+    /// multiple of the band.
+    #[test]
+    fn the_response_is_the_definition_computed_pixel_by_pixel() {
+        let mut noise = noise_source(7);
+        let (w, h) = (41usize, 2 * BAND_ROWS + 5);
+        let img = ImageF32 { width: w, height: h, data: (0..w * h).map(|_| noise()).collect() };
+        let (response, orientation) = oriented_response(&img);
+        let at = |x: isize, y: isize| {
+            img.data[y.clamp(0, h as isize - 1) as usize * w + x.clamp(0, w as isize - 1) as usize]
+        };
+        for y in 0..h as isize {
+            for x in 0..w as isize {
+                let mut best = (f32::NEG_INFINITY, 0u8);
+                for o in 0..ORIENTATIONS {
+                    let theta = std::f64::consts::PI * o as f64 / ORIENTATIONS as f64;
+                    let (c, s) = (theta.cos(), theta.sin());
+                    let taps: Vec<(isize, isize)> = (-HALF_LENGTH_PX..=HALF_LENGTH_PX)
+                        .map(|t| ((f64::from(t) * c).round() as isize, (f64::from(t) * s).round() as isize))
+                        .collect();
+                    let (sx, sy) = ((-s * SIDE_OFFSET_PX).round() as isize, (c * SIDE_OFFSET_PX).round() as isize);
+                    let mean = |x: isize, y: isize| {
+                        let yc = y.clamp(0, h as isize - 1);
+                        let xc = x.clamp(0, w as isize - 1);
+                        let mut sum = 0.0f32;
+                        for (dx, dy) in &taps {
+                            sum += at(xc + dx, yc + dy);
+                        }
+                        sum * (1.0 / taps.len() as f32)
+                    };
+                    let m = mean(x, y);
+                    let r = (m - mean(x + sx, y + sy)).min(m - mean(x - sx, y - sy));
+                    if r > best.0 {
+                        best = (r, o as u8);
+                    }
+                }
+                let i = y as usize * w + x as usize;
+                assert_eq!((response.data[i], orientation[i]), best, "pixel ({x}, {y})");
+            }
+        }
     }
 
     #[test]

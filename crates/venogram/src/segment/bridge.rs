@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use super::SegmentError;
 use super::geodesic::{Window, cheapest_path};
+use super::graph::polyline_length;
 use super::image::{ImageF32, Mask};
 use super::line::LineResponse;
 use super::threshold::components;
@@ -184,7 +185,9 @@ fn best_bridge(
         let Some(path) = minimal_path(mask, end, label, labels, input) else {
             continue;
         };
-        if accept(&path, outward, depth, input) && best.as_ref().is_none_or(|b| path_length(&path) < path_length(b)) {
+        if accept(&path, outward, depth, input)
+            && best.as_ref().is_none_or(|b| polyline_length(&path) < polyline_length(b))
+        {
             best = Some(path);
         }
     }
@@ -247,11 +250,6 @@ fn accept(path: &[[f64; 2]], outward: [f64; 2], depth: f64, input: &BridgeInput<
     let blind_depth =
         blind.iter().map(|p| f64::from(input.tophat.at_clamped(p[0], p[1]))).sum::<f64>() / blind.len().max(1) as f64;
     blind_depth >= GAP_MIN_DEPTH_FRACTION * depth
-}
-
-/// Length of a polyline, px.
-fn path_length(path: &[[f64; 2]]) -> f64 {
-    path.windows(2).map(|s| (s[1][0] - s[0][0]).hypot(s[1][1] - s[0][1])).sum()
 }
 
 /// Sets the pixels within one pixel (4-neighbours) of `points` in `mask`: a joined path about

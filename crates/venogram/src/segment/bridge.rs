@@ -125,28 +125,37 @@ pub(crate) fn bridge_orphan_lines(
         }
     }
     let k = input.k;
-    let mut pending: Vec<usize> = (1..=labels.count)
-        .filter(|l| {
-            principal_axis(&pixels[*l])
-                .is_some_and(|a| a.extent_px >= BRIDGE_MIN_LENGTH_PX * k && a.elongation >= BRIDGE_MIN_ELONGATION)
+    // What does not change from pass to pass is measured once per orphan: its axis, its
+    // depth, and whether its line was there before the contrast (a lead or catheter, never
+    // joined).
+    let mut pending: Vec<Orphan<'_>> = (1..=labels.count)
+        .into_par_iter()
+        .filter_map(|l| {
+            let points = &pixels[l];
+            let axis = principal_axis(points)?;
+            let line_like = axis.extent_px >= BRIDGE_MIN_LENGTH_PX * k && axis.elongation >= BRIDGE_MIN_ELONGATION;
+            if !line_like || line_before_sigmas(points, input) >= BEFORE_MAX_SIGMAS {
+                return None;
+            }
+            let mut depths: Vec<f32> = points.iter().map(|p| input.tophat.at_clamped(p[0], p[1])).collect();
+            depths.sort_by(f32::total_cmp);
+            Some(Orphan { label: l as i32, points, axis, depth: f64::from(depths[depths.len() / 2]) })
         })
         .collect();
     let mut joined = 0;
     loop {
         // Each orphan's search reads the mask as the pass found it (in parallel); the joins
         // are drawn after, and carry other orphans in the next pass.
-        let paths: Vec<Option<Vec<[f64; 2]>>> = pending
-            .par_iter()
-            .map(|l| best_bridge(mask, &pixels[*l], *l as i32, &labels.labels, input, blocked))
-            .collect();
+        let paths: Vec<Option<Vec<[f64; 2]>>> =
+            pending.par_iter().map(|o| best_bridge(mask, o, &labels.labels, input, blocked)).collect();
         let before = pending.len();
         let mut still = Vec::with_capacity(before);
-        for (l, path) in pending.iter().zip(paths) {
+        for (orphan, path) in pending.into_iter().zip(paths) {
             let Some(path) = path else {
-                still.push(*l);
+                still.push(orphan);
                 continue;
             };
-            paint(mask, pixels[*l].iter().chain(&path));
+            paint(mask, orphan.points.iter().chain(&path));
             paint(&mut gaps, path[..path.len() - 1].iter().filter(|p| !orphans.get(p[0] as usize, p[1] as usize)));
             joined += 1;
         }
@@ -157,35 +166,33 @@ pub(crate) fn bridge_orphan_lines(
     }
 }
 
-/// The shortest acceptable path joining `component` (label `label`) to the mask from either
-/// end, or `None`.
+/// An orphaned line that may be joined: its pixels, its component label, its principal axis
+/// and its median top-hat depth.
+struct Orphan<'a> {
+    label: i32,
+    points: &'a [[f64; 2]],
+    axis: Axis,
+    depth: f64,
+}
+
+/// The shortest acceptable path joining `orphan` to the mask from either end, or `None`.
 fn best_bridge(
     mask: &Mask,
-    component: &[[f64; 2]],
-    label: i32,
+    orphan: &Orphan<'_>,
     labels: &[i32],
     input: &BridgeInput<'_>,
     blocked: &(dyn Fn([f64; 2]) -> bool + Sync),
 ) -> Option<Vec<[f64; 2]>> {
-    let k = input.k;
-    let axis = principal_axis(component)?;
-    // A line that stood there before the contrast is a lead or catheter, not a twig.
-    if line_before_sigmas(component, input) >= BEFORE_MAX_SIGMAS {
-        return None;
-    }
-    let mut depths: Vec<f32> = component.iter().map(|p| input.tophat.at_clamped(p[0], p[1])).collect();
-    depths.sort_by(f32::total_cmp);
-    let depth = f64::from(depths[depths.len() / 2]);
     let mut best: Option<Vec<[f64; 2]>> = None;
     for sign in [-1.0, 1.0] {
-        let (end, outward) = end_and_direction(component, &axis, sign, END_DIRECTION_PX * k);
+        let (end, outward) = end_and_direction(orphan.points, &orphan.axis, sign, END_DIRECTION_PX * input.k);
         if blocked(end) {
             continue;
         }
-        let Some(path) = minimal_path(mask, end, label, labels, input) else {
+        let Some(path) = minimal_path(mask, end, orphan.label, labels, input) else {
             continue;
         };
-        if accept(&path, outward, depth, input)
+        if accept(&path, outward, orphan.depth, input)
             && best.as_ref().is_none_or(|b| polyline_length(&path) < polyline_length(b))
         {
             best = Some(path);

@@ -604,14 +604,18 @@ fn segment_working(
             })
             .collect(),
     };
+    // One run's frames share a size; a baseline of another size is not followed (no shift,
+    // no line before). Its measures and the frame's are all on the 512 level.
+    let same_size = baseline.is_some_and(|b| {
+        b.lines.response.image.width == lines.response.image.width
+            && b.lines.response.image.height == lines.response.image.height
+            && b.lines.response.levels == lines.response.levels
+    });
     // The frame's thin structures above their local background and, against the baseline's,
     // the shift the heart moved them by: for the present-before tests.
     let frame_ridge = match baseline {
         Some(baseline) => {
             let local = local_ridge_of_level(&tophat_512, levels, k)?;
-            // (One run's frames share a size; a baseline of another size is not followed.)
-            let same_size = baseline.dense.ridge.image.width == local.image.width
-                && baseline.dense.ridge.image.height == local.image.height;
             let shift_px = shift::estimate(&baseline.dense.features, &local).filter(|_| same_size);
             Some((local, shift_px))
         }
@@ -620,19 +624,12 @@ fn segment_working(
     let bridge_input = BridgeInput {
         tophat,
         lines: &lines,
-        // (A baseline of another size is not followed.)
-        before: baseline
-            .filter(|b| {
-                b.lines.response.image.width == lines.response.image.width
-                    && b.lines.response.image.height == lines.response.image.height
-                    && b.lines.response.levels == lines.response.levels
-            })
-            .map(|b| LineBefore {
-                lines: &b.lines,
-                shift_px: frame_ridge.as_ref().and_then(|(_, s)| *s),
-                reach_px: MOTION_ALLOWANCE_PX * k,
-                aligned_reach_px: ALIGNED_ALLOWANCE_PX * k,
-            }),
+        before: baseline.filter(|_| same_size).map(|b| LineBefore {
+            lines: &b.lines,
+            shift_px: frame_ridge.as_ref().and_then(|(_, s)| *s),
+            reach_px: MOTION_ALLOWANCE_PX * k,
+            aligned_reach_px: ALIGNED_ALLOWANCE_PX * k,
+        }),
         k,
     };
     let bridged =

@@ -352,7 +352,9 @@ fn explain_devices(tree: &BranchTree, device_grid: &Grid<()>, truth_grid: &Grid<
 }
 
 /// Debug: where the nearest found junction lies from a truth bifurcation `t`, along the
-/// parent (downstream positive) and along the child's first 8 px, in parent radii.
+/// parent (downstream positive) and along the child's first 8 px, px; and where the image
+/// shows the takeoff (the child's axis clear of the parent's lumen, extended back to the
+/// parent's centerline), along the parent from `t` and from the found junction.
 fn offset_geometry(truth: &FrameTruth, t: [f64; 2], found_bif: &[[f64; 2]]) -> String {
     let Some(f) =
         found_bif.iter().min_by(|a, b| ((a[0] - t[0]).hypot(a[1] - t[1])).total_cmp(&(b[0] - t[0]).hypot(b[1] - t[1])))
@@ -389,8 +391,42 @@ fn offset_geometry(truth: &FrameTruth, t: [f64; 2], found_bif: &[[f64; 2]]) -> S
     let v = [f[0] - t[0], f[1] - t[1]];
     let r = parent.radius_px[pi];
     let cos = along_parent[0] * along_child[0] + along_parent[1] * along_child[1];
+    // The takeoff the image shows: the child's axis where it is clear of the parent's lumen,
+    // extended back to the parent's centerline.
+    let mut image_takeoff = String::new();
+    let clear: Vec<[f64; 2]> = child
+        .centerline_px
+        .iter()
+        .skip_while(|p| distance_and_radius(**p, &parent.centerline_px, &parent.radius_px).0 < r + 1.5)
+        .scan(None::<[f64; 2]>, |first, p| {
+            let f = *first.get_or_insert(*p);
+            ((p[0] - f[0]).hypot(p[1] - f[1]) <= 8.0).then_some(*p)
+        })
+        .collect();
+    if clear.len() >= 3 {
+        let (a, b) = (clear[0], clear[clear.len() - 1]);
+        let d = unit(b, a);
+        // Walk back from a along d until the parent's axis is reached (nearest approach).
+        let mut best = (f64::INFINITY, a);
+        for s in 0..120 {
+            let q = [a[0] + d[0] * f64::from(s) * 0.25, a[1] + d[1] * f64::from(s) * 0.25];
+            let (dd, _, _) = nearest_on_polyline(q, &parent.centerline_px);
+            if dd < best.0 {
+                best = (dd, q);
+            }
+        }
+        if best.0 < 1.5 {
+            let q = best.1;
+            let v2 = [q[0] - t[0], q[1] - t[1]];
+            image_takeoff = format!(
+                "; image takeoff along parent {:+.1}, found from it {:.1}",
+                v2[0] * along_parent[0] + v2[1] * along_parent[1],
+                (f[0] - q[0]).hypot(f[1] - q[1])
+            );
+        }
+    }
     format!(
-        "  parent r {r:.1} child r {:.1} angle {:.0}: found along parent {:+.1} along child {:+.1} (px)",
+        "  parent r {r:.1} child r {:.1} angle {:.0}: found along parent {:+.1} along child {:+.1} (px){image_takeoff}",
         child.radius_px[0],
         cos.clamp(-1.0, 1.0).acos().to_degrees(),
         v[0] * along_parent[0] + v[1] * along_parent[1],

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 
 use super::SegmentError;
 use super::image::{ImageF32, cv};
+use super::simd;
 
 /// The vesselness measure computed from the Hessian eigenvalues at each scale.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -153,7 +154,8 @@ pub(super) fn pyramid_sigma(level: u32) -> f32 {
 
 /// The two eigenvalues (sign flipped, largest magnitude first) of the symmetric 2x2 matrix
 /// `[[dxx, dxy], [dxy, dyy]]`, branch-free so the row loops vectorise.
-#[inline]
+#[allow(clippy::inline_always, reason = "inlined into its AVX2 build, which only then runs it eight lanes wide")]
+#[inline(always)]
 fn eigen_pair(dxx: f32, dyy: f32, dxy: f32) -> (f32, f32) {
     let half_trace = 0.5 * (dxx + dyy);
     let root = (0.25 * (dxx - dyy) * (dxx - dyy) + dxy * dxy).sqrt();
@@ -161,6 +163,59 @@ fn eigen_pair(dxx: f32, dyy: f32, dxy: f32) -> (f32, f32) {
     let big = half_trace + root.copysign(half_trace);
     let small = half_trace - root.copysign(half_trace);
     (-big, -small)
+}
+
+/// The smoothed image of one scale, walked a row at a time for the Hessian's eigenvalues.
+#[derive(Clone, Copy)]
+struct EigenRows<'a> {
+    /// The image smoothed to the scale, `w` x `h`.
+    g: &'a [f32],
+    w: usize,
+    h: usize,
+    /// The scale normalisation, sigma squared.
+    norm: f32,
+}
+
+impl EigenRows<'_> {
+    /// Row `y` (at least 3 x 3 pixels): the normalised eigenvalues of larger and smaller
+    /// magnitude, signs flipped, into `cross_row` and (when given) `along_row`.
+    #[allow(clippy::inline_always, reason = "inlined into its AVX2 build, which only then runs it eight lanes wide")]
+    #[inline(always)]
+    fn row(&self, y: usize, cross_row: &mut [f32], mut along_row: Option<&mut [f32]>) {
+        let Self { g, w, h, norm } = *self;
+        let row = |y: usize| &g[y * w..(y + 1) * w];
+        let (up, mid, down) = (row(y.saturating_sub(1)), row(y), row((y + 1).min(h - 1)));
+        let mut put = |x: usize, dxx: f32, dyy: f32, dxy: f32| {
+            let (c, a) = eigen_pair(dxx * norm, dyy * norm, dxy * norm);
+            cross_row[x] = c;
+            if let Some(r) = along_row.as_deref_mut() {
+                r[x] = a;
+            }
+        };
+        // Interior columns.
+        for x in 1..w - 1 {
+            let c = mid[x];
+            let dxx = mid[x + 1] - 2.0 * c + mid[x - 1];
+            let dyy = down[x] - 2.0 * c + up[x];
+            let dxy = 0.25 * (down[x + 1] - down[x - 1] - up[x + 1] + up[x - 1]);
+            put(x, dxx, dyy, dxy);
+        }
+        // Border columns, replicated.
+        for (x, xm, xp) in [(0, 0, 1), (w - 1, w - 2, w - 1)] {
+            let c = mid[x];
+            let dxx = mid[xp] - 2.0 * c + mid[xm];
+            let dyy = down[x] - 2.0 * c + up[x];
+            let dxy = 0.25 * (down[xp] - down[xm] - up[xp] + up[xm]);
+            put(x, dxx, dyy, dxy);
+        }
+    }
+
+    /// [`EigenRows::row`] compiled for AVX2 (see [`simd`]): the same result to the bit.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn row_avx2(&self, y: usize, cross_row: &mut [f32], along_row: Option<&mut [f32]>) {
+        self.row(y, cross_row, along_row);
+    }
 }
 
 /// The Hessian eigenvalues of `level_image` at scale `sigma_level` (in the level's pixels).
@@ -190,32 +245,20 @@ fn hessian_eigen(
     if w < 3 || h < 3 {
         return Ok(ScaleEigen { cross, along });
     }
-    let row = |y: usize| &g[y * w..(y + 1) * w];
-    let eigen_row = |y: usize, cross_row: &mut [f32], mut along_row: Option<&mut [f32]>| {
-        let (up, mid, down) = (row(y.saturating_sub(1)), row(y), row((y + 1).min(h - 1)));
-        let mut put = |x: usize, dxx: f32, dyy: f32, dxy: f32| {
-            let (c, a) = eigen_pair(dxx * norm, dyy * norm, dxy * norm);
-            cross_row[x] = c;
-            if let Some(r) = along_row.as_deref_mut() {
-                r[x] = a;
+    let rows = EigenRows { g, w, h, norm };
+    #[cfg(target_arch = "x86_64")]
+    let wide = simd::has_avx2();
+    let eigen_row = |y: usize, cross_row: &mut [f32], along_row: Option<&mut [f32]>| {
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            #[allow(unsafe_code, reason = "an AVX2 build of the same loop, called only on a CPU that has AVX2")]
+            // SAFETY: `simd::has_avx2()` found AVX2 on this CPU.
+            unsafe {
+                rows.row_avx2(y, cross_row, along_row);
             }
-        };
-        // Interior columns.
-        for x in 1..w - 1 {
-            let c = mid[x];
-            let dxx = mid[x + 1] - 2.0 * c + mid[x - 1];
-            let dyy = down[x] - 2.0 * c + up[x];
-            let dxy = 0.25 * (down[x + 1] - down[x - 1] - up[x + 1] + up[x - 1]);
-            put(x, dxx, dyy, dxy);
+            return;
         }
-        // Border columns, replicated.
-        for (x, xm, xp) in [(0, 0, 1), (w - 1, w - 2, w - 1)] {
-            let c = mid[x];
-            let dxx = mid[xp] - 2.0 * c + mid[xm];
-            let dyy = down[x] - 2.0 * c + up[x];
-            let dxy = 0.25 * (down[xp] - down[xm] - up[xp] + up[xm]);
-            put(x, dxx, dyy, dxy);
-        }
+        rows.row(y, cross_row, along_row);
     };
     if want_along {
         cross
@@ -436,6 +479,40 @@ mod tests {
             }
         }
         img
+    }
+
+    /// The AVX2 build of the eigenvalue rows gives the baseline build's values to the bit
+    /// (the same operations in the same order; the square root is exact in both).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_build_gives_the_baseline_eigenvalues_to_the_bit() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("this CPU has no AVX2: nothing to compare");
+            return;
+        }
+        let (w, h) = (77usize, 9usize);
+        let mut state = 5u64;
+        let g: Vec<f32> = (0..w * h)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 10_007) as f32 / 10_007.0
+            })
+            .collect();
+        let rows = EigenRows { g: &g, w, h, norm: 1.7 };
+        for y in 0..h {
+            let (mut c0, mut a0, mut c1, mut a1) = (vec![0.0; w], vec![0.0; w], vec![0.0; w], vec![0.0; w]);
+            rows.row(y, &mut c0, Some(&mut a0));
+            #[allow(unsafe_code, reason = "the AVX2 build, on a CPU checked for AVX2 above")]
+            // SAFETY: this CPU has AVX2 (checked above).
+            unsafe {
+                rows.row_avx2(y, &mut c1, Some(&mut a1));
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&c0), bits(&c1), "row {y}, cross-section");
+            assert_eq!(bits(&a0), bits(&a1), "row {y}, along");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use super::SegmentError;
 use super::image::{ImageF32, LevelImage, Mask, levels_to_512};
+use super::simd;
 use super::threshold::components;
 
 /// Orientations, spread over 180 degrees.
@@ -111,35 +112,78 @@ fn oriented_response(img: &ImageF32) -> (ImageF32, Vec<u8>) {
     let margin = lines.iter().map(|l| l.side.1.unsigned_abs()).max().unwrap_or(0);
     let mut best = vec![f32::NEG_INFINITY; w * h];
     let mut best_orientation = vec![0u8; w * h];
+    #[cfg(target_arch = "x86_64")]
+    let wide = simd::has_avx2();
     best.par_chunks_mut(BAND_ROWS * w).zip(best_orientation.par_chunks_mut(BAND_ROWS * w)).enumerate().for_each(
-        |(band, (best, best_orientation))| {
-            let y0 = band * BAND_ROWS;
-            let rows = best.len() / w;
-            // The line means of rows y0 - margin .. y0 + rows + margin (each row clamped into
-            // the image, as the side lines' rows are).
-            let first = y0 as isize - margin as isize;
-            let mut mean = vec![0.0f32; (rows + 2 * margin) * w];
-            for (o, OrientedLine { taps, side }) in lines.iter().enumerate() {
-                for (r, out) in mean.chunks_mut(w).enumerate() {
-                    line_mean_row(img, taps, (first + r as isize).clamp(0, h as isize - 1) as usize, out);
+        |(band_index, (best, best_orientation))| {
+            let band = Band { img, lines: &lines, margin, y0: band_index * BAND_ROWS };
+            #[cfg(target_arch = "x86_64")]
+            if wide {
+                #[allow(unsafe_code, reason = "an AVX2 build of the same loop, called only on a CPU that has AVX2")]
+                // SAFETY: `simd::has_avx2()` found AVX2 on this CPU.
+                unsafe {
+                    band.respond_avx2(best, best_orientation);
                 }
-                let o = o as u8;
-                for (r, (row, orow)) in best.chunks_mut(w).zip(best_orientation.chunks_mut(w)).enumerate() {
-                    let row_at = |dy: isize| {
-                        let k = (r + margin) as isize + dy;
-                        &mean[k as usize * w..(k as usize + 1) * w]
-                    };
-                    compare_row(row, orow, row_at(0), row_at(side.1), row_at(-side.1), side.0, o);
-                }
+                return;
             }
+            band.respond(best, best_orientation);
         },
     );
     (ImageF32 { width: w, height: h, data: best }, best_orientation)
 }
 
+/// One band of [`BAND_ROWS`] rows of the line detector.
+struct Band<'a> {
+    img: &'a ImageF32,
+    lines: &'a [OrientedLine],
+    /// Rows above and below the band whose line means the side lines reach.
+    margin: usize,
+    /// The band's first row.
+    y0: usize,
+}
+
+impl Band<'_> {
+    /// The band's best response and orientation over all orientations (`best` and
+    /// `best_orientation` start at minus infinity and 0).
+    #[allow(clippy::inline_always, reason = "inlined into its AVX2 build, which only then runs it eight lanes wide")]
+    #[inline(always)]
+    fn respond(&self, best: &mut [f32], best_orientation: &mut [u8]) {
+        let Self { img, lines, margin, y0 } = *self;
+        let (w, h) = (img.width, img.height);
+        let rows = best.len() / w;
+        // The line means of rows y0 - margin .. y0 + rows + margin (each row clamped into
+        // the image, as the side lines' rows are).
+        let first = y0 as isize - margin as isize;
+        let mut mean = vec![0.0f32; (rows + 2 * margin) * w];
+        for (o, OrientedLine { taps, side }) in lines.iter().enumerate() {
+            for (r, out) in mean.chunks_mut(w).enumerate() {
+                line_mean_row(img, taps, (first + r as isize).clamp(0, h as isize - 1) as usize, out);
+            }
+            let o = o as u8;
+            for (r, (row, orow)) in best.chunks_mut(w).zip(best_orientation.chunks_mut(w)).enumerate() {
+                let row_at = |dy: isize| {
+                    let k = (r + margin) as isize + dy;
+                    &mean[k as usize * w..(k as usize + 1) * w]
+                };
+                compare_row(row, orow, row_at(0), row_at(side.1), row_at(-side.1), side.0, o);
+            }
+        }
+    }
+
+    /// [`Band::respond`] compiled for AVX2 (eight lanes where the baseline has four); the
+    /// same additions in the same order, so the same response to the bit.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn respond_avx2(&self, best: &mut [f32], best_orientation: &mut [u8]) {
+        self.respond(best, best_orientation);
+    }
+}
+
 /// Updates one row's best response and orientation with orientation `o`: the response at a
 /// pixel is the line mean `centre` less the larger of the side means `plus` (`dx` columns on)
 /// and `minus` (`dx` columns back), borders clamped.
+#[allow(clippy::inline_always, reason = "inlined into its AVX2 build, which only then runs it eight lanes wide")]
+#[inline(always)]
 fn compare_row(row: &mut [f32], orow: &mut [u8], centre: &[f32], plus: &[f32], minus: &[f32], dx: isize, o: u8) {
     let w = row.len();
     let at = |r: &[f32], x: isize| r[x.clamp(0, w as isize - 1) as usize];
@@ -166,7 +210,8 @@ fn compare_row(row: &mut [f32], orow: &mut [u8], centre: &[f32], plus: &[f32], m
 /// `best_o`). Branch-free: on noise the comparison goes either way at random, and a branch
 /// mispredicted half the time took more than half the detector's time (8.5 ms against
 /// 3.5 ms at 512, test profile).
-#[inline]
+#[allow(clippy::inline_always, reason = "inlined into its AVX2 build, which only then runs it eight lanes wide")]
+#[inline(always)]
 fn keep_best(best: &mut f32, best_o: &mut u8, r: f32, o: u8) {
     let better = r > *best;
     *best_o = if better { o } else { *best_o };
@@ -275,6 +320,8 @@ pub(crate) fn tracked_lines(
 
 /// The mean of `img` over `taps` (offsets, borders clamped) around every pixel of row `y`,
 /// into `row`.
+#[allow(clippy::inline_always, reason = "inlined into its AVX2 build, which only then runs it eight lanes wide")]
+#[inline(always)]
 fn line_mean_row(img: &ImageF32, taps: &[(isize, isize)], y: usize, row: &mut [f32]) {
     let (w, h) = (img.width, img.height);
     let scale = 1.0 / taps.len() as f32;
@@ -490,6 +537,37 @@ mod tests {
                 let i = y as usize * w + x as usize;
                 assert_eq!((response.data[i], orientation[i]), best, "pixel ({x}, {y})");
             }
+        }
+    }
+
+    /// The AVX2 build of a band gives the baseline build's response and orientation to the
+    /// bit (the same additions in the same order), on a width that leaves a remainder after
+    /// every vector width.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_build_gives_the_baseline_response_to_the_bit() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("this CPU has no AVX2: nothing to compare");
+            return;
+        }
+        let mut noise = noise_source(11);
+        let (w, h) = (203usize, 2 * BAND_ROWS + 3);
+        let img = ImageF32 { width: w, height: h, data: (0..w * h).map(|_| noise()).collect() };
+        let lines: Vec<OrientedLine> = (0..ORIENTATIONS).map(OrientedLine::new).collect();
+        let margin = lines.iter().map(|l| l.side.1.unsigned_abs()).max().unwrap_or(0);
+        for y0 in (0..h).step_by(BAND_ROWS) {
+            let n = BAND_ROWS.min(h - y0) * w;
+            let band = Band { img: &img, lines: &lines, margin, y0 };
+            let (mut base, mut base_o) = (vec![f32::NEG_INFINITY; n], vec![0u8; n]);
+            let (mut wide, mut wide_o) = (base.clone(), base_o.clone());
+            band.respond(&mut base, &mut base_o);
+            #[allow(unsafe_code, reason = "the AVX2 build, on a CPU checked for AVX2 above")]
+            // SAFETY: this CPU has AVX2 (checked above).
+            unsafe {
+                band.respond_avx2(&mut wide, &mut wide_o);
+            }
+            assert!(base.iter().zip(&wide).all(|(a, b)| a.to_bits() == b.to_bits()), "band at row {y0}");
+            assert_eq!(base_o, wide_o, "band at row {y0}");
         }
     }
 

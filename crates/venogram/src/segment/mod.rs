@@ -30,6 +30,7 @@ pub mod overlay;
 mod pipeline;
 pub mod resolution;
 mod shift;
+pub mod simd;
 pub mod skeleton;
 pub mod temporal;
 pub mod threshold;

@@ -1,0 +1,30 @@
+//! Wider vector instructions where the CPU has them, chosen at run time.
+//!
+//! The build targets baseline x86-64 (SSE2, four `f32` lanes) so that one binary runs on any
+//! cath-lab PC. The per-pixel loops written by hand (the line detector, the Hessian's
+//! eigenvalues) are plain element-wise arithmetic that the compiler vectorises; compiled a
+//! second time with AVX2 enabled they run eight lanes at a time. The same operations run in
+//! the same order in both builds, so the results are the same to the bit (each module's
+//! tests check it). A caller asks [`has_avx2`] once and calls its `_avx2` variant, which is
+//! `unsafe` to call only because the instructions must exist.
+
+/// Whether to use the AVX2 builds: the CPU runs AVX2 (never off x86-64) and the environment
+/// variable `CSNAV_NO_AVX2` is not set (for timing the baseline build, or to rule the wide
+/// path out when investigating). Decided once per process.
+#[must_use]
+pub fn has_avx2() -> bool {
+    static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WIDE.get_or_init(|| std::env::var_os("CSNAV_NO_AVX2").is_none() && cpu_has_avx2())
+}
+
+/// Whether this CPU runs AVX2.
+fn cpu_has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

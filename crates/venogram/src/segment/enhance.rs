@@ -294,6 +294,8 @@ fn frangi_row(cross: &[f32], along: &[f32], beta: f32, c: f32, out: &mut [f32]) 
 /// (> 0). In 2D the regularised eigenvalue is built from the cross-section eigenvalue itself
 /// (vesselness2D.m: Lambda3 = Lambda2). Branch-free: every lane computes the ratio and
 /// selects.
+#[allow(clippy::inline_always, reason = "inlined into the AVX2 build of the scale competition")]
+#[inline(always)]
 fn jerman_row(cross: &[f32], floor: f32, out: &mut [f32]) {
     for (o, &c) in out.iter_mut().zip(cross) {
         let rho = c.max(floor);
@@ -349,6 +351,8 @@ impl Best {
         let w = self.width;
         let along_rows: Vec<&[f32]> =
             if eigen.along.is_empty() { vec![&[][..]; self.height] } else { eigen.along.chunks(w).collect() };
+        #[cfg(target_arch = "x86_64")]
+        let wide = simd::has_avx2();
         self.vesselness
             .par_chunks_mut(w)
             .zip(self.cross.par_chunks_mut(w))
@@ -358,18 +362,59 @@ impl Best {
             .for_each_init(
                 || vec![0.0f32; w],
                 |scratch, ((((best, best_cross), radius), cross), along)| {
-                    let out = &mut scratch[..cross.len()];
-                    response(cross, along, out);
-                    for (b, v) in best.iter_mut().zip(out.iter()) {
-                        *b = b.max(*v);
+                    let row = CompeteRow { best, best_cross, radius, cross, along, scratch, radius_px };
+                    #[cfg(target_arch = "x86_64")]
+                    if wide {
+                        #[allow(
+                            unsafe_code,
+                            reason = "an AVX2 build of the same loop, called only on a CPU that has AVX2"
+                        )]
+                        // SAFETY: `simd::has_avx2()` found AVX2 on this CPU.
+                        unsafe {
+                            row.run_avx2(&response);
+                        }
+                        return;
                     }
-                    for ((bc, r), c) in best_cross.iter_mut().zip(radius.iter_mut()).zip(cross) {
-                        let wins = *c > *bc;
-                        *bc = if wins { *c } else { *bc };
-                        *r = if wins { radius_px } else { *r };
-                    }
+                    row.run(&response);
                 },
             );
+    }
+}
+
+/// One row of [`Best::compete`]: the running best measure, curvature and radius, the scale's
+/// `cross` and `along` (empty for Jerman), and a scratch row for the scale's measure.
+struct CompeteRow<'a> {
+    best: &'a mut [f32],
+    best_cross: &'a mut [f32],
+    radius: &'a mut [f32],
+    cross: &'a [f32],
+    along: &'a [f32],
+    scratch: &'a mut [f32],
+    radius_px: f32,
+}
+
+impl CompeteRow<'_> {
+    /// Lets the scale compete on this row (see [`Best::compete`]).
+    #[allow(clippy::inline_always, reason = "inlined into its AVX2 build, which only then runs it eight lanes wide")]
+    #[inline(always)]
+    fn run(self, response: &impl Fn(&[f32], &[f32], &mut [f32])) {
+        let out = &mut self.scratch[..self.cross.len()];
+        response(self.cross, self.along, out);
+        for (b, v) in self.best.iter_mut().zip(out.iter()) {
+            *b = b.max(*v);
+        }
+        for ((bc, r), c) in self.best_cross.iter_mut().zip(self.radius.iter_mut()).zip(self.cross) {
+            let wins = *c > *bc;
+            *bc = if wins { *c } else { *bc };
+            *r = if wins { self.radius_px } else { *r };
+        }
+    }
+
+    /// [`CompeteRow::run`] compiled for AVX2 (see [`simd`]): the same result to the bit.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn run_avx2(self, response: &impl Fn(&[f32], &[f32], &mut [f32])) {
+        self.run(response);
     }
 }
 
@@ -513,6 +558,53 @@ mod tests {
             assert_eq!(bits(&c0), bits(&c1), "row {y}, cross-section");
             assert_eq!(bits(&a0), bits(&a1), "row {y}, along");
         }
+    }
+
+    /// The AVX2 build of the scale competition gives the baseline build's best measure,
+    /// curvature and radius to the bit.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_build_lets_the_scales_compete_to_the_same_bit() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("this CPU has no AVX2: nothing to compare");
+            return;
+        }
+        let w = 83usize;
+        let mut state = 9u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 10_007) as f32 / 10_007.0 - 0.3
+        };
+        let cross: Vec<f32> = (0..w).map(|_| next()).collect();
+        let start: Vec<f32> = (0..3 * w).map(|_| next().abs()).collect();
+        let compete = |wide: bool| {
+            let (mut best, mut best_cross, mut radius) =
+                (start[..w].to_vec(), start[w..2 * w].to_vec(), start[2 * w..].to_vec());
+            let mut scratch = vec![0.0f32; w];
+            let row = CompeteRow {
+                best: &mut best,
+                best_cross: &mut best_cross,
+                radius: &mut radius,
+                cross: &cross,
+                along: &[],
+                scratch: &mut scratch,
+                radius_px: 2.5,
+            };
+            let response = |c: &[f32], _: &[f32], out: &mut [f32]| jerman_row(c, 0.4, out);
+            if wide {
+                #[allow(unsafe_code, reason = "the AVX2 build, on a CPU checked for AVX2 above")]
+                // SAFETY: this CPU has AVX2 (checked above).
+                unsafe {
+                    row.run_avx2(&response);
+                }
+            } else {
+                row.run(&response);
+            }
+            [best, best_cross, radius].map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+        };
+        assert_eq!(compete(false), compete(true));
     }
 
     #[test]

@@ -506,7 +506,14 @@ fn explain_bifurcations(
             }
         };
         *fn_counts.entry(what).or_default() += 1;
-        println!("    {what} at ({:.0},{:.0})", f[0], f[1]);
+        // The nearest takeoff of any truth branch (a counted bifurcation or not) and the
+        // nearest end of one, px.
+        let nearest = |points: &mut dyn Iterator<Item = [f64; 2]>| {
+            points.map(|p| (p[0] - f[0]).hypot(p[1] - f[1])).fold(f64::INFINITY, f64::min)
+        };
+        let takeoff = nearest(&mut truth.branches.iter().filter(|b| b.takeoff.is_some()).map(|b| b.centerline_px[0]));
+        let end = nearest(&mut truth.branches.iter().filter_map(|b| b.centerline_px.last().copied()));
+        println!("    {what} at ({:.0},{:.0}): nearest takeoff {takeoff:.1}, branch end {end:.1}", f[0], f[1]);
     }
     println!("  bifurcations: {fn_counts:?}");
 }

@@ -526,25 +526,28 @@ mod tests {
         img
     }
 
+    /// Uniform values in [0, 1) from an xorshift generator seeded with `seed`.
+    fn uniform(seed: u64) -> impl FnMut() -> f32 {
+        let mut state = seed;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 10_007) as f32 / 10_007.0
+        }
+    }
+
     /// The AVX2 build of the eigenvalue rows gives the baseline build's values to the bit
     /// (the same operations in the same order; the square root is exact in both).
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_avx2_build_gives_the_baseline_eigenvalues_to_the_bit() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            eprintln!("this CPU has no AVX2: nothing to compare");
+        if !simd::avx2_to_compare() {
             return;
         }
         let (w, h) = (77usize, 9usize);
-        let mut state = 5u64;
-        let g: Vec<f32> = (0..w * h)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 10_007) as f32 / 10_007.0
-            })
-            .collect();
+        let mut next = uniform(5);
+        let g: Vec<f32> = (0..w * h).map(|_| next()).collect();
         let rows = EigenRows { g: &g, w, h, norm: 1.7 };
         for y in 0..h {
             let (mut c0, mut a0, mut c1, mut a1) = (vec![0.0; w], vec![0.0; w], vec![0.0; w], vec![0.0; w]);
@@ -565,19 +568,12 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_avx2_build_lets_the_scales_compete_to_the_same_bit() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            eprintln!("this CPU has no AVX2: nothing to compare");
+        if !simd::avx2_to_compare() {
             return;
         }
         let w = 83usize;
-        let mut state = 9u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % 10_007) as f32 / 10_007.0 - 0.3
-        };
-        let cross: Vec<f32> = (0..w).map(|_| next()).collect();
+        let mut next = uniform(9);
+        let cross: Vec<f32> = (0..w).map(|_| next() - 0.3).collect();
         let start: Vec<f32> = (0..3 * w).map(|_| next().abs()).collect();
         let compete = |wide: bool| {
             let (mut best, mut best_cross, mut radius) =

@@ -28,3 +28,14 @@ fn cpu_has_avx2() -> bool {
         false
     }
 }
+
+/// For the tests that compare a loop's two builds: whether this CPU runs AVX2, saying so
+/// when it does not (the comparison is then skipped).
+#[cfg(test)]
+pub(crate) fn avx2_to_compare() -> bool {
+    let has = cpu_has_avx2();
+    if !has {
+        eprintln!("this CPU has no AVX2: nothing to compare");
+    }
+    has
+}

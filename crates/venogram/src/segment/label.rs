@@ -394,7 +394,8 @@ fn trunk_runs(trunk: &[usize], trunk_points: &[TrunkPoint], places: &[GroovePlac
 /// the projected AIV more than the groove), the widest candidate when it runs the model
 /// AIV's length to the apex within [`AIV_LOOSE_MAX_RMS_MM`] and is clearly wider than every
 /// other candidate, short or long ([`AIV_WIDER`]): the AIV is the GCV's continuation, wider
-/// than the wall's tributaries.
+/// than the wall's tributaries. A candidate thinner than [`AIV_MIN_RADIUS_MM`] is none of
+/// them: with the AIV not yet filled, a tributary would otherwise be the widest left.
 fn aiv_side_branch(
     edges: &[OrientedEdge],
     candidates: impl Iterator<Item = usize>,
@@ -413,7 +414,6 @@ fn aiv_side_branch(
             radii.sort_by(f64::total_cmp);
             let median_r = radii.get(radii.len() / 2).copied().unwrap_or(0.0);
             tracing::debug!(rms_mm = m.rms_px * mm_per_px, coverage = m.coverage, median_r, start = ?course.first(), "AIV candidate");
-
             Some((c, m.rms_px * mm_per_px, m.coverage, median_r))
         })
         .filter(|m| m.3 * mm_per_px >= AIV_MIN_RADIUS_MM)

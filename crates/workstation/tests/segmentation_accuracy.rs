@@ -916,7 +916,7 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice, precision and lead-removal bars of the issue, and floors a little under today's
-/// other figures (recall 0.874, bifurcation F1 0.562, labels 0.879, recall on the named veins
+/// other figures (recall 0.874, bifurcation F1 0.562, labels 0.883, recall on the named veins
 /// 0.927).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
@@ -925,7 +925,7 @@ fn segmentation_holds_its_current_accuracy() {
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
     assert!(m.recall >= 0.86, "mean centerline recall {:.3} fell under 0.86", m.recall);
     assert!(m.bifurcation_f1 >= 0.53, "mean bifurcation F1 {:.3} fell under 0.53", m.bifurcation_f1);
-    assert!(m.label_accuracy >= 0.86, "mean label accuracy {:.3} fell under 0.86", m.label_accuracy);
+    assert!(m.label_accuracy >= 0.87, "mean label accuracy {:.3} fell under 0.87", m.label_accuracy);
     assert!(m.device_px <= 10.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
     assert!(m.named_recall >= 0.91, "mean centerline recall on the named veins {:.3} fell under 0.91", m.named_recall);
 }

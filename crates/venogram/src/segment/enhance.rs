@@ -246,19 +246,8 @@ fn hessian_eigen(
         return Ok(ScaleEigen { cross, along });
     }
     let rows = EigenRows { g, w, h, norm };
-    #[cfg(target_arch = "x86_64")]
-    let wide = simd::has_avx2();
     let eigen_row = |y: usize, cross_row: &mut [f32], along_row: Option<&mut [f32]>| {
-        #[cfg(target_arch = "x86_64")]
-        if wide {
-            #[allow(unsafe_code, reason = "an AVX2 build of the same loop, called only on a CPU that has AVX2")]
-            // SAFETY: `simd::has_avx2()` found AVX2 on this CPU.
-            unsafe {
-                rows.row_avx2(y, cross_row, along_row);
-            }
-            return;
-        }
-        rows.row(y, cross_row, along_row);
+        simd::avx2_or!(rows.row_avx2(y, cross_row, along_row), rows.row(y, cross_row, along_row));
     };
     if want_along {
         cross
@@ -351,8 +340,6 @@ impl Best {
         let w = self.width;
         let along_rows: Vec<&[f32]> =
             if eigen.along.is_empty() { vec![&[][..]; self.height] } else { eigen.along.chunks(w).collect() };
-        #[cfg(target_arch = "x86_64")]
-        let wide = simd::has_avx2();
         self.vesselness
             .par_chunks_mut(w)
             .zip(self.cross.par_chunks_mut(w))
@@ -363,19 +350,7 @@ impl Best {
                 || vec![0.0f32; w],
                 |scratch, ((((best, best_cross), radius), cross), along)| {
                     let row = CompeteRow { best, best_cross, radius, cross, along, scratch, radius_px };
-                    #[cfg(target_arch = "x86_64")]
-                    if wide {
-                        #[allow(
-                            unsafe_code,
-                            reason = "an AVX2 build of the same loop, called only on a CPU that has AVX2"
-                        )]
-                        // SAFETY: `simd::has_avx2()` found AVX2 on this CPU.
-                        unsafe {
-                            row.run_avx2(&response);
-                        }
-                        return;
-                    }
-                    row.run(&response);
+                    simd::avx2_or!(row.run_avx2(&response), row.run(&response));
                 },
             );
     }

@@ -108,28 +108,24 @@ impl OrientedLine {
 /// that gave it per pixel.
 fn oriented_response(img: &ImageF32) -> (ImageF32, Vec<u8>) {
     let (w, h) = (img.width, img.height);
-    let lines: Vec<OrientedLine> = (0..ORIENTATIONS).map(OrientedLine::new).collect();
-    let margin = lines.iter().map(|l| l.side.1.unsigned_abs()).max().unwrap_or(0);
+    let (lines, margin) = oriented_lines();
     let mut best = vec![f32::NEG_INFINITY; w * h];
     let mut best_orientation = vec![0u8; w * h];
-    #[cfg(target_arch = "x86_64")]
-    let wide = simd::has_avx2();
     best.par_chunks_mut(BAND_ROWS * w).zip(best_orientation.par_chunks_mut(BAND_ROWS * w)).enumerate().for_each(
         |(band_index, (best, best_orientation))| {
             let band = Band { img, lines: &lines, margin, y0: band_index * BAND_ROWS };
-            #[cfg(target_arch = "x86_64")]
-            if wide {
-                #[allow(unsafe_code, reason = "an AVX2 build of the same loop, called only on a CPU that has AVX2")]
-                // SAFETY: `simd::has_avx2()` found AVX2 on this CPU.
-                unsafe {
-                    band.respond_avx2(best, best_orientation);
-                }
-                return;
-            }
-            band.respond(best, best_orientation);
+            simd::avx2_or!(band.respond_avx2(best, best_orientation), band.respond(best, best_orientation));
         },
     );
     (ImageF32 { width: w, height: h, data: best }, best_orientation)
+}
+
+/// The detector's oriented lines, and the rows above and below a band that their side lines
+/// reach.
+fn oriented_lines() -> (Vec<OrientedLine>, usize) {
+    let lines: Vec<OrientedLine> = (0..ORIENTATIONS).map(OrientedLine::new).collect();
+    let margin = lines.iter().map(|l| l.side.1.unsigned_abs()).max().unwrap_or(0);
+    (lines, margin)
 }
 
 /// One band of [`BAND_ROWS`] rows of the line detector.
@@ -552,8 +548,7 @@ mod tests {
         let mut noise = noise_source(11);
         let (w, h) = (203usize, 2 * BAND_ROWS + 3);
         let img = ImageF32 { width: w, height: h, data: (0..w * h).map(|_| noise()).collect() };
-        let lines: Vec<OrientedLine> = (0..ORIENTATIONS).map(OrientedLine::new).collect();
-        let margin = lines.iter().map(|l| l.side.1.unsigned_abs()).max().unwrap_or(0);
+        let (lines, margin) = oriented_lines();
         for y0 in (0..h).step_by(BAND_ROWS) {
             let n = BAND_ROWS.min(h - y0) * w;
             let band = Band { img: &img, lines: &lines, margin, y0 };

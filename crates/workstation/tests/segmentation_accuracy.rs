@@ -18,6 +18,10 @@
 //! `CSNAV_SEGMENT_FULL_RESOLUTION=1` segments 1024 frames at their own matrix, not binned;
 //! `CSNAV_SEGMENT_AVERAGE=1` averages each frame with its contrast plateau for the twig
 //! detector (`SegmentParams::average_plateau`).
+//!
+//! The same cases are also run from the truth's own vessel mask (`SegmentParams::vessel_mask`):
+//! the centerline, graph and label stages alone, with a perfect segmentation. Their figures
+//! say how much of each loss is the tree stages' and how much the detection's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test: a failed unwrap is a failed test")]
 
@@ -25,7 +29,7 @@ use simulator::SyntheticPatient;
 use simulator::render::{FrameTruth, RenderSettings, render};
 use simulator::view::ViewAngles;
 use venogram::VeinLabel;
-use venogram::segment::{BranchTree, FrameChoice, NodeKind, SegmentParams, segment_run};
+use venogram::segment::{BranchTree, FrameChoice, Mask, NodeKind, SegmentParams, segment_run};
 
 /// Points of a polyline resampled every `step` pixels.
 fn densify(points: &[[f64; 2]], step: f64) -> Vec<[f64; 2]> {
@@ -563,10 +567,27 @@ fn print_frames(c: &Case, truth: &[FrameTruth], seg: &venogram::segment::Segment
     }
 }
 
-fn run_case(c: &Case) -> Figures {
+/// Which stages a case is run through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stages {
+    /// The whole pipeline, from the cine.
+    Whole,
+    /// The centerline, graph and label stages on the truth's vessel mask of the frame the
+    /// pipeline picks.
+    FromTruthMask,
+}
+
+fn run_case(c: &Case, stages: Stages) -> Figures {
     let (run, spacing) = render_case(c);
     let params = case_params(&run, spacing, std::env::var_os("CSNAV_SEGMENT_FULL_RESOLUTION").is_some());
-    let seg = segment_run(&run.cine, FrameChoice::Auto, &params).expect("segment");
+    let mut seg = segment_run(&run.cine, FrameChoice::Auto, &params).expect("segment");
+    if stages == Stages::FromTruthMask {
+        let truth = &run.truth[seg.frame as usize];
+        let size = c.size as usize;
+        let mask = Mask { width: size, height: size, data: simulator::output::vessel_mask(truth, c.size, c.size) };
+        let params = SegmentParams { vessel_mask: Some(std::sync::Arc::new(mask)), ..params };
+        seg = segment_run(&run.cine, FrameChoice::Index(seg.frame), &params).expect("segment the truth mask");
+    }
     let truth = &run.truth[seg.frame as usize];
     if std::env::var_os("CSNAV_SEGMENT_DUMP").is_some() {
         let dir = std::path::Path::new("/tmp/csnav-seg").join(format!("{}-{}-{}-{}", c.seed, c.view, c.bits, c.size));
@@ -635,7 +656,8 @@ fn run_case(c: &Case) -> Figures {
     let mut f = evaluate(&seg.tree, &seg.mask.data, truth, c.size, c.size, tol);
     f.device_px *= 512.0 / f64::from(c.size);
     println!(
-        "seed {:>3} {:<6} {:>2} bit {:>4}px frame {:>2} (truth peak {:>2}): Dice {:.3}  CL P {:.3} R {:.3} (visible {:.3})  bif F1 {:.3}  labels {:.3}  device {:>4.0} px  | named R {:.3} bif F1 {:.3}, twigs R {:.3}  [{} branches, {:.0} ms]",
+        "{}seed {:>3} {:<6} {:>2} bit {:>4}px frame {:>2} (truth peak {:>2}): Dice {:.3}  CL P {:.3} R {:.3} (visible {:.3})  bif F1 {:.3}  labels {:.3}  device {:>4.0} px  | named R {:.3} bif F1 {:.3}, twigs R {:.3}  [{} branches, {:.0} ms]",
+        if stages == Stages::FromTruthMask { "truth mask: " } else { "" },
         c.seed,
         c.view,
         c.bits,
@@ -864,8 +886,8 @@ fn cases() -> Vec<Case> {
 }
 
 /// Runs every case and returns the means (device: the worst case).
-fn mean_figures() -> Figures {
-    let figures: Vec<Figures> = cases().iter().map(run_case).collect();
+fn mean_figures(stages: Stages) -> Figures {
+    let figures: Vec<Figures> = cases().iter().map(|c| run_case(c, stages)).collect();
     let n = figures.len() as f64;
     let mean = |f: fn(&Figures) -> f64| figures.iter().map(f).sum::<f64>() / n;
     let m = Figures {
@@ -884,7 +906,8 @@ fn mean_figures() -> Figures {
         named_bifurcation_f1: mean(|f| f.named_bifurcation_f1),
     };
     println!(
-        "mean over {} cases: Dice {:.3}  CL P {:.3} R {:.3} (visible {:.3})  bif F1 {:.3}  labels {:.3}  device (worst) {:.0} px  | named R {:.3} bif F1 {:.3}, twigs R {:.3}",
+        "{}mean over {} cases: Dice {:.3}  CL P {:.3} R {:.3} (visible {:.3})  bif F1 {:.3}  labels {:.3}  device (worst) {:.0} px  | named R {:.3} bif F1 {:.3}, twigs R {:.3}",
+        if stages == Stages::FromTruthMask { "truth mask: " } else { "" },
         figures.len(),
         m.dice,
         m.precision,
@@ -905,7 +928,7 @@ fn mean_figures() -> Figures {
 #[test]
 #[ignore = "issue 4 open: centerline recall and bifurcation F1 are below the bars"]
 fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
-    let m = mean_figures();
+    let m = mean_figures(Stages::Whole);
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
     assert!(m.recall >= 0.90, "mean centerline recall {:.3} < 0.90", m.recall);
@@ -920,7 +943,7 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 /// 0.927).
 #[test]
 fn segmentation_holds_its_current_accuracy() {
-    let m = mean_figures();
+    let m = mean_figures(Stages::Whole);
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
     assert!(m.recall >= 0.86, "mean centerline recall {:.3} fell under 0.86", m.recall);
@@ -928,6 +951,20 @@ fn segmentation_holds_its_current_accuracy() {
     assert!(m.label_accuracy >= 0.87, "mean label accuracy {:.3} fell under 0.87", m.label_accuracy);
     assert!(m.device_px <= 10.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
     assert!(m.named_recall >= 0.91, "mean centerline recall on the named veins {:.3} fell under 0.91", m.named_recall);
+}
+
+/// The centerline, graph and label stages on the truth's own vessel mask: what they give
+/// with a perfect segmentation, held so that they cannot regress apart from the detection
+/// (floors a little under today's figures: precision 0.983, recall 0.938, bifurcation F1
+/// 0.675, labels 0.809). With every vein in the mask the bifurcation F1 stays far under the
+/// bar (0.85): the rest of that gap is in these stages, not in the detection.
+#[test]
+fn tree_stages_on_the_truth_mask_hold_their_accuracy() {
+    let m = mean_figures(Stages::FromTruthMask);
+    assert!(m.precision >= 0.97, "mean centerline precision {:.3} fell under 0.97", m.precision);
+    assert!(m.recall >= 0.93, "mean centerline recall {:.3} fell under 0.93", m.recall);
+    assert!(m.bifurcation_f1 >= 0.65, "mean bifurcation F1 {:.3} fell under 0.65", m.bifurcation_f1);
+    assert!(m.label_accuracy >= 0.79, "mean label accuracy {:.3} fell under 0.79", m.label_accuracy);
 }
 
 /// Averaging the contrast plateau for the twig detector (`SegmentParams::average_plateau`)

@@ -5,8 +5,10 @@
 
 use simulator::SyntheticPatient;
 use simulator::render::{RenderSettings, render};
+use std::sync::Arc;
 use venogram::cine::{Cine, PhotometricInterpretation, PixelFormat};
-use venogram::segment::{FrameChoice, SegmentError, SegmentParams, segment_run};
+
+use venogram::segment::{FrameChoice, Mask, SegmentError, SegmentParams, segment_run};
 
 fn format(bits: u16) -> PixelFormat {
     PixelFormat {
@@ -42,6 +44,16 @@ fn a_tiny_image_and_a_missing_frame_are_errors_that_say_so() {
     let params = SegmentParams { seed_xy: Some([500.0, 3.0]), ..SegmentParams::default() };
     let err = segment_run(&flat(128, 1, 100), FrameChoice::Auto, &params).unwrap_err();
     assert!(err.to_string().contains("outside"), "{err}");
+}
+
+#[test]
+fn a_given_vessel_mask_of_another_size_is_an_error_and_an_empty_one_gives_no_tree() {
+    let with = |mask: Mask| SegmentParams { vessel_mask: Some(Arc::new(mask)), ..SegmentParams::default() };
+    let err = segment_run(&flat(256, 1, 2000), FrameChoice::Index(0), &with(Mask::empty(128, 256))).unwrap_err();
+    assert_eq!(err, SegmentError::MaskSize { mask_columns: 128, mask_rows: 256, columns: 256, rows: 256 });
+    assert!(err.to_string().contains("128x256") && err.to_string().contains("256x256"), "{err}");
+    let seg = segment_run(&flat(256, 1, 2000), FrameChoice::Index(0), &with(Mask::empty(256, 256))).unwrap();
+    assert!(seg.tree.branches.is_empty() && seg.tree.empty_reason.is_some(), "{:?}", seg.tree);
 }
 
 #[test]

@@ -80,6 +80,18 @@ pub enum SegmentError {
         /// Columns.
         columns: u32,
     },
+    /// A given vessel mask ([`SegmentParams::vessel_mask`]) is not the frame's size.
+    #[error("the vessel mask is {mask_columns}x{mask_rows} pixels; the frame is {columns}x{rows}")]
+    MaskSize {
+        /// Mask columns.
+        mask_columns: usize,
+        /// Mask rows.
+        mask_rows: usize,
+        /// Frame columns.
+        columns: u32,
+        /// Frame rows.
+        rows: u32,
+    },
     /// An OpenCV call failed.
     #[error("OpenCV failed in {step}: {message}")]
     OpenCv {

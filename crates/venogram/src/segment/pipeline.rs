@@ -1,6 +1,7 @@
 //! The whole pipeline, frame in, labelled tree out.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use opencv::core::Mat;
@@ -10,7 +11,7 @@ use rayon::prelude::*;
 
 use super::SegmentError;
 use super::balloon::{Balloon, find_balloon, radius_range_px};
-use super::bridge::{BridgeInput, LineBefore, bridge_orphan_lines};
+use super::bridge::{BridgeInput, Bridged, LineBefore, bridge_orphan_lines};
 use super::crossing::resolve_crossings;
 use super::enhance::{Enhanced, Scales, VesselnessMeasure, suppress_background, vesselness};
 use super::frame_select::{FrameSelection, select_frame};
@@ -84,6 +85,11 @@ pub struct SegmentParams {
     /// thin-line (twig) detector: more twigs, and a tree that can change around them (see
     /// docs/segmentation.md).
     pub average_plateau: bool,
+    /// A vessel mask (frame size, nonzero = vessel) to build the tree from in place of the
+    /// thresholded one: a mask corrected by hand, or a reference mask to measure the
+    /// centerline, graph and label stages on their own. The stages that remove what is not
+    /// vein (catheters, leads, background) are skipped: the mask is taken as it is.
+    pub vessel_mask: Option<Arc<Mask>>,
 }
 
 impl SegmentParams {
@@ -430,6 +436,16 @@ fn segment_prepared(
     {
         return Err(SegmentError::SeedOutsideImage { x, y, rows: frame.rows, columns: frame.columns });
     }
+    if let Some(m) = &params.vessel_mask
+        && (m.width != w || m.height != h)
+    {
+        return Err(SegmentError::MaskSize {
+            mask_columns: m.width,
+            mask_rows: m.height,
+            columns: frame.columns,
+            rows: frame.rows,
+        });
+    }
     let start = Instant::now();
     let (a, binning) = working_attenuation(frame, max_value, params);
     let working = binning.working_params(params);
@@ -632,8 +648,15 @@ fn segment_working(
         }),
         k,
     };
-    let bridged =
-        bridge_orphan_lines(&mut mask, &orphans, &bridge_input, &|p| in_balloon_zone(p[0] as usize, p[1] as usize))?;
+    let bridged = match &params.vessel_mask {
+        Some(given) => {
+            mask.data.clone_from(&given.data);
+            Bridged { joined: 0, gaps: Mask::empty(w, h) }
+        }
+        None => {
+            bridge_orphan_lines(&mut mask, &orphans, &bridge_input, &|p| in_balloon_zone(p[0] as usize, p[1] as usize))?
+        }
+    };
     tracing::debug!(joined = bridged.joined, "orphaned lines joined at their takeoff");
     let distance = distance_transform(&mask)?;
     timings.threshold_ms = ms(t0);
@@ -650,7 +673,9 @@ fn segment_working(
     graph.prune_within_lumen(radius_at, beyond_px, None);
     trace_len(&graph, "skeleton+prune");
 
-    // Not vein: too faint for its width (catheter, ribs, diaphragm edge).
+    // Not vein: too faint for its width (catheter, ribs, diaphragm edge). A given mask is
+    // taken as it is.
+    let vet = params.vessel_mask.is_none();
     let mut removed = Vec::new();
     let alive_before: Vec<bool> = graph.edges.iter().map(|e| e.alive).collect();
     let features: Vec<Option<(f64, f64)>> = graph
@@ -668,7 +693,7 @@ fn segment_working(
     let reference = weighted_median(
         graph.edges.iter().zip(&features).filter_map(|(e, f)| f.map(|(d, r)| (d / (2.0 * r + 1.0), e.length_px() * r))),
     );
-    if let Some(reference) = reference {
+    if let Some(reference) = reference.filter(|_| vet) {
         for (i, f) in features.iter().enumerate() {
             let Some((depth, radius)) = f else { continue };
             if depth / (2.0 * radius + 1.0) < 0.3 * reference {
@@ -681,7 +706,7 @@ fn segment_working(
     trace_len(&graph, "lowcontrast");
     let alive_before_devices: Vec<bool> = graph.edges.iter().map(|e| e.alive).collect();
     let mut gain_ratio = vec![None; graph.edges.len()];
-    if let (Some(baseline), Some((local, shift_px))) = (baseline, &frame_ridge) {
+    if vet && let (Some(baseline), Some((local, shift_px))) = (baseline, &frame_ridge) {
         let reach = (ALIGNED_ALLOWANCE_PX * k / f64::from(1u32 << local.levels)).round() as i32;
         let alignment = shift_px
             .map(|shift_px| Alignment::new(baseline, local, shift_px, reach, NEW_GAIN_SIGMAS * noise))
@@ -701,9 +726,11 @@ fn segment_working(
         );
     }
     trace_len(&graph, "present-before");
-    remove_straight_to_border(&mut graph, w, h, k, &radius_at, &mut removed);
-    trace_len(&graph, "border");
-    remove_device_continuations(&mut graph, &alive_before_devices, &gain_ratio, k, &mut removed);
+    if vet {
+        remove_straight_to_border(&mut graph, w, h, k, &radius_at, &mut removed);
+        trace_len(&graph, "border");
+        remove_device_continuations(&mut graph, &alive_before_devices, &gain_ratio, k, &mut removed);
+    }
     trace_len(&graph, "device continuations");
     for n in 0..graph.nodes.len() {
         if graph.nodes[n].alive && graph.degree(n) == 0 {

@@ -13,6 +13,8 @@
 //! centerline points map to native coordinates, lengths and radii scale by `f`.
 //! `SegmentParams::full_resolution` segments at the native matrix instead.
 
+use std::sync::Arc;
+
 use opencv::core::{Mat, Size};
 use opencv::imgproc;
 
@@ -133,8 +135,26 @@ impl Binning {
                 .as_ref()
                 .map(|s| Scales { radii_px: s.radii_px.iter().map(|r| r / f as f32).collect() }),
             projection: params.projection.as_ref().map(|p| binned_projection(p, f)),
+            vessel_mask: params.vessel_mask.as_ref().map(|m| Arc::new(self.working_mask(m))),
             ..params.clone()
         }
+    }
+
+    /// A native-matrix mask at the working resolution: a working pixel is foreground when any
+    /// native pixel it bins is (a vessel a native pixel wide stays connected, as binning the
+    /// samples keeps it visible).
+    #[must_use]
+    pub fn working_mask(self, mask: &Mask) -> Mask {
+        let f = self.factor;
+        let (width, height) = (mask.width / f, mask.height / f);
+        let data = (0..width * height)
+            .map(|i| {
+                let (x, y) = (i % width * f, i / width * f);
+                let any = (0..f).any(|dy| mask.data[(y + dy) * mask.width + x..][..f].iter().any(|v| *v != 0));
+                if any { 255 } else { 0 }
+            })
+            .collect();
+        Mask { width, height, data }
     }
 
     /// The attenuation image (`1 - sample / max`) of a frame at the working resolution, binned
@@ -266,6 +286,25 @@ mod tests {
         assert_eq!(Binning::for_frame(1000, 1000, false).factor(), 1);
         assert_eq!(Binning::for_frame(1023, 1024, false).factor(), 1);
         assert_eq!(Binning::for_frame(1024, 1024, true).factor(), 1);
+    }
+
+    #[test]
+    fn a_mask_is_binned_keeping_a_one_pixel_line_and_nothing_else() {
+        let b = Binning::for_frame(1024, 1024, false);
+        let mut native = Mask::empty(1024, 1024);
+        // A diagonal line one native pixel wide, and nothing else.
+        for i in 100..900 {
+            native.data[i * 1024 + i] = 255;
+        }
+        let working = b.working_mask(&native);
+        assert_eq!((working.width, working.height), (512, 512));
+        for y in 0..512 {
+            for x in 0..512 {
+                let on = (50..450).contains(&x) && x == y;
+                assert_eq!(working.data[y * 512 + x] != 0, on, "({x}, {y})");
+            }
+        }
+        assert_eq!(Binning::NONE.working_mask(&native), native);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 use crate::labels::VeinLabel;
 
+use super::calibre::lumen_radii;
 use super::enhance::Enhanced;
 use super::geodesic::{Window, cheapest_path};
 use super::graph::polyline_length;
@@ -171,7 +172,11 @@ pub fn add_branch(
     }
     let junction = split_at(tree, on, index, spacing_mm);
     let parent = tree.branches.iter().find(|b| b.to == junction).map_or(on, |b| b.id);
-    let radius: Vec<f64> = path.iter().map(|p| f64::from(enhanced.radius_px.at_clamped(p[0], p[1])).max(0.5)).collect();
+    // The lumen read across the vein, as the pipeline's branches are measured, with the
+    // vesselness scale's radius setting the reach.
+    let scale_radius: Vec<f64> =
+        path.iter().map(|p| f64::from(enhanced.radius_px.at_clamped(p[0], p[1])).max(0.5)).collect();
+    let radius = lumen_radii(&path, &scale_radius, &enhanced.tophat);
     let end = next_node_id(tree);
     tree.nodes.push(TreeNode { id: end, kind: NodeKind::End, xy: path[path.len() - 1] });
     let id = next_branch_id(tree);

@@ -14,6 +14,7 @@
 
 pub mod balloon;
 mod bridge;
+mod calibre;
 mod crossing;
 pub mod edit;
 pub mod enhance;

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use super::SegmentError;
 use super::balloon::{Balloon, find_balloon, radius_range_px};
+use super::calibre::lumen_radii_of_all;
 use super::bridge::{BridgeInput, Bridged, LineBefore, bridge_orphan_lines};
 use super::crossing::resolve_crossings;
 use super::enhance::{Enhanced, Scales, VesselnessMeasure, suppress_background, vesselness};
@@ -822,8 +823,16 @@ fn segment_working(
         groove: params.projection.as_ref().and_then(GrooveModel::project),
     };
     let labels = label_tree(&edges, &roots, mm_per_px, &view);
+    // The mask kept is the tree's, as far as the mask's own radii reach.
+    let tree_only = tree_mask(&mask, &edges)?;
+    // The calibre the tree reports is the lumen's, read across each vein (the labels above
+    // weigh the mask's radii, which rank the veins alike).
+    let lines: Vec<(&[[f64; 2]], &[f64])> = edges.iter().map(|e| (&e.points[..], &e.radius_px[..])).collect();
+    let lumen = lumen_radii_of_all(&lines, tophat);
+    for (e, radius_px) in edges.iter_mut().zip(lumen) {
+        e.radius_px = radius_px;
+    }
     let tree = build_tree(&edges, &labels, params.pixel_spacing_mm);
-    let tree_only = tree_mask(&mask, &tree)?;
     timings.label_ms = ms(t0);
     timings.total_ms = ms(start);
     Ok(Segmentation {
@@ -1836,13 +1845,13 @@ pub(crate) fn measure_branch(
 }
 
 /// The vessel mask restricted to the tree: mask pixels within reach of a kept centerline.
-fn tree_mask(mask: &Mask, tree: &BranchTree) -> Result<Mask, SegmentError> {
+fn tree_mask(mask: &Mask, edges: &[OrientedEdge]) -> Result<Mask, SegmentError> {
     let mut region = Mat::zeros(mask.height as i32, mask.width as i32, opencv::core::CV_8U)
         .map_err(cv("tree mask"))?
         .to_mat()
         .map_err(cv("tree mask"))?;
-    for b in &tree.branches {
-        for (p, r) in b.points.iter().zip(&b.radius_px) {
+    for e in edges {
+        for (p, r) in e.points.iter().zip(&e.radius_px) {
             imgproc::circle(
                 &mut region,
                 opencv::core::Point::new(p[0].round() as i32, p[1].round() as i32),

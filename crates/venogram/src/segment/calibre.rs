@@ -17,13 +17,13 @@
 //! projection method has at the system's resolution.
 //!
 //! Each profile is the mean of three parallel ones a pixel apart along the vein (noise down
-//! by `sqrt(3)` without widening it), sampled every half pixel with bilinear interpolation;
-//! its maximum is the mean over the central quarter of the lumen about the highest sample,
-//! and each half width runs from there to where the profile falls to half of it. A side that
-//! never falls to half within reach, or that reads over half again as wide as the other (a
-//! neighbouring or joining vessel), is replaced by the other side. The radii are then taken
-//! as a running median over five points along the vein. A point whose profile shows no
-//! vessel keeps the mask's radius.
+//! by `sqrt(3)` without widening it), sampled every half pixel with bilinear interpolation,
+//! and read only as far as it needs; its maximum is the mean over the central quarter of the
+//! lumen about the highest sample, and each half width runs from there to where the profile
+//! falls to half of it. A side that never falls to half within reach (or leaves the image),
+//! or that reads over half again as wide as the other (a neighbouring or joining vessel), is
+//! replaced by the other side. Every other point is measured, the radii taken as a running
+//! median of three such measures (five points) and interpolated between them. A point whose profile shows no vessel keeps the mask's radius.
 //!
 //! Written by hand: OpenCV has no profile measurement along a curve (`remap` would sample
 //! the same points, at the cost of building coordinate maps per point).
@@ -42,8 +42,10 @@ const REACH_RADII: f64 = 2.5;
 const REACH_MARGIN_PX: f64 = 4.0;
 /// A half width more than this times the other side's is taken to run into another vessel.
 const MAX_SIDE_RATIO: f64 = 1.5;
-/// Points of the running median along the vein.
-const MEDIAN_POINTS: usize = 5;
+/// Every this many points along a centerline is measured.
+const STRIDE: usize = 2;
+/// Measured points in the running median along the vein (spanning five points).
+const MEDIAN_MEASURES: usize = 3;
 
 /// The sample of `image` at a sub-pixel position by bilinear interpolation, or `None`
 /// outside the image.
@@ -78,42 +80,43 @@ fn profile_radius(
     normal: [f64; 2],
     mask_radius_px: f64,
 ) -> Option<f64> {
-    let reach = REACH_RADII * mask_radius_px.max(0.5) + REACH_MARGIN_PX;
-    let half = (reach / STEP_PX).ceil() as i64;
-    let mut profile = Vec::with_capacity(2 * half as usize + 1);
-    for s in -half..=half {
+    let reach = ((REACH_RADII * mask_radius_px.max(0.5) + REACH_MARGIN_PX) / STEP_PX).ceil() as i64;
+    // The mean of the parallel profiles at `s` steps across, sampled on demand: a profile is
+    // read out only as far as its half maximum.
+    let sample = |s: i64| -> Option<f64> {
         let s = s as f64 * STEP_PX;
         let mut sum = 0.0;
         for u in PARALLEL {
-            let (x, y) = (centre[0] + u * along[0] + s * normal[0], centre[1] + u * along[1] + s * normal[1]);
-            sum += bilinear(depth, x, y)?;
+            sum += bilinear(depth, centre[0] + u * along[0] + s * normal[0], centre[1] + u * along[1] + s * normal[1])?;
         }
-        profile.push(sum / PARALLEL.len() as f64);
-    }
+        Some(sum / PARALLEL.len() as f64)
+    };
     // The highest sample near the centerline, then the mean over the lumen's central quarter.
     let near = ((0.5 * mask_radius_px).max(1.5) / STEP_PX).round() as i64;
-    let peak_at = (half - near..=half + near).max_by(|a, b| profile[*a as usize].total_cmp(&profile[*b as usize]))?;
     let core = ((0.25 * mask_radius_px) / STEP_PX).floor() as i64;
-    let (lo, hi) = ((peak_at - core).max(0), (peak_at + core).min(2 * half));
-    let peak = (lo..=hi).map(|i| profile[i as usize]).sum::<f64>() / (hi - lo + 1) as f64;
+    let centre_profile: Vec<f64> = (-near - core..=near + core).map(sample).collect::<Option<_>>()?;
+    let at = |s: i64| centre_profile[(s + near + core) as usize];
+    let peak_at = (-near..=near).max_by(|a, b| at(*a).total_cmp(&at(*b)))?;
+    let peak = (peak_at - core..=peak_at + core).map(at).sum::<f64>() / (2 * core + 1) as f64;
     if peak <= 0.0 {
         return None;
     }
     let level = 0.5 * peak;
-    // Distance from the peak to where the profile falls to `level`, one way.
+    // Distance from the peak to where the profile falls to `level`, one way (`None` past the
+    // reach or the image).
     let half_width = |step: i64| {
-        let mut i = peak_at;
+        let (mut i, mut a) = (peak_at, at(peak_at));
         loop {
             let next = i + step;
-            if next < 0 || next > 2 * half {
+            if next.abs() > reach {
                 return None;
             }
-            let (a, b) = (profile[i as usize], profile[next as usize]);
+            let b = sample(next)?;
             if b < level {
                 let t = if a > b { (a - level) / (a - b) } else { 0.0 };
                 return Some(((i - peak_at).abs() as f64 + t) * STEP_PX);
             }
-            i = next;
+            (i, a) = (next, b);
         }
     };
     let width = match (half_width(-1), half_width(1)) {
@@ -129,21 +132,42 @@ fn profile_radius(
 /// attenuation), the mask's radii `mask_radius_px` setting each profile's reach and standing
 /// in where a profile shows no vessel; smoothed by a running median (see the module doc).
 pub(crate) fn lumen_radii(points: &[[f64; 2]], mask_radius_px: &[f64], depth: &ImageF32) -> Vec<f64> {
-    let raw: Vec<f64> = (0..points.len())
-        .map(|i| {
+    let n = points.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    // Every other point (and the last) is measured; the calibre changes slowly along a vein.
+    let measured: Vec<usize> =
+        (0..n).step_by(STRIDE).chain((n > 1 && !(n - 1).is_multiple_of(STRIDE)).then_some(n - 1)).collect();
+    let raw: Vec<f64> = measured
+        .iter()
+        .map(|&i| {
             tangent(points, i)
                 .and_then(|t| profile_radius(depth, points[i], t, [-t[1], t[0]], mask_radius_px[i]))
                 .unwrap_or(mask_radius_px[i])
         })
         .collect();
-    let h = MEDIAN_POINTS / 2;
-    (0..raw.len())
-        .map(|i| {
-            let mut w: Vec<f64> = raw[i.saturating_sub(h)..(i + h + 1).min(raw.len())].to_vec();
+    let h = MEDIAN_MEASURES / 2;
+    let smoothed: Vec<f64> = (0..raw.len())
+        .map(|j| {
+            let mut w: Vec<f64> = raw[j.saturating_sub(h)..(j + h + 1).min(raw.len())].to_vec();
             w.sort_by(f64::total_cmp);
             w[w.len() / 2]
         })
-        .collect()
+        .collect();
+    // Between two measured points, linearly.
+    let mut out = Vec::with_capacity(n);
+    for (j, &i) in measured.iter().enumerate() {
+        let Some(&next) = measured.get(j + 1) else {
+            out.push(smoothed[j]);
+            break;
+        };
+        for k in i..next {
+            let t = (k - i) as f64 / (next - i) as f64;
+            out.push(smoothed[j] + t * (smoothed[j + 1] - smoothed[j]));
+        }
+    }
+    out
 }
 
 /// [`lumen_radii`] for each of several centerlines, in parallel.
@@ -191,6 +215,18 @@ mod tests {
     }
 
     #[test]
+    fn every_point_gets_a_radius_whatever_the_centerlines_length() {
+        let img = vein(64, 80, 40.0, 3.0, 0.8);
+        for n in [0usize, 1, 2, 3, 4, 7] {
+            let points: Vec<[f64; 2]> = (0..n).map(|x| [20.0 + x as f64, 40.0]).collect();
+            let radii = lumen_radii(&points, &vec![3.0; n], &img);
+            assert_eq!(radii.len(), n);
+            // A single point has no direction: it keeps the mask's radius.
+            assert!(radii.iter().all(|r| (r / 3.0 - 1.0).abs() < 0.05), "{n}: {radii:?}");
+        }
+    }
+
+    #[test]
     fn a_thin_vein_reads_wider_by_the_blur_and_no_vessel_keeps_the_mask_radius() {
         let img = vein(64, 80, 40.0, 1.0, 0.8);
         let points: Vec<[f64; 2]> = (10..50).map(|x| [f64::from(x), 40.0]).collect();
@@ -212,9 +248,12 @@ mod tests {
     }
 
     #[test]
-    fn a_centerline_at_the_image_border_keeps_the_mask_radius() {
+    fn a_vein_cut_by_the_image_edge_is_read_from_its_inner_side_and_one_on_it_keeps_the_mask_radius() {
         let img = vein(64, 80, 2.0, 4.0, 0.8);
         let points: Vec<[f64; 2]> = (10..50).map(|x| [f64::from(x), 2.0]).collect();
-        assert_eq!(lumen_radii(&points, &vec![3.0; points.len()], &img), vec![3.0; points.len()]);
+        let radii = lumen_radii(&points, &vec![3.0; points.len()], &img);
+        assert!(radii.iter().all(|r| (r / 4.0 - 1.0).abs() < 0.05), "{radii:?}");
+        let on_edge: Vec<[f64; 2]> = (10..50).map(|x| [f64::from(x), 0.0]).collect();
+        assert_eq!(lumen_radii(&on_edge, &vec![3.0; points.len()], &img), vec![3.0; points.len()]);
     }
 }

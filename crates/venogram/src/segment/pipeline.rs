@@ -11,8 +11,8 @@ use rayon::prelude::*;
 
 use super::SegmentError;
 use super::balloon::{Balloon, find_balloon, radius_range_px};
-use super::calibre::lumen_radii_of_all;
 use super::bridge::{BridgeInput, Bridged, LineBefore, bridge_orphan_lines};
+use super::calibre::lumen_radii_of_all;
 use super::crossing::resolve_crossings;
 use super::enhance::{Enhanced, Scales, VesselnessMeasure, suppress_background, vesselness};
 use super::frame_select::{FrameSelection, select_frame};

@@ -181,7 +181,7 @@ pub fn add_branch(
     tree.nodes.push(TreeNode { id: end, kind: NodeKind::End, xy: path[path.len() - 1] });
     let id = next_branch_id(tree);
     let mut branch = measure_branch(id, Some(parent), VeinLabel::Branch, junction, end, &path, &radius, spacing_mm);
-    branch.takeoff_angle_deg = tree.branch(parent).and_then(|p| takeoff_angle_deg(p, &branch));
+    branch.takeoff_angle_deg = tree.branch(parent).and_then(|p| takeoff_angle_deg(&tree.branches, p, &branch));
     tree.branches.push(branch);
     reorder(tree);
     Ok(id)
@@ -242,7 +242,8 @@ fn remeasure_with(tree: &mut BranchTree, id: u32, spacing_mm: Option<f64>) {
     let Some(k) = tree.branches.iter().position(|b| b.id == id) else { return };
     let b = &tree.branches[k];
     let mut again = measure_branch(b.id, b.parent, b.label, b.from, b.to, &b.points, &b.radius_px, spacing_mm);
-    again.takeoff_angle_deg = b.parent.and_then(|p| tree.branch(p)).and_then(|p| takeoff_angle_deg(p, &again));
+    again.takeoff_angle_deg =
+        b.parent.and_then(|p| tree.branch(p)).and_then(|p| takeoff_angle_deg(&tree.branches, p, &again));
     tree.branches[k] = again;
 }
 

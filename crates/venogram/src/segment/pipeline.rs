@@ -1790,23 +1790,65 @@ fn build_tree(edges: &[OrientedEdge], labels: &[EdgeLabels], spacing_mm: Option<
         last_branch_of_edge[i] = parent.unwrap_or(0);
         to_node_of_edge[i] = from;
     }
-    // Takeoff angles against the parent branch's distal direction.
+    // Takeoff angles against the parent's axis at the junction.
     for i in 0..branches.len() {
         let Some(p) = branches[i].parent else { continue };
-        branches[i].takeoff_angle_deg = takeoff_angle_deg(&branches[p as usize], &branches[i]);
+        let angle = takeoff_angle_deg(&branches, &branches[p as usize], &branches[i]);
+        branches[i].takeoff_angle_deg = angle;
     }
     BranchTree { nodes, branches, empty_reason: None }
 }
 
-/// Angle between the parent's distal direction and the child's first direction, degrees
-/// (0 = straight on), each measured over three mean radii (at least 10 px).
-pub(crate) fn takeoff_angle_deg(parent: &TreeBranch, child: &TreeBranch) -> Option<f64> {
+/// Angle between the parent's axis at the junction (pointing downstream) and the child's
+/// first direction, degrees (0 = straight on), each axis measured outside the bifurcation's
+/// core, as quantitative angiography measures bifurcation angles: from where the vessel is
+/// clear of the parent's lumen at the junction (its radius plus [`TAKEOFF_CLEAR_PX`] from the
+/// junction), over three of the child's mean radii (at least 10 px). The parent's axis is
+/// the mean of its course arriving and of its continuation leaving (the widest other child
+/// among `branches`), either alone where the other is too short (the CS at the ostium), the
+/// course arriving where the two part by more than 45 degrees.
+/// Inside the core the skeletons bend towards each other, and in projection a child leaving
+/// a wide vein runs within its lumen first.
+pub(crate) fn takeoff_angle_deg(branches: &[TreeBranch], parent: &TreeBranch, child: &TreeBranch) -> Option<f64> {
+    let junction = *parent.points.last()?;
+    let mut near: Vec<f64> = parent.radius_px.iter().rev().take(5).copied().collect();
+    near.sort_by(f64::total_cmp);
+    let clear = near.get(near.len() / 2).copied().unwrap_or(0.0) + TAKEOFF_CLEAR_PX;
+    let out = |p: &[f64; 2]| (p[0] - junction[0]).hypot(p[1] - junction[1]) > clear;
     let mean_r = child.radius_px.iter().sum::<f64>() / child.radius_px.len().max(1) as f64;
     let reach = (3.0 * mean_r).max(10.0);
-    direction(&parent.points, false, reach)
-        .zip(direction(&child.points, true, reach))
-        .map(|(a, b)| (a[0] * b[0] + a[1] * b[1]).clamp(-1.0, 1.0).acos().to_degrees())
+    let mean_radius = |b: &TreeBranch| b.radius_px.iter().sum::<f64>() / b.radius_px.len().max(1) as f64;
+    // The parent arriving up to its last point clear of the core; its continuation and the
+    // child from their first.
+    let arriving = parent.points.iter().rposition(out).and_then(|i| direction(&parent.points[..=i], false, reach));
+    let leaving = branches
+        .iter()
+        .filter(|b| b.parent == Some(parent.id) && b.id != child.id)
+        .max_by(|a, b| mean_radius(a).total_cmp(&mean_radius(b)))
+        .and_then(|c| c.points.iter().position(out).and_then(|i| direction(&c.points[i..], true, reach)));
+    let axis = match (arriving, leaving) {
+        // Where the parent bends sharply at the junction (a vein folding back in projection)
+        // the mean says nothing; the course arriving stands.
+        (Some(a), Some(b)) if a[0] * b[0] + a[1] * b[1] >= TAKEOFF_STRAIGHT_MIN_COS => {
+            let (x, y) = (a[0] + b[0], a[1] + b[1]);
+            let n = x.hypot(y);
+            [x / n, y / n]
+        }
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => direction(&parent.points, false, reach)?,
+    };
+    let first = child.points.iter().position(out).filter(|i| child.points.len() - i >= 2).unwrap_or(0);
+    direction(&child.points[first..], true, reach)
+        .map(|b| (axis[0] * b[0] + axis[1] * b[1]).clamp(-1.0, 1.0).acos().to_degrees())
 }
+
+/// Least cosine between the parent's course arriving at a junction and leaving it for their
+/// mean to be its axis there (45 degrees).
+const TAKEOFF_STRAIGHT_MIN_COS: f64 = 0.7;
+
+/// Margin beyond the parent's radius at a junction past which a takeoff angle's axes are
+/// measured, px.
+const TAKEOFF_CLEAR_PX: f64 = 2.0;
 
 /// One branch with its measurements (the takeoff angle is filled in by the caller).
 #[allow(clippy::too_many_arguments, reason = "the fields of a branch, named at each call")]
@@ -2199,5 +2241,38 @@ mod tests {
         for p in [[75.0, 110.0], [75.0, 122.0], [60.0, 116.0], [90.0, 116.0]] {
             assert!(aligned(p) > 0.9, "the loop at {p:?}: {}", aligned(p));
         }
+    }
+
+    fn branch(id: u32, parent: Option<u32>, points: &[[f64; 2]], radius_px: f64) -> TreeBranch {
+        let radius_px = vec![radius_px; points.len()];
+        measure_branch(id, parent, crate::labels::VeinLabel::Branch, 0, 0, points, &radius_px, None)
+    }
+
+    #[test]
+    fn a_takeoff_angle_is_read_outside_the_bifurcations_core() {
+        // A wide vein (radius 8) running right, a side branch leaving at 60 degrees whose
+        // skeleton bends onto the vein's axis within its lumen, and the vein going on.
+        let parent = branch(0, None, &(0..=100).map(|x| [f64::from(x), 100.0]).collect::<Vec<_>>(), 8.0);
+        let on = branch(1, Some(0), &(100..=200).map(|x| [f64::from(x), 100.0]).collect::<Vec<_>>(), 8.0);
+        let (c, s) = (60f64.to_radians().cos(), 60f64.to_radians().sin());
+        let side_points: Vec<[f64; 2]> = (0..=60)
+            .map(|t| {
+                let t = f64::from(t);
+                // Along the vein for the first 6 px (the skeleton inside the lumen), then out.
+                if t < 6.0 { [100.0 + t, 100.0] } else { [106.0 + (t - 6.0) * c, 100.0 - (t - 6.0) * s] }
+            })
+            .collect();
+        let side = branch(2, Some(0), &side_points, 2.0);
+        let all = [parent.clone(), on.clone(), side.clone()];
+        let angle = takeoff_angle_deg(&all, &parent, &side).unwrap();
+        assert!((angle - 60.0).abs() < 5.0, "{angle}");
+        // The vein straight on reads straight on.
+        assert!(takeoff_angle_deg(&all, &parent, &on).unwrap() < 1.0);
+        // A parent that is too short to give its course (the CS at the ostium) gives way to
+        // its continuation.
+        let stub = branch(0, None, &(96..=100).map(|x| [f64::from(x), 100.0]).collect::<Vec<_>>(), 8.0);
+        let all = [stub.clone(), on, side.clone()];
+        let angle = takeoff_angle_deg(&all, &stub, &side).unwrap();
+        assert!((angle - 60.0).abs() < 5.0, "{angle}");
     }
 }

@@ -1153,15 +1153,16 @@ fn segmentation_holds_its_current_accuracy() {
 /// The centerline, graph and label stages on the truth's own vessel mask: what they give
 /// with a perfect segmentation, held so that they cannot regress apart from the detection
 /// (floors a little under today's figures: precision 0.983, recall 0.938, bifurcation F1
-/// 0.675, labels 0.809; takeoff angles 5 degrees off on average, within 10). With every vein in the mask the bifurcation F1 stays far under the
-/// bar (0.85): the rest of that gap is in these stages, not in the detection.
+/// 0.675, labels 0.840; takeoff angles 5 degrees off on average, within 10). With every vein
+/// in the mask the bifurcation F1 stays far under the bar (0.85): the rest of that gap is in
+/// these stages, not in the detection.
 #[test]
 fn tree_stages_on_the_truth_mask_hold_their_accuracy() {
     let m = mean_figures(Stages::FromTruthMask);
     assert!(m.precision >= 0.97, "mean centerline precision {:.3} fell under 0.97", m.precision);
     assert!(m.recall >= 0.93, "mean centerline recall {:.3} fell under 0.93", m.recall);
     assert!(m.bifurcation_f1 >= 0.65, "mean bifurcation F1 {:.3} fell under 0.65", m.bifurcation_f1);
-    assert!(m.label_accuracy >= 0.79, "mean label accuracy {:.3} fell under 0.79", m.label_accuracy);
+    assert!(m.label_accuracy >= 0.82, "mean label accuracy {:.3} fell under 0.82", m.label_accuracy);
     assert!((0.9..=1.1).contains(&m.radius_ratio), "radii read {:.3} of the truth's", m.radius_ratio);
     assert_measurements_hold(&m, 10.0);
 }

@@ -143,9 +143,18 @@ pub(crate) type EdgeLabels = Vec<(usize, VeinLabel)>;
 
 /// How far the groove fit may sit from the trunk (RMS) and still be trusted, mm.
 const GROOVE_FIT_MAX_RMS_MM: f64 = 4.0;
-/// Shortest trunk the groove fit may be cut back to, in textbook CS lengths: the CS and a
-/// first stretch of the GCV, enough to place the groove.
-const MIN_FITTED_TRUNK_CS_LENGTHS: f64 = 1.5;
+/// Shortest trunk the groove fit may be cut back to, in textbook CS lengths of image arc:
+/// enough of the CS and GCV to place the groove. In RAO the groove is seen edge-on, and
+/// where the GCV folds back over itself with both limbs filled (as every vein is in the
+/// truth's own mask) the fold is one band with one centerline: the CS and the GCV's visible
+/// limb then span 26-48 mm of image arc, and at 1.5 lengths (48 mm) the cut-back trunk was
+/// never fitted, the labeller fell back to arc length and took the lateral vein the trunk
+/// ran on into for the AIV (seeds 3, 29, 41, 59, 79, 107 and 131 RAO on the truth's mask:
+/// labels 0.29-0.60). At 0.8 the pipeline's labels are the same on the suite and sets A-C,
+/// and on the truth's mask they go from 0.809 to 0.840 (suite), 0.799 to 0.819 (A), 0.721
+/// to 0.765 (B), 0.768 to 0.814 (C), and set A at 1024 gains too (0.825 to 0.838); 0.6
+/// gives the same, 1.0 B 0.745 and C 0.792.
+const MIN_FITTED_TRUNK_CS_LENGTHS: f64 = 0.8;
 
 /// Labels every edge of the oriented tree. `roots` are the edges leaving the root node,
 /// `mm_per_px` converts lengths (a nominal value when the spacing is unknown). Trunk edges

@@ -118,8 +118,8 @@ struct Measured {
     /// Their length-weighted mean diameter over the vein's.
     diameter_ratio: f64,
     /// Mean absolute difference of a tributary's takeoff angle from the truth's in the image,
-    /// each axis measured outside the bifurcation's core, degrees (MCV, PLV, LMV, ALV found with their name
-    /// leaving within 12 px of the truth's takeoff at 512).
+    /// each axis measured outside the bifurcation's core, degrees (MCV, PLV, LMV, ALV found
+    /// with their name leaving within 12 px of the truth's takeoff at 512).
     angle_error_deg: f64,
     /// How many takeoff angles were compared.
     angles: usize,
@@ -143,6 +143,7 @@ fn direction(points: &[[f64; 2]], at_start: bool, reach: f64) -> Option<[f64; 2]
     (n > 1e-9).then(|| if at_start { [dx / n, dy / n] } else { [-dx / n, -dy / n] })
 }
 
+/// The median of `v` (the upper one of an even count), NaN when empty.
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -157,10 +158,9 @@ fn truth_takeoff_angle_deg(
     parent: &simulator::render::BranchTruth,
     index: usize,
 ) -> Option<f64> {
-    let b = child;
-    let mean_r = b.radius_px.iter().sum::<f64>() / b.radius_px.len() as f64;
+    let mean_r = child.radius_px.iter().sum::<f64>() / child.radius_px.len() as f64;
     let reach = (3.0 * mean_r).max(10.0);
-    let at = b.centerline_px[0];
+    let at = child.centerline_px[0];
     let clear = parent.radius_px[index] + 2.0;
     let out = |p: &[f64; 2]| (p[0] - at[0]).hypot(p[1] - at[1]) > clear;
     let (upstream, downstream) = (&parent.centerline_px[..=index], &parent.centerline_px[index..]);
@@ -174,8 +174,8 @@ fn truth_takeoff_angle_deg(
         (Some(a), _) | (None, Some(a)) => a,
         (None, None) => return None,
     };
-    let first = b.centerline_px.iter().position(out).unwrap_or(0).min(b.centerline_px.len().saturating_sub(2));
-    direction(&b.centerline_px[first..], true, reach)
+    let first = child.centerline_px.iter().position(out).unwrap_or(0).min(child.centerline_px.len().saturating_sub(2));
+    direction(&child.centerline_px[first..], true, reach)
         .map(|c| (axis[0] * c[0] + axis[1] * c[1]).clamp(-1.0, 1.0).acos().to_degrees())
 }
 
@@ -248,14 +248,13 @@ fn measurements(tree: &BranchTree, truth: &FrameTruth, k: f64) -> Measured {
 fn radius_ratio(tree: &BranchTree, truth: &FrameTruth, w: f64, h: f64, tol: f64) -> f64 {
     let filled = filled_points(truth, w, h);
     let grid = Grid::new(tol.max(6.0), filled.iter().map(|(p, _, r)| (*p, *r)));
-    let mut ratios: Vec<f64> = tree
-        .branches
-        .iter()
-        .flat_map(|b| b.points.iter().zip(&b.radius_px))
-        .filter_map(|(p, r)| grid.nearest(*p, tol).filter(|(_, truth_r, _)| *truth_r >= 1.5).map(|(_, t, _)| r / t))
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN)
+    median(
+        tree.branches
+            .iter()
+            .flat_map(|b| b.points.iter().zip(&b.radius_px))
+            .filter_map(|(p, r)| grid.nearest(*p, tol).filter(|(_, truth_r, _)| *truth_r >= 1.5).map(|(_, t, _)| r / t))
+            .collect(),
+    )
 }
 
 /// Truth centerline points where the vessel holds contrast, inside the image, with labels.
@@ -758,14 +757,18 @@ enum Stages {
 fn run_case(c: &Case, stages: Stages) -> Figures {
     let (run, spacing) = render_case(c);
     let params = case_params(&run, spacing, std::env::var_os("CSNAV_SEGMENT_FULL_RESOLUTION").is_some());
-    let mut seg = segment_run(&run.cine, FrameChoice::Auto, &params).expect("segment");
-    if stages == Stages::FromTruthMask {
-        let truth = &run.truth[seg.frame as usize];
-        let size = c.size as usize;
-        let mask = Mask { width: size, height: size, data: simulator::output::vessel_mask(truth, c.size, c.size) };
-        let params = SegmentParams { vessel_mask: Some(std::sync::Arc::new(mask)), ..params };
-        seg = segment_run(&run.cine, FrameChoice::Index(seg.frame), &params).expect("segment the truth mask");
-    }
+    let seg = match stages {
+        Stages::Whole => segment_run(&run.cine, FrameChoice::Auto, &params).expect("segment"),
+        Stages::FromTruthMask => {
+            // The frame the pipeline picks, segmented from its truth's mask.
+            let frame = venogram::segment::select_frame(&run.cine).expect("select a frame").frame;
+            let size = c.size as usize;
+            let data = simulator::output::vessel_mask(&run.truth[frame as usize], c.size, c.size);
+            let mask = Mask { width: size, height: size, data };
+            let params = SegmentParams { vessel_mask: Some(std::sync::Arc::new(mask)), ..params };
+            segment_run(&run.cine, FrameChoice::Index(frame), &params).expect("segment the truth mask")
+        }
+    };
     let truth = &run.truth[seg.frame as usize];
     if std::env::var_os("CSNAV_SEGMENT_DUMP").is_some() {
         let dir = std::path::Path::new("/tmp/csnav-seg").join(format!("{}-{}-{}-{}", c.seed, c.view, c.bits, c.size));

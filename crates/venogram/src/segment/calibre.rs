@@ -23,7 +23,8 @@
 //! falls to half of it. A side that never falls to half within reach (or leaves the image),
 //! or that reads over half again as wide as the other (a neighbouring or joining vessel), is
 //! replaced by the other side. Every other point is measured, the radii taken as a running
-//! median of three such measures (five points) and interpolated between them. A point whose profile shows no vessel keeps the mask's radius.
+//! median of three such measures (five points) and interpolated between them. A point whose
+//! profile shows no vessel keeps the mask's radius.
 //!
 //! Written by hand: OpenCV has no profile measurement along a curve (`remap` would sample
 //! the same points, at the cost of building coordinate maps per point).

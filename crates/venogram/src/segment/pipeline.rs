@@ -1815,9 +1815,8 @@ pub(crate) fn takeoff_angle_deg(branches: &[TreeBranch], parent: &TreeBranch, ch
     near.sort_by(f64::total_cmp);
     let clear = near.get(near.len() / 2).copied().unwrap_or(0.0) + TAKEOFF_CLEAR_PX;
     let out = |p: &[f64; 2]| (p[0] - junction[0]).hypot(p[1] - junction[1]) > clear;
-    let mean_r = child.radius_px.iter().sum::<f64>() / child.radius_px.len().max(1) as f64;
-    let reach = (3.0 * mean_r).max(10.0);
     let mean_radius = |b: &TreeBranch| b.radius_px.iter().sum::<f64>() / b.radius_px.len().max(1) as f64;
+    let reach = (3.0 * mean_radius(child)).max(10.0);
     // The parent arriving up to its last point clear of the core; its continuation and the
     // child from their first.
     let arriving = parent.points.iter().rposition(out).and_then(|i| direction(&parent.points[..=i], false, reach));

@@ -66,7 +66,7 @@ pub(crate) struct OrientedEdge {
 }
 
 impl OrientedEdge {
-    fn length_px(&self) -> f64 {
+    pub(super) fn length_px(&self) -> f64 {
         super::graph::polyline_length(&self.points)
     }
 

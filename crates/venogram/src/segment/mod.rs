@@ -22,6 +22,7 @@ pub mod frame_select;
 mod geodesic;
 pub mod graph;
 mod groove;
+mod hairpin;
 pub mod image;
 pub(crate) mod junction;
 mod label;

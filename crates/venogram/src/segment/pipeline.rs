@@ -18,6 +18,7 @@ use super::enhance::{Enhanced, Scales, VesselnessMeasure, suppress_background, v
 use super::frame_select::{FrameSelection, select_frame};
 use super::graph::{GraphEdge, SkeletonGraph, polyline_length};
 use super::groove::GrooveModel;
+use super::hairpin::open_hairpins;
 use super::image::{ImageF32, LevelImage, Mask, cv, levels_to_512};
 use super::junction::{nearest_on_segment, place_junctions};
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
@@ -810,10 +811,12 @@ fn segment_working(
     let junction_gap = |a: [f64; 2], b: [f64; 2]| radius_at(a).max(radius_at(b)).max(0.0) + 3.0 * k;
     graph.contract_junctions(junction_gap, Some(root));
     trace_len(&graph, "final");
-    let (mut edges, roots) = orient(&graph, root, &radius_at);
+    let (mut edges, mut roots) = orient(&graph, root, &radius_at);
     if let Some(b) = &balloon {
         calibre_under_balloon(&mut edges, &roots, b);
     }
+    let hairpins = open_hairpins(&mut edges, &mut roots, k);
+    tracing::debug!(hairpins, "folds reopened");
     place_junctions(&mut edges, k, &radius_at);
     timings.graph_ms = ms(t0);
 

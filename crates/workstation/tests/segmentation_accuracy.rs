@@ -1135,8 +1135,8 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice, precision and lead-removal bars of the issue, floors a little under today's other
-/// figures (recall 0.874, bifurcation F1 0.562, labels 0.883, recall on the named veins
-/// 0.927), the reported radii within 10% of the truth's (median 0.96 of it; the mask's
+/// figures (recall 0.880, bifurcation F1 0.577, labels 0.887, recall on the named veins
+/// 0.934), the reported radii within 10% of the truth's (median 0.96 of it; the mask's
 /// own radii read 0.81), and the per-vein measurements ([`assert_measurements_hold`]; the
 /// takeoff angles 8 degrees off on average, within 12).
 #[test]
@@ -1144,11 +1144,11 @@ fn segmentation_holds_its_current_accuracy() {
     let m = mean_figures(Stages::Whole);
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
-    assert!(m.recall >= 0.86, "mean centerline recall {:.3} fell under 0.86", m.recall);
-    assert!(m.bifurcation_f1 >= 0.53, "mean bifurcation F1 {:.3} fell under 0.53", m.bifurcation_f1);
+    assert!(m.recall >= 0.87, "mean centerline recall {:.3} fell under 0.87", m.recall);
+    assert!(m.bifurcation_f1 >= 0.55, "mean bifurcation F1 {:.3} fell under 0.55", m.bifurcation_f1);
     assert!(m.label_accuracy >= 0.87, "mean label accuracy {:.3} fell under 0.87", m.label_accuracy);
     assert!(m.device_px <= 10.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
-    assert!(m.named_recall >= 0.91, "mean centerline recall on the named veins {:.3} fell under 0.91", m.named_recall);
+    assert!(m.named_recall >= 0.92, "mean centerline recall on the named veins {:.3} fell under 0.92", m.named_recall);
     assert!((0.9..=1.1).contains(&m.radius_ratio), "radii read {:.3} of the truth's", m.radius_ratio);
     assert_measurements_hold(&m, 12.0);
 }

@@ -21,7 +21,7 @@ use super::simd;
 use super::threshold::components;
 
 /// Orientations, spread over 180 degrees.
-const ORIENTATIONS: usize = 12;
+pub(crate) const ORIENTATIONS: usize = 12;
 /// Half the length of the line mean, pixels of the working level (the line is `2h + 1` long).
 const HALF_LENGTH_PX: i32 = 5;
 /// Distance from the line to its side lines, pixels of the working level.

@@ -729,6 +729,7 @@ fn segment_working(
             k,
             &radius_at,
             &bridged.gaps,
+            Some(&lines),
             &mut removed,
         );
     }
@@ -1452,6 +1453,65 @@ impl GaussianWindow {
     }
 }
 
+/// Widest edge (mean radius, px at a 512 matrix) whose course is looked for in the baseline's
+/// line response ([`course_fraction`]): the twigs, and the wires and lead edges the line
+/// detector sees; a lead's body is wider than the detector's side lines and shows little.
+const NEW_COURSE_MAX_RADIUS_PX: f64 = 1.5;
+
+/// Least fraction of an edge's points on a line of its own course in the frame for it to be
+/// judged by its course: a twig is a line; a rib's edge is a step the line detector ignores.
+const NEW_COURSE_MIN_NOW: f64 = 0.5;
+
+/// Largest fraction of an edge's points with a line of its own course in the baseline for
+/// the edge to be new whatever else was there before.
+const NEW_COURSE_MAX_FRACTION: f64 = 0.3;
+
+/// Fraction of `points` (every other one) near which the line response `lines` shows a line
+/// `sigmas` above its floor running the way the edge runs there (within one orientation
+/// step), within `reach_px` of the point or of where the shift `shift_px` brings it from.
+fn course_fraction(
+    lines: &LineResponse,
+    points: &[[f64; 2]],
+    shift_px: Option<[f64; 2]>,
+    reach_px: f64,
+    sigmas: f32,
+) -> f64 {
+    let n = super::line::ORIENTATIONS;
+    let floor = lines.threshold(sigmas);
+    let (w, h) =
+        (lines.response.image.width << lines.response.levels, lines.response.image.height << lines.response.levels);
+    let step = 1usize << lines.response.levels;
+    let reach = reach_px.round() as i64;
+    let (mut found, mut count) = (0usize, 0usize);
+    for i in (0..points.len()).step_by(2) {
+        let (a, b) = (points[i.saturating_sub(2)], points[(i + 2).min(points.len() - 1)]);
+        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+        if dx.hypot(dy) < 1e-9 {
+            continue;
+        }
+        let theta = dy.atan2(dx).rem_euclid(std::f64::consts::PI);
+        let o = (theta / (std::f64::consts::PI / n as f64)).round() as usize % n;
+        let p = points[i];
+        let centres = [Some(p), shift_px.map(|s| [p[0] - s[0], p[1] - s[1]])];
+        let hit = centres.iter().flatten().any(|c| {
+            let (cx, cy) = (c[0].round() as i64, c[1].round() as i64);
+            (cy - reach..=cy + reach).step_by(step).any(|y| {
+                (cx - reach..=cx + reach).step_by(step).any(|x| {
+                    if x < 0 || y < 0 || x as usize >= w || y as usize >= h {
+                        return false;
+                    }
+                    let q = lines.response.index_of_pixel(x as usize, y as usize);
+                    let d = usize::from(lines.orientation[q]).abs_diff(o);
+                    lines.response.image.data[q] > floor && d.min(n - d) <= 1
+                })
+            })
+        });
+        found += usize::from(hit);
+        count += 1;
+    }
+    if count == 0 { 1.0 } else { found as f64 / count as f64 }
+}
+
 /// Removes edges that were already there before the contrast arrived. Contrast adds
 /// attenuation where a vein is; a lead, wire or catheter attenuates as much before as now.
 /// So a point is *new* when the top-hat now (smoothed to a pixel's scale) exceeds the
@@ -1467,7 +1527,10 @@ impl GaussianWindow {
 /// its points not new (a lead the heart moved); and an edge up to
 /// [`CATHETER_MAX_RADIUS_PX`] that reaches the balloon goes when it did not gain most of its
 /// depth (the guide catheter leaving the balloon). What lies within the balloon's disc is not
-/// judged.
+/// judged. A thin line (up to [`NEW_COURSE_MAX_RADIUS_PX`]) that is a line of its own course
+/// in the frame's line response `lines_now` and had none of that course nearby in the
+/// baseline's is new whatever else was there (a twig crossing a rib's edge or passing a
+/// wire); the catheter rule still holds for it.
 #[allow(clippy::too_many_arguments, reason = "the frame's measures and settings, named at the one call")]
 fn remove_present_before(
     graph: &mut SkeletonGraph,
@@ -1480,6 +1543,7 @@ fn remove_present_before(
     k: f64,
     radius_at: &impl Fn([f64; 2]) -> f64,
     bridged_gaps: &Mask,
+    lines_now: Option<&LineResponse>,
     removed: &mut Vec<RemovedStructure>,
 ) -> Vec<Option<f32>> {
     let mut ratios = vec![None; graph.edges.len()];
@@ -1569,7 +1633,17 @@ fn remove_present_before(
         // At the balloon the catheter leaves it; the veins there (the CS, the MCV) are wider
         // or gained most of their depth.
         let catheter = mean_r <= CATHETER_MAX_RADIUS_PX * k && at_balloon && !gained_most;
-        if (old as f64 >= 0.7 * count as f64 && !gained_most) || gained_little || catheter {
+        // A twig crossing a rib's edge or running past a wire shows that structure's ridge
+        // within the allowance; a thin structure that was there before shows a line of its
+        // own course there.
+        let reach_px = if alignment.is_some() { ALIGNED_ALLOWANCE_PX } else { MOTION_ALLOWANCE_PX } * k;
+        let new_course = lines_now.is_some_and(|now| {
+            mean_r <= NEW_COURSE_MAX_RADIUS_PX * k
+                && course_fraction(now, judged, None, k, LINE_SIGMAS) >= NEW_COURSE_MIN_NOW
+                && course_fraction(&reference.lines, judged, alignment.map(|a| a.shift_px), reach_px, LINE_TRACK_SIGMAS)
+                    < NEW_COURSE_MAX_FRACTION
+        });
+        if ((old as f64 >= 0.7 * count as f64 && !gained_most) || gained_little) && !new_course || catheter {
             e.alive = false;
             removed.push(RemovedStructure { kind: RemovedKind::PresentBeforeContrast, points: e.points.clone() });
         }
@@ -1990,6 +2064,30 @@ fn trace_len(g: &SkeletonGraph, stage: &str) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_edge_is_on_a_line_of_its_own_course_only_where_one_runs_its_way() {
+        // A thin vertical line (radius about 1 px, 0.3 deep) on faint noise.
+        let n = 96;
+        let mut state = 7u32;
+        let data = (0..n * n)
+            .map(|i| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let noise = (f64::from(state >> 8) / f64::from(1u32 << 24) - 0.5) * 0.02;
+                let x = (i % n) as f64;
+                (0.3 * (1.0 - ((x - 48.0) / 1.5).powi(2)).max(0.0) + noise) as f32
+            })
+            .collect();
+        let lines = line_response_of_level(&ImageF32 { width: n, height: n, data }, 0);
+        let along: Vec<[f64; 2]> = (10..86).map(|y| [48.0, f64::from(y)]).collect();
+        let across: Vec<[f64; 2]> = (10..86).map(|x| [f64::from(x), 48.0]).collect();
+        let beside: Vec<[f64; 2]> = (10..86).map(|y| [56.0, f64::from(y)]).collect();
+        assert!(course_fraction(&lines, &along, None, 0.0, 5.0) > 0.9);
+        assert!(course_fraction(&lines, &across, None, 2.0, 3.0) < 0.1, "a line of another course");
+        assert!(course_fraction(&lines, &beside, None, 2.0, 3.0) < 0.1, "out of reach");
+        assert!(course_fraction(&lines, &beside, None, 8.0, 3.0) > 0.9, "within reach");
+        assert!(course_fraction(&lines, &beside, Some([8.0, 0.0]), 0.0, 3.0) > 0.9, "where the shift brings it from");
+    }
+
     /// A 128 x 128 top-hat with projected cylinders (`2 sqrt(r^2 - d^2)` deep, blurred) running down
     /// the image at the columns and radii given, a little deterministic noise on it, and the
     /// mask of everything deeper than 0.2.
@@ -2231,6 +2329,7 @@ mod tests {
                 1.0,
                 &radius,
                 &Mask::empty(1, 1),
+                None,
                 &mut removed,
             );
             assert_eq!(graph.edges[e].alive, expect_alive, "balloon {inside:?}");
@@ -2257,6 +2356,7 @@ mod tests {
             1.0,
             &|_: [f64; 2]| 1.5,
             &Mask::empty(1, 1),
+            None,
             &mut removed,
         );
         graph.edges[e].alive
@@ -2315,6 +2415,7 @@ mod tests {
             1.0,
             &|_: [f64; 2]| 1.5,
             &Mask::empty(1, 1),
+            None,
             &mut removed,
         );
         let lead_ratio = ratios[lead].expect("a thin edge has a gain ratio");

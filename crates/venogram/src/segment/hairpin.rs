@@ -8,14 +8,14 @@
 //! is not there, a centerline between the two veins (a limb's radius off both), and the
 //! second limb hanging off the first as a side branch.
 //!
-//! A hairpin is recognised on the oriented tree by its shape: a terminal stem wider than
-//! the limbs, continuing the limb it grows from, and a sibling limb leaving the junction
-//! back the way the first came, beside it. The stem is then replaced by the two limbs'
-//! own centerlines, each offset from the stem's axis by the band's half-width less a limb's
-//! radius, joined at the turn, and the second limb carried on from there: one vein, no
-//! junction.
+//! A hairpin is recognised on the oriented tree by its shape: a short terminal stem
+//! continuing the limb it grows from, and a sibling limb leaving the junction back the way
+//! the first came, beside it. The stem is then replaced by the two limbs' own centerlines
+//! (each limb's axis carried on into the band, but at least the band's half-width less a
+//! limb's radius off the stem's axis), joined at the turn, and the second limb carried on
+//! from there: one vein, no junction.
 
-use super::label::{OrientedEdge, direction};
+use super::label::{OrientedEdge, direction, dist};
 
 /// Longest stem, in band half-widths (plus `10k` px): the limbs lie together for a few widths
 /// before the turn; a long vein ending beyond a branch heading back is no fold.
@@ -53,7 +53,7 @@ pub(crate) fn open_hairpins(edges: &mut Vec<OrientedEdge>, roots: &mut [usize], 
 }
 
 /// A hairpin found: the stem (terminal) and the second limb, siblings off the first limb's
-/// end, with the side of the stem's axis each limb lies on and the limbs' radius.
+/// end, with each limb's axis where it is clear of the band and the limbs' radius.
 #[derive(Clone, Copy)]
 struct Plan {
     stem: usize,
@@ -62,10 +62,6 @@ struct Plan {
     /// the turn (first limb, second limb).
     limbs: [([f64; 2], [f64; 2]); 2],
     limb_radius_px: f64,
-}
-
-fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
-    (a[0] - b[0]).hypot(a[1] - b[1])
 }
 
 /// The point `at_px` of arc along `points` from its start (its last point if shorter).
@@ -185,28 +181,28 @@ fn apply(edges: &mut Vec<OrientedEdge>, roots: &mut [usize], plan: Plan) {
     // leave the band.
     let cross = |v: [f64; 2]| d_stem[0] * v[1] - d_stem[1] * v[0];
     let dot = |v: [f64; 2]| d_stem[0] * v[0] + d_stem[1] * v[1];
-    let lateral = |limb: ([f64; 2], [f64; 2]), along_px: f64| {
-        let (q, d) = limb;
+    // Per limb: its side of the axis, its offset and arc along the stem where it is clear,
+    // and how fast its offset changes along the stem.
+    let course = |(q, d): ([f64; 2], [f64; 2])| {
         let rel = [q[0] - junction[0], q[1] - junction[1]];
-        let (lat0, s0) = (cross(rel), dot(rel));
-        let slope = cross(d) / dot(d).max(0.3);
-        let lat = lat0 + (along_px - s0) * slope;
-        if lat * lat0 <= 0.0 { 0.0 } else { lat }
+        (cross(rel), dot(rel), cross(d) / dot(d).max(0.3))
     };
     let mut arc = vec![0.0; s.points.len()];
     for i in 1..s.points.len() {
         arc[i] = arc[i - 1] + dist(s.points[i - 1], s.points[i]);
     }
-    let offset = |i: usize, limb: ([f64; 2], [f64; 2])| {
+    let offset = |i: usize, (lat0, s0, slope): (f64, f64, f64)| {
+        let lat = lat0 + (arc[i] - s0) * slope;
+        let lateral = if lat * lat0 <= 0.0 { 0.0 } else { lat };
         let band = s.radius_px[i];
         // Limbs side by side fill the band: each lies a limb's radius in from its edge.
-        let side = cross([limb.0[0] - junction[0], limb.0[1] - junction[1]]).signum();
         let filled = (band - limb_radius_px).clamp(0.0, limb_radius_px);
-        let lat = side * lateral(limb, arc[i]).abs().max(filled).min(band);
+        let lat = lat0.signum() * lateral.abs().max(filled).min(band);
         [s.points[i][0] + lat * n[i][0], s.points[i][1] + lat * n[i][1]]
     };
-    let up: Vec<[f64; 2]> = (0..s.points.len()).map(|i| offset(i, limbs[0])).collect();
-    let down: Vec<[f64; 2]> = (0..s.points.len()).rev().map(|i| offset(i, limbs[1])).collect();
+    let (first_course, second_course) = (course(limbs[0]), course(limbs[1]));
+    let up: Vec<[f64; 2]> = (0..s.points.len()).map(|i| offset(i, first_course)).collect();
+    let down: Vec<[f64; 2]> = (0..s.points.len()).rev().map(|i| offset(i, second_course)).collect();
     let a = &edges[second];
     // The second limb from where it leaves the band's side.
     let joint = *down.last().unwrap_or(&a.points[0]);

@@ -14,7 +14,7 @@
 //! clean crossing is left: there the side's and the main branch's axes, each measured clear
 //! of the other, meet at the takeoff.
 
-use super::label::{OrientedEdge, direction};
+use super::label::{OrientedEdge, direction, dist};
 
 /// Smallest angle between the side branch and the parent, degrees, for the two axes to cross
 /// at a well-defined point (nearly parallel axes meet anywhere along the shared lumen).
@@ -340,10 +340,6 @@ fn apply(
     radii.extend(&s.radius_px[first_clear..]);
     s.points = points;
     s.radius_px = radii;
-}
-
-fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
-    (a[0] - b[0]).hypot(a[1] - b[1])
 }
 
 #[cfg(test)]

@@ -88,7 +88,8 @@ impl OrientedEdge {
     }
 }
 
-fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
+/// Distance between two image points, px.
+pub(crate) fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).hypot(a[1] - b[1])
 }
 

@@ -896,11 +896,13 @@ fn carve_valleys(mask: &mut Mask, tophat_512: &ImageF32, levels: u32, k: f64) ->
         data: (0..mask.data.len())
             .into_par_iter()
             .map(|i| {
+                if mask.data[i] == 0 {
+                    return 0;
+                }
                 let (x, y) = (i % w, i / w);
                 let gap = gaps.at(x, y);
                 let depth = tophat_512.data[gaps.response.index_of_pixel(x, y)].max(0.0);
-                let carve = mask.data[i] != 0 && gap > floor && gap > VALLEY_FRACTION * (depth + gap);
-                if carve { 255 } else { 0 }
+                if gap > floor && gap > VALLEY_FRACTION * (depth + gap) { 255 } else { 0 }
             })
             .collect(),
     };

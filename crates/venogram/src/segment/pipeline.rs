@@ -1635,17 +1635,25 @@ fn remove_present_before(
         // At the balloon the catheter leaves it; the veins there (the CS, the MCV) are wider
         // or gained most of their depth.
         let catheter = mean_r <= CATHETER_MAX_RADIUS_PX * k && at_balloon && !gained_most;
+        let present_before = (old as f64 >= 0.7 * count as f64 && !gained_most) || gained_little;
         // A twig crossing a rib's edge or running past a wire shows that structure's ridge
         // within the allowance; a thin structure that was there before shows a line of its
-        // own course there.
-        let reach_px = if alignment.is_some() { ALIGNED_ALLOWANCE_PX } else { MOTION_ALLOWANCE_PX } * k;
-        let new_course = lines_now.is_some_and(|now| {
-            mean_r <= NEW_COURSE_MAX_RADIUS_PX * k
-                && course_fraction(now, judged, None, k, LINE_SIGMAS) >= NEW_COURSE_MIN_NOW
-                && course_fraction(&reference.lines, judged, alignment.map(|a| a.shift_px), reach_px, LINE_TRACK_SIGMAS)
-                    < NEW_COURSE_MAX_FRACTION
-        });
-        if ((old as f64 >= 0.7 * count as f64 && !gained_most) || gained_little) && !new_course || catheter {
+        // own course there. Read only for an edge that would otherwise go.
+        let new_course = || {
+            let reach_px = if alignment.is_some() { ALIGNED_ALLOWANCE_PX } else { MOTION_ALLOWANCE_PX } * k;
+            lines_now.is_some_and(|now| {
+                mean_r <= NEW_COURSE_MAX_RADIUS_PX * k
+                    && course_fraction(now, judged, None, k, LINE_SIGMAS) >= NEW_COURSE_MIN_NOW
+                    && course_fraction(
+                        &reference.lines,
+                        judged,
+                        alignment.map(|a| a.shift_px),
+                        reach_px,
+                        LINE_TRACK_SIGMAS,
+                    ) < NEW_COURSE_MAX_FRACTION
+            })
+        };
+        if present_before && !new_course() || catheter {
             e.alive = false;
             removed.push(RemovedStructure { kind: RemovedKind::PresentBeforeContrast, points: e.points.clone() });
         }

@@ -50,7 +50,7 @@ const MEDIAN_MEASURES: usize = 3;
 
 /// The sample of `image` at a sub-pixel position by bilinear interpolation, or `None`
 /// outside the image.
-fn bilinear(image: &ImageF32, x: f64, y: f64) -> Option<f64> {
+pub(crate) fn bilinear(image: &ImageF32, x: f64, y: f64) -> Option<f64> {
     if !(x >= 0.0 && y >= 0.0 && x <= (image.width - 1) as f64 && y <= (image.height - 1) as f64) {
         return None;
     }

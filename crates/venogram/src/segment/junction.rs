@@ -142,7 +142,7 @@ fn crossing(parent: &OrientedEdge, main: &OrientedEdge, side: &OrientedEdge, k: 
 
 /// The axis of `edge` over arc lengths `from..=to` from its start: a point on it and the unit
 /// direction away from the start (at least 3 points spanning 2 px).
-fn clear_axis(edge: &OrientedEdge, from: f64, to: f64) -> Option<([f64; 2], [f64; 2])> {
+pub(crate) fn clear_axis(edge: &OrientedEdge, from: f64, to: f64) -> Option<([f64; 2], [f64; 2])> {
     let clear = arc_window(edge.points.iter().copied(), from, to);
     let (&anchor, &far) = (clear.first()?, clear.last()?);
     let length = dist(anchor, far);
@@ -293,6 +293,37 @@ fn apply(
 ) {
     let r_x = radius_at(x).max(0.5);
     let r_junction = *edges[parent].radius_px.last().unwrap_or(&r_x);
+    split_through(edges, parent, main, (segment, x), r_x);
+    // The side branch: straight from x to where it leaves the lumen it shared.
+    let s = &mut edges[side];
+    let mut arc = 0.0;
+    let mut first_clear = s.points.len() - 1;
+    for i in 1..s.points.len() {
+        arc += dist(s.points[i - 1], s.points[i]);
+        if arc > r_junction + 1.0 {
+            first_clear = i;
+            break;
+        }
+    }
+    let mut points = vec![x];
+    let mut radii = vec![r_x.min(s.radius_px[first_clear])];
+    points.extend(&s.points[first_clear..]);
+    radii.extend(&s.radius_px[first_clear..]);
+    s.points = points;
+    s.radius_px = radii;
+}
+
+/// Moves the junction at the end of `parent` (where `main` goes on) to `x`, on segment
+/// `segment` of the through polyline (`parent` then `main`), radius `r_x` there: the through
+/// vessel's points are shared out again on either side of `x`. The side branch is left to
+/// the caller.
+pub(crate) fn split_through(
+    edges: &mut [OrientedEdge],
+    parent: usize,
+    main: usize,
+    (segment, x): (usize, [f64; 2]),
+    r_x: f64,
+) {
     let n_parent = edges[parent].points.len();
     if segment + 1 < n_parent {
         // Upstream: the parent's tail past x becomes the head of the main branch.
@@ -323,23 +354,6 @@ fn apply(
         p.points.push(x);
         p.radius_px.push(r_x);
     }
-    // The side branch: straight from x to where it leaves the lumen it shared.
-    let s = &mut edges[side];
-    let mut arc = 0.0;
-    let mut first_clear = s.points.len() - 1;
-    for i in 1..s.points.len() {
-        arc += dist(s.points[i - 1], s.points[i]);
-        if arc > r_junction + 1.0 {
-            first_clear = i;
-            break;
-        }
-    }
-    let mut points = vec![x];
-    let mut radii = vec![r_x.min(s.radius_px[first_clear])];
-    points.extend(&s.points[first_clear..]);
-    radii.extend(&s.radius_px[first_clear..]);
-    s.points = points;
-    s.radius_px = radii;
 }
 
 #[cfg(test)]

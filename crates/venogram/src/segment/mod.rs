@@ -28,6 +28,7 @@ pub(crate) mod junction;
 mod label;
 pub mod line;
 pub mod memory;
+mod overlap;
 pub mod overlay;
 mod pipeline;
 pub mod resolution;

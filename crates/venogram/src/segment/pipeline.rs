@@ -23,6 +23,7 @@ use super::image::{ImageF32, LevelImage, Mask, cv, levels_to_512};
 use super::junction::{nearest_on_segment, place_junctions};
 use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
 use super::line::{LineResponse, line_response_of_level, robust_spread, tracked_lines};
+use super::overlap::follow_hidden_takeoffs;
 use super::resolution::Binning;
 use super::shift::{self, DenseStructures};
 use super::skeleton::thin;
@@ -824,6 +825,8 @@ fn segment_working(
     let hairpins = open_hairpins(&mut edges, &mut roots, k);
     tracing::debug!(hairpins, "folds reopened");
     place_junctions(&mut edges, k, &radius_at);
+    let hidden = follow_hidden_takeoffs(&mut edges, tophat, k);
+    tracing::debug!(hidden, "side branches followed back over their parent's lumen");
     timings.graph_ms = ms(t0);
 
     let t0 = Instant::now();

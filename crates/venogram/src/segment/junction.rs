@@ -61,13 +61,7 @@ const MAX_PARENT_RADIUS_PX: f64 = 4.0;
 pub(crate) fn place_junctions(edges: &mut [OrientedEdge], k: f64, radius_at: &impl Fn([f64; 2]) -> f64) -> usize {
     let mut moved = 0;
     for p in 0..edges.len() {
-        let [c1, c2] = edges[p].children[..] else { continue };
-        let reach = 10.0 * k;
-        let (main, side) = if edges[c1].mean_radius_near_start(reach) >= edges[c2].mean_radius_near_start(reach) {
-            (c1, c2)
-        } else {
-            (c2, c1)
-        };
+        let Some((main, side)) = main_and_side(edges, p, k) else { continue };
         if let Some(x) = crossing(&edges[p], &edges[main], &edges[side], k) {
             apply(edges, p, main, side, x, radius_at);
             moved += 1;
@@ -81,6 +75,31 @@ pub(crate) fn place_junctions(edges: &mut [OrientedEdge], k: f64, radius_at: &im
         }
     }
     moved
+}
+
+/// The two children of edge `p`, when it has two: the through vessel (the wider over the
+/// first `10k` px) and the side branch.
+pub(crate) fn main_and_side(edges: &[OrientedEdge], p: usize, k: f64) -> Option<(usize, usize)> {
+    let [c1, c2] = edges[p].children[..] else { return None };
+    let reach = 10.0 * k;
+    Some(if edges[c1].mean_radius_near_start(reach) >= edges[c2].mean_radius_near_start(reach) {
+        (c1, c2)
+    } else {
+        (c2, c1)
+    })
+}
+
+/// Index of the first point of `points` more than `beyond_px` of arc from its start (the
+/// last point when none is).
+pub(crate) fn first_past_arc(points: &[[f64; 2]], beyond_px: f64) -> usize {
+    let mut arc = 0.0;
+    for i in 1..points.len() {
+        arc += dist(points[i - 1], points[i]);
+        if arc > beyond_px {
+            return i;
+        }
+    }
+    points.len().saturating_sub(1)
 }
 
 /// Where the side branch's axis crosses the through vessel (`parent` then `main`): the
@@ -296,15 +315,7 @@ fn apply(
     split_through(edges, parent, main, (segment, x), r_x);
     // The side branch: straight from x to where it leaves the lumen it shared.
     let s = &mut edges[side];
-    let mut arc = 0.0;
-    let mut first_clear = s.points.len() - 1;
-    for i in 1..s.points.len() {
-        arc += dist(s.points[i - 1], s.points[i]);
-        if arc > r_junction + 1.0 {
-            first_clear = i;
-            break;
-        }
-    }
+    let first_clear = first_past_arc(&s.points, r_junction + 1.0);
     let mut points = vec![x];
     let mut radii = vec![r_x.min(s.radius_px[first_clear])];
     points.extend(&s.points[first_clear..]);

@@ -23,7 +23,7 @@
 
 use super::calibre::{bilinear, lumen_radii};
 use super::image::ImageF32;
-use super::junction::{clear_axis, split_through};
+use super::junction::{clear_axis, first_past_arc, main_and_side, split_through};
 use super::label::{OrientedEdge, dist};
 
 /// Narrowest parent (radius at the junction, px at a 512 matrix) over whose lumen a side
@@ -79,13 +79,7 @@ const MIN_SUPPORT: f64 = 0.7;
 pub(crate) fn follow_hidden_takeoffs(edges: &mut [OrientedEdge], depth: &ImageF32, k: f64) -> usize {
     let mut moved = 0;
     for p in 0..edges.len() {
-        let [c1, c2] = edges[p].children[..] else { continue };
-        let reach = 10.0 * k;
-        let (main, side) = if edges[c1].mean_radius_near_start(reach) >= edges[c2].mean_radius_near_start(reach) {
-            (c1, c2)
-        } else {
-            (c2, c1)
-        };
+        let Some((main, side)) = main_and_side(edges, p, k) else { continue };
         let Some(hidden) = hidden_course(&edges[p], &edges[main], &edges[side], depth, k) else { continue };
         split_through(edges, p, main, (hidden.segment, hidden.takeoff), hidden.parent_radius_px);
         let s = &mut edges[side];
@@ -248,15 +242,7 @@ fn hidden_course(
     }
     let (segment, takeoff, parent_radius_px) = through.at(s_last);
     // The side branch's own centerline from where it is clear of the band.
-    let mut arc = 0.0;
-    let mut side_from = side.points.len() - 1;
-    for i in 1..side.points.len() {
-        arc += dist(side.points[i - 1], side.points[i]);
-        if arc > r_j + 1.0 {
-            side_from = i;
-            break;
-        }
-    }
+    let side_from = first_past_arc(&side.points, r_j + 1.0);
     let course: Vec<[f64; 2]> = course.iter().rev().skip(1).map(|(_, p)| *p).collect();
     Some(HiddenCourse { segment, takeoff, parent_radius_px, course, side_radius_px: r_s, side_from })
 }

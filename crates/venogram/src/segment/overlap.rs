@@ -19,6 +19,13 @@
 //! where it left the vein: the junction moves there and the side branch's centerline runs
 //! through the band to where it came out.
 //!
+//! A wide vein's own profile is not always one clean cylinder: flat-topped or lopsided (the
+//! simulated GCV often is), it is explained better by two cylinders whichever side the
+//! second one lies. The same fit mirrored across the centerline is therefore the control,
+//! and only evidence beyond the mirror's counts; each model also has a linear background
+//! across the band (the top-hat leaves a slope where the band lies between the bright lung
+//! and the heart's shadow). docs/segmentation.md has the measurements.
+//!
 //! Written by hand: OpenCV has no model fit along a curve.
 
 use super::calibre::{bilinear, lumen_radii};
@@ -50,8 +57,8 @@ const DENSITY_RATIO: (f64, f64) = (0.4, 2.5);
 /// two cylinders cannot be told from one.
 const MIN_SIDE_OFFSET_RADII: f64 = 0.5;
 
-/// How far the side branch's axis may move across the band from one step to the next, px
-/// (steps are a pixel apart along the band).
+/// How far the side branch's axis may move across the band from one step to the next, px at
+/// a 512 matrix (steps are a pixel apart along the band at that matrix).
 const STEP_WINDOW_PX: f64 = 1.5;
 
 /// Half-width of the first step's search for the side branch's axis about where it crosses
@@ -186,7 +193,8 @@ fn hidden_course(
         return None;
     }
     // The hidden part lies the other way along the through vein from where the branch heads.
-    let step = -cos.signum();
+    // Steps of a pixel at the 512 matrix.
+    let step = -cos.signum() * k;
     let n_j = [-t_j[1], t_j[0]];
     let across = |q: [f64; 2]| (q[0] - junction[0]) * n_j[0] + (q[1] - junction[1]) * n_j[1];
     let side_sign = if across(anchor) == 0.0 { return None } else { across(anchor).signum() };
@@ -217,7 +225,7 @@ fn hidden_course(
         let Some(profile) = profile else { break };
         steps += 1;
         let window = match prev_o {
-            Some(o) => (o, STEP_WINDOW_PX),
+            Some(o) => (o, STEP_WINDOW_PX * k),
             None => (o_exit, FIRST_WINDOW_RADII * r_j.max(5.0)),
         };
         let found = fit_profile(&profile, r_here, r_s, side_sign, prev_c, window).filter(ProfileFit::shows_side_branch);
@@ -236,7 +244,7 @@ fn hidden_course(
     }
     let &(s_last, _) = course.last()?;
     let run_px = (s_last - s_j).abs();
-    let accepted = course.len() as f64 / (run_px + 1.0);
+    let accepted = course.len() as f64 / (run_px / k + 1.0);
     if run_px < MIN_RUN_RADII * r_j + 3.0 * k || accepted < MIN_SUPPORT {
         return None;
     }

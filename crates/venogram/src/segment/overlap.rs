@@ -186,6 +186,9 @@ fn hidden_course(
         return None;
     }
     let through = Through::new(parent, main);
+    if through.points.len() < 2 {
+        return None;
+    }
     let s_j = through.arc_px[parent.points.len() - 1];
     let t_j = through.tangent(s_j, 4.0 * k)?;
     let cos = d[0] * t_j[0] + d[1] * t_j[1];
@@ -570,6 +573,18 @@ mod tests {
         let before = edges[0].points.clone();
         assert_eq!(follow_hidden_takeoffs(&mut edges, &depth, 1.0), 0);
         assert_eq!(edges[0].points, before);
+    }
+
+    #[test]
+    fn a_through_vessel_of_one_point_is_left_alone() {
+        let depth = render(40, 40, &[], |a| a, 0.004);
+        // A through vessel of one point and a side branch long enough to measure.
+        let mut edges = vec![
+            edge(None, vec![1, 2], vec![[20.0, 20.0]], 7.0),
+            edge(Some(0), vec![], vec![[20.0, 20.0]], 7.0),
+            edge(Some(0), vec![], line([20.0, 20.0], [38.0, 38.0]), 3.0),
+        ];
+        assert_eq!(follow_hidden_takeoffs(&mut edges, &depth, 1.0), 0);
     }
 
     #[test]

@@ -208,12 +208,19 @@ fn axes_meet(
     (off <= MAX_AXES_OFF_PX).then_some((segment, on))
 }
 
-/// Points of `points` (walked from `points[0]`) whose arc length lies in `from..=to`.
-fn arc_window(points: impl Iterator<Item = [f64; 2]>, from: f64, to: f64) -> Vec<[f64; 2]> {
+/// Points of `points` (walked from the first) whose arc length lies in `from..=to`.
+fn arc_window(points: impl Iterator<Item = [f64; 2]> + Clone, from: f64, to: f64) -> Vec<[f64; 2]> {
+    let range = arc_range(points.clone(), from, to);
+    points.skip(range.start).take(range.len()).collect()
+}
+
+/// Positions, in the order walked, of the points of `points` whose arc length from the
+/// first lies in `from..=to` (they follow one another).
+pub(crate) fn arc_range(points: impl Iterator<Item = [f64; 2]>, from: f64, to: f64) -> std::ops::Range<usize> {
     let mut arc = 0.0;
     let mut prev: Option<[f64; 2]> = None;
-    let mut out = Vec::new();
-    for q in points {
+    let (mut start, mut end) = (None, 0);
+    for (i, q) in points.enumerate() {
         if let Some(p) = prev {
             arc += dist(p, q);
         }
@@ -222,10 +229,11 @@ fn arc_window(points: impl Iterator<Item = [f64; 2]>, from: f64, to: f64) -> Vec
             break;
         }
         if arc >= from {
-            out.push(q);
+            start.get_or_insert(i);
+            end = i + 1;
         }
     }
-    out
+    start.map_or(0..0, |start| start..end)
 }
 
 /// The takeoff off a wide parent: thinning's junction brought onto the parent's axis, the
@@ -316,12 +324,16 @@ fn apply(
     // The side branch: straight from x to where it leaves the lumen it shared.
     let s = &mut edges[side];
     let first_clear = first_past_arc(&s.points, r_junction + 1.0);
-    let mut points = vec![x];
-    let mut radii = vec![r_x.min(s.radius_px[first_clear])];
-    points.extend(&s.points[first_clear..]);
-    radii.extend(&s.radius_px[first_clear..]);
-    s.points = points;
-    s.radius_px = radii;
+    let r_head = r_x.min(s.radius_px[first_clear]);
+    replace_head(s, vec![x], vec![r_head], first_clear);
+}
+
+/// Replaces the points of `edge` before index `from` by `points` (radii `radius_px`).
+pub(crate) fn replace_head(edge: &mut OrientedEdge, mut points: Vec<[f64; 2]>, mut radius_px: Vec<f64>, from: usize) {
+    points.extend(&edge.points[from..]);
+    radius_px.extend(&edge.radius_px[from..]);
+    edge.points = points;
+    edge.radius_px = radius_px;
 }
 
 /// Moves the junction at the end of `parent` (where `main` goes on) to `x`, on segment
@@ -399,6 +411,15 @@ mod tests {
         let mut side = line(junction, axis(9.0), 1.0);
         side.extend(line(axis(9.0), axis(70.0), 1.0).into_iter().skip(1));
         vec![edge(None, vec![1, 2], parent, r), edge(Some(0), vec![], main, r), edge(Some(0), vec![], side, 1.5)]
+    }
+
+    #[test]
+    fn an_arc_window_is_the_run_of_points_within_its_arc_lengths() {
+        let points = line([0.0, 0.0], [10.0, 0.0], 1.0);
+        assert_eq!(arc_range(points.iter().copied(), 2.5, 5.0), 3..6);
+        assert_eq!(arc_range(points.iter().rev().copied(), 0.0, 1.0), 0..2);
+        assert_eq!(arc_range(points.iter().copied(), 20.0, 30.0), 0..0);
+        assert_eq!(arc_window(points.iter().copied(), 2.5, 5.0), vec![[3.0, 0.0], [4.0, 0.0], [5.0, 0.0]]);
     }
 
     #[test]

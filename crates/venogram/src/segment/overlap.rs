@@ -30,7 +30,7 @@
 
 use super::calibre::{bilinear, lumen_radii};
 use super::image::ImageF32;
-use super::junction::{clear_axis, first_past_arc, main_and_side, split_through};
+use super::junction::{arc_range, clear_axis, first_past_arc, main_and_side, replace_head, split_through};
 use super::label::{OrientedEdge, dist};
 
 /// Narrowest parent (radius at the junction, px at a 512 matrix) over whose lumen a side
@@ -89,15 +89,10 @@ pub(crate) fn follow_hidden_takeoffs(edges: &mut [OrientedEdge], depth: &ImageF3
         let Some((main, side)) = main_and_side(edges, p, k) else { continue };
         let Some(hidden) = hidden_course(&edges[p], &edges[main], &edges[side], depth, k) else { continue };
         split_through(edges, p, main, (hidden.segment, hidden.takeoff), hidden.parent_radius_px);
-        let s = &mut edges[side];
         let mut points = vec![hidden.takeoff];
-        let mut radii = vec![hidden.side_radius_px];
         points.extend(&hidden.course);
-        radii.extend(std::iter::repeat_n(hidden.side_radius_px, hidden.course.len()));
-        points.extend(&s.points[hidden.side_from..]);
-        radii.extend(&s.radius_px[hidden.side_from..]);
-        s.points = points;
-        s.radius_px = radii;
+        let radii = vec![hidden.side_radius_px; points.len()];
+        replace_head(&mut edges[side], points, radii, hidden.side_from);
         moved += 1;
     }
     moved
@@ -208,7 +203,7 @@ fn hidden_course(
 
     let mut course: Vec<(f64, [f64; 2])> = Vec::new();
     let (mut prev_c, mut prev_o): (Option<f64>, Option<f64>) = (None, None);
-    let (mut misses, mut steps) = (0usize, 0usize);
+    let mut misses = 0usize;
     let max_steps = (through.length_px() as usize).max(1);
     for i in 0..max_steps {
         let s = s_j + step * i as f64;
@@ -226,7 +221,6 @@ fn hidden_course(
             })
             .collect();
         let Some(profile) = profile else { break };
-        steps += 1;
         let window = match prev_o {
             Some(o) => (o, STEP_WINDOW_PX * k),
             None => (o_exit, FIRST_WINDOW_RADII * r_j.max(5.0)),
@@ -236,7 +230,7 @@ fn hidden_course(
             course.push((s, [centre[0] + fit.o * n[0], centre[1] + fit.o * n[1]]));
             (prev_c, prev_o) = (Some(fit.c), Some(fit.o));
             misses = 0;
-        } else if course.is_empty() && steps > FIRST_STEPS {
+        } else if course.is_empty() && i >= FIRST_STEPS {
             break;
         } else {
             misses += 1;
@@ -261,21 +255,8 @@ fn hidden_course(
 /// Median lumen radius of `edge` over arc lengths `from..=to` from its start, read across
 /// it in `depth` ([`lumen_radii`]; the mask's radii of a faint branch are its core's).
 fn side_radius(edge: &OrientedEdge, from: f64, to: f64, depth: &ImageF32) -> Option<f64> {
-    let mut arc = 0.0;
-    let (mut points, mut mask_radii) = (Vec::new(), Vec::new());
-    for (i, q) in edge.points.iter().enumerate() {
-        if i > 0 {
-            arc += dist(edge.points[i - 1], *q);
-        }
-        if arc > to {
-            break;
-        }
-        if arc >= from {
-            points.push(*q);
-            mask_radii.push(edge.radius_px[i]);
-        }
-    }
-    let mut radii = lumen_radii(&points, &mask_radii, depth);
+    let window = arc_range(edge.points.iter().copied(), from, to);
+    let mut radii = lumen_radii(&edge.points[window.clone()], &edge.radius_px[window], depth);
     radii.sort_by(f64::total_cmp);
     radii.get(radii.len() / 2).copied()
 }

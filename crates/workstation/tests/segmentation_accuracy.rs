@@ -423,7 +423,7 @@ fn evaluate(tree: &BranchTree, mask: &[u8], truth: &FrameTruth, w: u32, h: u32, 
     let twigs: Vec<[f64; 2]> = twigs.iter().map(|(p, _)| *p).collect();
     let named_bifurcation_f1 = junction_f1(&named, &twigs, &found_bif, bif_tol);
     if std::env::var_os("CSNAV_SEGMENT_DEBUG").is_some() {
-        explain_bifurcations(truth, &all, &found_bif, f64::from(w) / 512.0, &found_grid, tol);
+        explain_bifurcations(tree, truth, &all, &found_bif, f64::from(w) / 512.0, &found_grid, tol);
     }
     let recall_of = |named: bool| {
         let pts: Vec<&[f64; 2]> =
@@ -602,6 +602,7 @@ fn offset_geometry(truth: &FrameTruth, t: [f64; 2], found_bif: &[[f64; 2]]) -> S
 /// running along its parent); found junctions inside one vein (spurs), where veins overlap
 /// in projection (crossings), or off every vein.
 fn explain_bifurcations(
+    tree: &BranchTree,
     truth: &FrameTruth,
     truth_bif: &[[f64; 2]],
     found_bif: &[[f64; 2]],
@@ -689,11 +690,20 @@ fn explain_bifurcations(
                 })
             })
             .collect();
+        // The tree's branches meeting at the junction: label and length, px.
+        let node = tree.nodes.iter().find(|n| (n.xy[0] - f[0]).hypot(n.xy[1] - f[1]) < 1e-9).map(|n| n.id);
+        let branches: Vec<String> = tree
+            .branches
+            .iter()
+            .filter(|b| Some(b.from) == node || Some(b.to) == node)
+            .map(|b| format!("{:?}{}{:.0}", b.label, if Some(b.from) == node { "+" } else { "-" }, b.length_px))
+            .collect();
         println!(
-            "    {what} at ({:.0},{:.0}): nearest takeoff {takeoff:.1}, branch end {end:.1}; in {}",
+            "    {what} at ({:.0},{:.0}): nearest takeoff {takeoff:.1}, branch end {end:.1}; in {}; tree {}",
             f[0],
             f[1],
-            veins.join(" ")
+            veins.join(" "),
+            branches.join(" ")
         );
     }
     println!("  bifurcations: {fn_counts:?}");
@@ -1122,7 +1132,7 @@ fn mean_figures(stages: Stages) -> Figures {
 /// The bars of the issue. Not met yet on every figure (see issue 4's note): run with
 /// `cargo test -p workstation --test segmentation_accuracy -- --ignored --nocapture`.
 #[test]
-#[ignore = "issue 4 open: centerline recall and bifurcation F1 are below the bars"]
+#[ignore = "issue 4 open: bifurcation F1 is below the bar"]
 fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
     let m = mean_figures(Stages::Whole);
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
@@ -1135,8 +1145,8 @@ fn segmentation_meets_the_accuracy_bars_on_synthetic_venograms() {
 
 /// What the pipeline achieves today, so it cannot regress while the rest is built: the
 /// Dice, precision and lead-removal bars of the issue, floors a little under today's other
-/// figures (recall 0.894, bifurcation F1 0.578, labels 0.882, recall on the named veins
-/// 0.948), the reported radii within 10% of the truth's (median 0.96 of it; the mask's
+/// figures (recall 0.902, bifurcation F1 0.578, labels 0.882, recall on the named veins
+/// 0.951), the reported radii within 10% of the truth's (median 0.96 of it; the mask's
 /// own radii read 0.81), and the per-vein measurements ([`assert_measurements_hold`]; the
 /// takeoff angles 8 degrees off on average, within 12).
 #[test]
@@ -1144,11 +1154,11 @@ fn segmentation_holds_its_current_accuracy() {
     let m = mean_figures(Stages::Whole);
     assert!(m.dice >= 0.80, "mean Dice {:.3} < 0.80", m.dice);
     assert!(m.precision >= 0.90, "mean centerline precision {:.3} < 0.90", m.precision);
-    assert!(m.recall >= 0.88, "mean centerline recall {:.3} fell under 0.88", m.recall);
+    assert!(m.recall >= 0.89, "mean centerline recall {:.3} fell under 0.89", m.recall);
     assert!(m.bifurcation_f1 >= 0.55, "mean bifurcation F1 {:.3} fell under 0.55", m.bifurcation_f1);
     assert!(m.label_accuracy >= 0.87, "mean label accuracy {:.3} fell under 0.87", m.label_accuracy);
     assert!(m.device_px <= 10.0, "a catheter or lead runs {:.0} px in a tree", m.device_px);
-    assert!(m.named_recall >= 0.93, "mean centerline recall on the named veins {:.3} fell under 0.93", m.named_recall);
+    assert!(m.named_recall >= 0.94, "mean centerline recall on the named veins {:.3} fell under 0.94", m.named_recall);
     assert!((0.9..=1.1).contains(&m.radius_ratio), "radii read {:.3} of the truth's", m.radius_ratio);
     assert_measurements_hold(&m, 12.0);
 }

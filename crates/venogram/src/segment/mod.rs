@@ -31,12 +31,14 @@ pub mod memory;
 mod overlap;
 pub mod overlay;
 mod pipeline;
+mod profile;
 pub mod resolution;
 mod shift;
 pub mod simd;
 pub mod skeleton;
 pub mod temporal;
 pub mod threshold;
+mod tip;
 pub mod tree;
 
 pub use enhance::{Enhanced, Scales, VesselnessMeasure};

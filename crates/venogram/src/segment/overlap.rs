@@ -32,6 +32,7 @@ use super::calibre::{bilinear, lumen_radii};
 use super::image::ImageF32;
 use super::junction::{arc_range, clear_axis, first_past_arc, main_and_side, replace_head, split_through};
 use super::label::{OrientedEdge, dist};
+use super::profile::{chord, least_squares};
 
 /// Narrowest parent (radius at the junction, px at a 512 matrix) over whose lumen a side
 /// branch is looked for: a thinner vein's lumen cannot hide another.
@@ -269,77 +270,6 @@ struct TwoCylinders {
     o: f64,
 }
 
-/// Projected path through a cylinder of radius `r` centred at `centre`, at `u`.
-fn chord(u: f64, centre: f64, r: f64) -> f64 {
-    let d = u - centre;
-    (r * r - d * d).max(0.0).sqrt()
-}
-
-/// Least squares of `y = sum(coef_i f_i(u)) + b` over the profile's `(u, y)` samples, `M`
-/// being `N + 1`; returns the coefficients (last the offset `b`) and the sum of squared
-/// residuals.
-fn least_squares<const N: usize, const M: usize>(
-    profile: &[(f64, f64)],
-    f: impl Fn(f64) -> [f64; N],
-) -> Option<([f64; M], f64)> {
-    debug_assert_eq!(M, N + 1);
-    let row = |u: f64| {
-        let mut r = [1.0; M];
-        r[..N].copy_from_slice(&f(u));
-        r
-    };
-    // The normal equations.
-    let mut ata = [[0.0; M]; M];
-    let mut aty = [0.0; M];
-    for &(u, y) in profile {
-        let r = row(u);
-        for (ata_row, ra) in ata.iter_mut().zip(r) {
-            for (cell, rb) in ata_row.iter_mut().zip(r) {
-                *cell += ra * rb;
-            }
-        }
-        for (v, ra) in aty.iter_mut().zip(r) {
-            *v += ra * y;
-        }
-    }
-    let x = solve(ata, aty)?;
-    let sse = profile
-        .iter()
-        .map(|&(u, y)| {
-            let r = row(u);
-            let e = y - r.iter().zip(&x).map(|(f, c)| f * c).sum::<f64>();
-            e * e
-        })
-        .sum();
-    Some((x, sse))
-}
-
-/// Solves `a x = b` by Gaussian elimination with partial pivoting; `None` when singular.
-fn solve<const M: usize>(mut a: [[f64; M]; M], mut b: [f64; M]) -> Option<[f64; M]> {
-    for col in 0..M {
-        let pivot = (col..M).max_by(|i, j| a[*i][col].abs().total_cmp(&a[*j][col].abs()))?;
-        if a[pivot][col].abs() < 1e-9 {
-            return None;
-        }
-        a.swap(col, pivot);
-        b.swap(col, pivot);
-        let (pivot_row, pivot_b) = (a[col], b[col]);
-        for row in col + 1..M {
-            let f = a[row][col] / pivot_row[col];
-            for (x, p) in a[row].iter_mut().zip(pivot_row).skip(col) {
-                *x -= f * p;
-            }
-            b[row] -= f * pivot_b;
-        }
-    }
-    let mut x = [0.0; M];
-    for row in (0..M).rev() {
-        let s: f64 = a[row].iter().zip(&x).skip(row + 1).map(|(a, x)| a * x).sum();
-        x[row] = (b[row] - s) / a[row][row];
-    }
-    Some(x)
-}
-
 /// Fits the profile across the band with one cylinder (radius near `r_parent`) and with two
 /// (the second of radius `r_side`, on side `side_sign` of the first's axis), each axis near
 /// where it was a step before (`prev_c`; the side branch's within `o_half` of `o_near`), the
@@ -368,7 +298,7 @@ fn fit_profile(
     let mut best1 = f64::INFINITY;
     for &c in &cs {
         for &r in &rs {
-            if let Some((x, sse)) = least_squares::<2, 3>(profile, |u| [chord(u, c, r), u])
+            if let Some((x, sse)) = least_squares::<_, 2, 3>(profile, |u| [chord(u, c, r), u])
                 && x[0] > 0.0
             {
                 best1 = best1.min(sse);
@@ -422,7 +352,7 @@ fn best_two(
                 if off < MIN_SIDE_OFFSET_RADII * r_side || off > r + r_side {
                     continue;
                 }
-                let Some((x, sse)) = least_squares::<3, 4>(profile, |u| [chord(u, c, r), chord(u, o, r_side), u])
+                let Some((x, sse)) = least_squares::<_, 3, 4>(profile, |u| [chord(u, c, r), chord(u, o, r_side), u])
                 else {
                     continue;
                 };
@@ -442,45 +372,8 @@ fn best_two(
 #[cfg(test)]
 mod tests {
     use super::super::junction::nearest_on_segment;
+    use super::super::profile::synthetic::{MU, render};
     use super::*;
-
-    /// Iodine per pixel of path, in attenuation units.
-    const MU: f64 = 0.01;
-
-    /// The top-hat attenuation of `vessels` (polyline, radius px) in a `w x h` frame: each a
-    /// cylinder of contrast, overlapping ones adding; `shape` maps a cylinder's path to its
-    /// attenuation (a flat top for a lumen that is not round); plus Gaussian noise of `sigma`
-    /// (a fixed linear congruential sequence, Box-Muller).
-    fn render(
-        w: usize,
-        h: usize,
-        vessels: &[(Vec<[f64; 2]>, f64)],
-        shape: impl Fn(f64) -> f64,
-        sigma: f64,
-    ) -> ImageF32 {
-        let mut img = ImageF32::zeros(w, h);
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut uniform = move || {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        };
-        for y in 0..h {
-            for x in 0..w {
-                let p = [x as f64, y as f64];
-                let mut a = 0.0;
-                for (line, r) in vessels {
-                    let d = line
-                        .windows(2)
-                        .map(|s| dist(p, nearest_on_segment(p, s[0], s[1])))
-                        .fold(f64::INFINITY, f64::min);
-                    a += shape(MU * 2.0 * chord(d, 0.0, *r));
-                }
-                let noise = sigma * (-2.0 * uniform().ln()).sqrt() * (std::f64::consts::TAU * uniform()).cos();
-                img.data[y * w + x] = (a + noise) as f32;
-            }
-        }
-        img
-    }
 
     fn line(from: [f64; 2], to: [f64; 2]) -> Vec<[f64; 2]> {
         let n = dist(from, to).ceil().max(1.0) as usize;
@@ -576,19 +469,6 @@ mod tests {
         let depth = render(240, 200, &[vein(), (branch_course(false), 3.0)], |a| a.min(top), 0.004);
         let mut edges = tree_with_branch_out_at_112();
         assert_eq!(follow_hidden_takeoffs(&mut edges, &depth, 1.0), 0);
-    }
-
-    #[test]
-    fn least_squares_recovers_a_two_cylinder_profile_and_its_slope() {
-        let profile: Vec<(f64, f64)> = (-12..=12)
-            .map(f64::from)
-            .map(|u| (u, 2.0 * chord(u, 0.5, 7.0) + 1.5 * chord(u, 4.0, 3.0) + 0.1 * u + 3.0))
-            .collect();
-        let (x, sse) = least_squares::<3, 4>(&profile, |u| [chord(u, 0.5, 7.0), chord(u, 4.0, 3.0), u]).expect("a fit");
-        for (got, want) in x.iter().zip([2.0, 1.5, 0.1, 3.0]) {
-            assert!((got - want).abs() < 1e-9, "{x:?}");
-        }
-        assert!(sse < 1e-12);
     }
 
     /// Profiles across the GCV of a simulated venogram (seed 109 LAO, 512, top-hat

@@ -29,6 +29,7 @@ use super::shift::{self, DenseStructures};
 use super::skeleton::thin;
 use super::temporal::{self, PlateauFrame};
 use super::threshold::{BELOW, STRONG, WEAK, components, histogram_par, hysteresis_classes, otsu_par};
+use super::tip::follow_tips;
 use super::tree::{BranchTree, NodeKind, TreeBranch, TreeNode};
 use crate::cine::{Cine, FrameView};
 use crate::geometry::{CArmProjection, ResolvedGeometry};
@@ -827,6 +828,25 @@ fn segment_working(
     place_junctions(&mut edges, k, &radius_at);
     let hidden = follow_hidden_takeoffs(&mut edges, tophat, k);
     tracing::debug!(hidden, "side branches followed back over their parent's lumen");
+    // The walks stay off the balloon and off what was removed as a lead or wire running out of
+    // the image. Not off what was removed as present before the contrast: besides leads, that
+    // is the ragged pieces a rib's edge leaves, which a vein's end often crosses; a walk that
+    // would run along a lead is refused by its density instead ([`follow_tips`]).
+    let devices: Vec<[f64; 2]> = removed
+        .iter()
+        .filter(|s| s.kind == RemovedKind::StraightToBorder)
+        .flat_map(|s| s.points.iter().copied())
+        .collect();
+    let at_balloon =
+        |p: [f64; 2]| balloon.as_ref().is_some_and(|b| d2(p, b.center_xy) < balloon_reach_px(b, k).powi(2));
+    let keep_out = |p: [f64; 2], r: f64| {
+        let reach = r + DEVICE_CLEARANCE_PX * k;
+        at_balloon(p) || devices.iter().any(|q| d2(p, *q) < reach * reach)
+    };
+    // Only where the mask is the detection's own: a mask given (corrected by hand) is the
+    // veins' extent.
+    let tips = if vet { follow_tips(&mut edges, tophat, k, &keep_out, &at_balloon) } else { 0 };
+    tracing::debug!(tips, "vein ends followed on past the mask");
     timings.graph_ms = ms(t0);
 
     let t0 = Instant::now();
@@ -861,6 +881,10 @@ fn segment_working(
         averaged_with: Vec::new(),
     })
 }
+
+/// How near a device removed from the tree (px at a 512 matrix, beyond the vein's radius) a
+/// vein's end may be followed on ([`follow_tips`]).
+const DEVICE_CLEARANCE_PX: f64 = 3.0;
 
 /// How far above its noise floor (in noise levels) the gap between two touching veins must
 /// show for it to be carved out of the mask ([`carve_valleys`]).

@@ -19,11 +19,13 @@
 //!
 //! Written by hand: OpenCV has no model fit along a curve.
 
+use rayon::prelude::*;
+
 use super::calibre::bilinear;
 use super::image::ImageF32;
 use super::junction::arc_range;
 use super::label::{OrientedEdge, direction, dist};
-use super::profile::{chord, least_squares};
+use super::profile::{chord, solve};
 
 /// Least improvement of the cylinder fit over the background alone, in units of the
 /// profile's residual variance (an F statistic with one degree of freedom in the numerator:
@@ -92,15 +94,17 @@ pub(crate) fn follow_tips(
 ) -> usize {
     // The free ends, each with its vein's own density and calibre; and the tree's typical
     // density of contrast, against which a wide faint end is the catheter's.
-    let ends: Vec<(usize, (f64, f64))> = (0..edges.len())
+    let free: Vec<usize> = (0..edges.len())
         .filter(|i| {
             let e = &edges[*i];
             // A branch leaving the balloon is more likely the guide catheter or a lead than a
             // vein (the tree keeps such a piece at times): it is not drawn on.
             e.children.is_empty() && e.length_px() >= MIN_RUN_PX * k && !at_balloon(e.points[0])
         })
-        .filter_map(|i| reference(&edges[i], depth, k).map(|r| (i, r)))
         .collect();
+    let shared: &[OrientedEdge] = edges;
+    let ends: Vec<(usize, (f64, f64))> =
+        free.into_par_iter().filter_map(|i| reference(&shared[i], depth, k).map(|r| (i, r))).collect();
     let Some(typical) = (!ends.is_empty()).then(|| median(ends.iter().map(|(_, (d, _))| *d).collect())) else {
         return 0;
     };
@@ -241,6 +245,10 @@ fn reference(e: &OrientedEdge, depth: &ImageF32, k: f64) -> Option<(f64, f64)> {
     Some((median(densities), median(radii)))
 }
 
+fn dot<const M: usize>(a: &[f64; M], b: &[f64; M]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -273,16 +281,62 @@ fn fit_step(depth: &ImageF32, at: [f64; 2], d: [f64; 2], radii: &[f64], window: 
             })
         })
         .collect::<Option<_>>()?;
-    // The background is a plane: a rib's edge or the heart's shadow across the course.
-    let (_, background) = least_squares::<_, 2, 3>(&profile, |[u, t]| [u, t])?;
+    // The background is a plane: a rib's edge or the heart's shadow across the course. Its
+    // columns (u, t, 1) are the same in every fit below, so their sums are taken once; each
+    // fit adds the cylinder's column, which is nonzero only across its lumen.
+    let mut plane = [[0.0; 3]; 3];
+    let mut plane_y = [0.0; 3];
+    let mut yy = 0.0;
+    for &([u, t], y) in &profile {
+        let row = [u, t, 1.0];
+        for (a, ra) in plane.iter_mut().zip(row) {
+            for (cell, rb) in a.iter_mut().zip(row) {
+                *cell += ra * rb;
+            }
+        }
+        for (b, ra) in plane_y.iter_mut().zip(row) {
+            *b += ra * y;
+        }
+        yy += y * y;
+    }
+    let background = yy - dot(&solve(plane, plane_y)?, &plane_y);
     let dof = profile.len() as f64 - 5.0;
+    let width = (2 * half + 1) as usize;
     let offsets = (window / (0.25 * k)).round() as i32;
     let mut best: Option<(StepFit, f64)> = None;
+    // Nearest the course first, and a fit must beat the best so far by more than rounding:
+    // a thin cylinder covers one sample per profile at some offsets, and fits that are the
+    // same up to a scale of its column tie.
     for &r in radii {
-        for j in -offsets..=offsets {
+        for j in (0..=2 * offsets).map(|m| if m % 2 == 0 { m / 2 } else { -(m + 1) / 2 }) {
             let c = f64::from(j) * 0.25 * k;
-            let Some((x, sse)) = least_squares::<_, 3, 4>(&profile, |[u, t]| [chord(u, c, r), u, t]) else { continue };
-            if best.is_some_and(|(_, s)| s <= sse) {
+            // Sums of the cylinder's column against itself, the plane's columns and the data.
+            let (mut gg, mut g_row, mut gy) = (0.0, [0.0; 3], 0.0);
+            // The samples within the lumen: the profiles are rows of `width` samples, `k`
+            // apart across from `-half k`.
+            let first = (((c - r) / k).floor() as i32 + 1).max(-half);
+            let last = (((c + r) / k).ceil() as i32 - 1).min(half);
+            for row in profile.chunks_exact(width) {
+                for &([u, t], y) in &row[(first + half) as usize..=(last + half) as usize] {
+                    let g = chord(u, c, r);
+                    gg += g * g;
+                    for (s, v) in g_row.iter_mut().zip([u, t, 1.0]) {
+                        *s += g * v;
+                    }
+                    gy += g * y;
+                }
+            }
+            let mut normal = [[0.0; 4]; 4];
+            normal[0][0] = gg;
+            for m in 0..3 {
+                normal[0][m + 1] = g_row[m];
+                normal[m + 1][0] = g_row[m];
+                normal[m + 1][1..].copy_from_slice(&plane[m]);
+            }
+            let rhs = [gy, plane_y[0], plane_y[1], plane_y[2]];
+            let Some(x) = solve(normal, rhs) else { continue };
+            let sse = (yy - dot(&x, &rhs)).max(0.0);
+            if best.is_some_and(|(_, s)| sse >= s * (1.0 - 1e-9)) {
                 continue;
             }
             let evidence = (background - sse) / (sse / dof).max(f64::MIN_POSITIVE);

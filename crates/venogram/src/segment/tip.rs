@@ -28,9 +28,11 @@ use super::label::{OrientedEdge, direction, dist};
 use super::profile::{chord, solve};
 
 /// Least improvement of the cylinder fit over the background alone, in units of the
-/// profile's residual variance (an F statistic with one degree of freedom in the numerator:
-/// 16 is a cylinder four standard errors deep).
-const MIN_EVIDENCE: f64 = 9.0;
+/// profile's residual variance (an F statistic with one degree of freedom in the numerator).
+/// The samples across are half a pixel apart, so neighbours share their noise through the
+/// interpolation and the statistic reads about twice what independent samples would give:
+/// 18 is a cylinder three standard errors deep.
+const MIN_EVIDENCE: f64 = 18.0;
 
 /// Range of a step's iodine per pixel of path against the vein's own before its end: the
 /// contrast thins distally, and a lead or wire is far denser.
@@ -265,18 +267,20 @@ fn near_another(edges: &[OrientedEdge], i: usize, q: [f64; 2], reach: f64) -> bo
 }
 
 /// Fits the profile of `depth` across direction `d` at `at` with one cylinder of each radius
-/// in `radii` (px), its centre within `window` px of `at`, on a linear background; the best
-/// fit, or `None` where the profile leaves the image. Samples are `k` px apart (a pixel at the
-/// working matrix), over two and a half radii and `3k` px either side.
+/// in `radii` (px), its centre within `window` px of `at`, on a planar background; the best
+/// fit, or `None` where the profile leaves the image. Samples are half a pixel apart across
+/// (a twig is two or three pixels wide) and a pixel apart along, over two and a half radii
+/// and `3k` px either side.
 fn fit_step(depth: &ImageF32, at: [f64; 2], d: [f64; 2], radii: &[f64], window: f64, k: f64) -> Option<StepFit> {
     let n = [-d[1], d[0]];
     let widest = radii.iter().copied().fold(0.0, f64::max);
-    let half = ((2.5 * widest + 3.0 * k) / k).ceil() as i32;
+    let du = 0.5 * k;
+    let half = ((2.5 * widest + 3.0 * k) / du).ceil() as i32;
     let profile: Vec<([f64; 2], f64)> = (-ALONG..=ALONG)
         .flat_map(|t| {
             let t = f64::from(t) * k;
             (-half..=half).map(move |j| {
-                let u = f64::from(j) * k;
+                let u = f64::from(j) * du;
                 bilinear(depth, at[0] + t * d[0] + u * n[0], at[1] + t * d[1] + u * n[1]).map(|y| ([u, t], y))
             })
         })
@@ -314,8 +318,8 @@ fn fit_step(depth: &ImageF32, at: [f64; 2], d: [f64; 2], radii: &[f64], window: 
             let (mut gg, mut g_row, mut gy) = (0.0, [0.0; 3], 0.0);
             // The samples within the lumen: the profiles are rows of `width` samples, `k`
             // apart across from `-half k`.
-            let first = (((c - r) / k).floor() as i32 + 1).max(-half);
-            let last = (((c + r) / k).ceil() as i32 - 1).min(half);
+            let first = (((c - r) / du).floor() as i32 + 1).max(-half);
+            let last = (((c + r) / du).ceil() as i32 - 1).min(half);
             for row in profile.chunks_exact(width) {
                 for &([u, t], y) in &row[(first + half) as usize..=(last + half) as usize] {
                     let g = chord(u, c, r);

@@ -372,23 +372,8 @@ fn best_two(
 #[cfg(test)]
 mod tests {
     use super::super::junction::nearest_on_segment;
-    use super::super::profile::synthetic::{MU, render};
+    use super::super::profile::synthetic::{MU, edge, line, render};
     use super::*;
-
-    fn line(from: [f64; 2], to: [f64; 2]) -> Vec<[f64; 2]> {
-        let n = dist(from, to).ceil().max(1.0) as usize;
-        (0..=n)
-            .map(|i| {
-                let t = i as f64 / n as f64;
-                [from[0] + t * (to[0] - from[0]), from[1] + t * (to[1] - from[1])]
-            })
-            .collect()
-    }
-
-    fn edge(parent: Option<usize>, children: Vec<usize>, points: Vec<[f64; 2]>, r: f64) -> OrientedEdge {
-        let radius_px = vec![r; points.len()];
-        OrientedEdge { parent, children, points, radius_px }
-    }
 
     /// A wide vein along y = 100 (radius 7 px) and the tree thinning draws when a branch
     /// (radius 3 px) comes out of its lower wall at 30 degrees at x = 112: a junction on the

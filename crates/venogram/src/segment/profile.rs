@@ -81,8 +81,25 @@ pub(crate) fn solve<const M: usize>(mut a: [[f64; M]; M], mut b: [f64; M]) -> Op
 pub(crate) mod synthetic {
     use super::super::image::ImageF32;
     use super::super::junction::nearest_on_segment;
-    use super::super::label::dist;
+    use super::super::label::{OrientedEdge, dist};
     use super::chord;
+
+    /// Points a pixel or less apart from `from` to `to`.
+    pub(crate) fn line(from: [f64; 2], to: [f64; 2]) -> Vec<[f64; 2]> {
+        let n = dist(from, to).ceil().max(1.0) as usize;
+        (0..=n)
+            .map(|i| {
+                let t = i as f64 / n as f64;
+                [from[0] + t * (to[0] - from[0]), from[1] + t * (to[1] - from[1])]
+            })
+            .collect()
+    }
+
+    /// A tree edge along `points` of radius `r` px.
+    pub(crate) fn edge(parent: Option<usize>, children: Vec<usize>, points: Vec<[f64; 2]>, r: f64) -> OrientedEdge {
+        let radius_px = vec![r; points.len()];
+        OrientedEdge { parent, children, points, radius_px }
+    }
 
     /// Iodine per pixel of path, in attenuation units.
     pub(crate) const MU: f64 = 0.01;

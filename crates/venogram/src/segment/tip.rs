@@ -353,23 +353,8 @@ fn fit_step(depth: &ImageF32, at: [f64; 2], d: [f64; 2], radii: &[f64], window: 
 #[cfg(test)]
 mod tests {
     use super::super::junction::nearest_on_segment;
-    use super::super::profile::synthetic::render;
+    use super::super::profile::synthetic::{edge, line, render};
     use super::*;
-
-    fn edge(parent: Option<usize>, children: Vec<usize>, points: Vec<[f64; 2]>, r: f64) -> OrientedEdge {
-        let radius_px = vec![r; points.len()];
-        OrientedEdge { parent, children, points, radius_px }
-    }
-
-    fn line(from: [f64; 2], to: [f64; 2]) -> Vec<[f64; 2]> {
-        let n = dist(from, to).ceil().max(1.0) as usize;
-        (0..=n)
-            .map(|i| {
-                let t = i as f64 / n as f64;
-                [from[0] + t * (to[0] - from[0]), from[1] + t * (to[1] - from[1])]
-            })
-            .collect()
-    }
 
     fn distance_to(p: [f64; 2], line: &[[f64; 2]]) -> f64 {
         line.windows(2).map(|s| dist(p, nearest_on_segment(p, s[0], s[1]))).fold(f64::INFINITY, f64::min)

@@ -6,16 +6,21 @@
 //! that the mask's gates then refused; the image often shows the vein some way past that.
 //!
 //! From each free end of the tree this stage walks on along the vein's course a pixel at a
-//! time, and at each step fits the profile across the course (the top-hat attenuation, which
-//! is logarithmic, so a filled vein adds a cylinder's projected path to what lies behind it)
-//! with one iodine cylinder on a linear background, its centre within a pixel of the course
-//! and its radius the vein's or a little under (veins taper). The step shows the vein when the
-//! cylinder explains the profile better than the background alone by more than the noise
-//! does ([`MIN_EVIDENCE`]) and its iodine per pixel of path is like the vein's own just before
-//! the end ([`DENSITY_RATIO`]: a lead or wire is far denser). The walk ends after a few steps
-//! without it, on a device or at the balloon, or where it comes within reach of another
-//! vein of the tree (a fading end lying over another vein in projection would close a loop);
-//! the vein is drawn on to the last step that showed it, when enough of the steps did.
+//! time, starting a little before the end (thinning bends a skeleton's last pixels into the
+//! blob its end lies in). At each step it fits the image across the course (the top-hat
+//! attenuation, which is logarithmic, so a filled vein adds a cylinder's projected path to
+//! what lies behind it), seven profiles a pixel apart along it together, with one iodine
+//! cylinder on a planar background (a rib's edge crosses the course as a slope along it), its
+//! centre within [`STEP_WINDOW_PX`] of the course and its radius the vein's or a little under
+//! (veins taper). The step shows the vein when the cylinder explains the image better than
+//! the plane alone by more than the noise does ([`MIN_EVIDENCE`]) and its iodine per pixel
+//! of path is like the vein's own before the end ([`DENSITY_RATIO`]: a lead or wire is far
+//! denser). The walk ends after a few steps without it, at [`MAX_RUN_PX`], or where it comes
+//! within reach of another vein of the tree (a fading end lying over another vein in
+//! projection would close a loop); it is dropped where it runs into a device or the balloon.
+//! The vein is drawn on to the last step that showed it, when enough of the steps did. A
+//! branch leaving the balloon, and a wide end far fainter than the tree's others (the guide
+//! catheter), are not followed.
 //!
 //! Written by hand: OpenCV has no model fit along a curve.
 
@@ -182,7 +187,8 @@ fn walk(
         if near_another(edges, i, q, r + CLEARANCE_PX * k) {
             break;
         }
-        let fit = fit_step(depth, q, d, &[r, 0.8 * r, 0.6 * r], STEP_WINDOW_PX * k, k)?;
+        // At the image's edge the walk ends with what it has.
+        let Some(fit) = fit_step(depth, q, d, &[r, 0.8 * r, 0.6 * r], STEP_WINDOW_PX * k, k) else { break };
         let shows = fit.evidence >= MIN_EVIDENCE && (density_range.0..=density_range.1).contains(&fit.density);
         if shows {
             let n = [-d[1], d[0]];
@@ -477,6 +483,15 @@ mod tests {
         let mut edges = vec![leaf()];
         assert_eq!(follow_tips(&mut edges, &depth, 1.0, &|p, _| p[0] > 120.0, &|_| false), 0);
         assert_eq!(edges[0].points, leaf().points);
+    }
+
+    #[test]
+    fn a_vein_running_out_of_the_image_is_followed_to_its_edge() {
+        let depth = render(200, 200, &[(vec![[20.0, 100.0], [260.0, 100.0]], 2.0)], |a| a, 0.004);
+        let mut edges = vec![edge(None, vec![], line([20.0, 100.0], [170.0, 100.0]), 2.0)];
+        assert_eq!(follow_tips(&mut edges, &depth, 1.0, &|_, _| false, &|_| false), 1);
+        let tip = *edges[0].points.last().expect("points");
+        assert!(tip[0] >= 185.0 && tip[0] <= 199.0, "tip {tip:?}");
     }
 
     #[test]

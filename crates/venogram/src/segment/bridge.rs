@@ -24,6 +24,7 @@ use super::SegmentError;
 use super::geodesic::{Window, cheapest_path};
 use super::graph::polyline_length;
 use super::image::{ImageF32, Mask};
+use super::label::median;
 use super::line::LineResponse;
 use super::threshold::components;
 
@@ -219,7 +220,7 @@ fn line_before_sigmas(points: &[[f64; 2]], input: &BridgeInput<'_>) -> f64 {
         }
         best
     };
-    let mut then: Vec<f64> = points
+    let then: Vec<f64> = points
         .iter()
         .map(|p| {
             let here = largest_within(*p, before.reach_px);
@@ -229,8 +230,7 @@ fn line_before_sigmas(points: &[[f64; 2]], input: &BridgeInput<'_>) -> f64 {
             }
         })
         .collect();
-    then.sort_by(f64::total_cmp);
-    then.get(then.len() / 2).copied().unwrap_or(0.0)
+    median(then).unwrap_or(0.0)
 }
 
 /// Whether a path from an orphan's end (outward direction `outward`, median depth `depth`)

@@ -15,7 +15,7 @@
 //! limb's radius off the stem's axis), joined at the turn, and the second limb carried on
 //! from there: one vein, no junction.
 
-use super::label::{OrientedEdge, direction, dist};
+use super::label::{OrientedEdge, direction, dist, median};
 
 /// Longest stem, in band half-widths (plus `10k` px): the limbs lie together for a few widths
 /// before the turn; a long vein ending beyond a branch heading back is no fold.
@@ -94,11 +94,6 @@ fn mean_radius_between(points: &[[f64; 2]], radius_px: &[f64], from_px: f64, to_
     (n > 0).then(|| sum / n as f64)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Signed side of `q` from the line through `o` along `d` (positive to its left).
 fn side_of(o: [f64; 2], d: [f64; 2], q: [f64; 2]) -> f64 {
     d[0] * (q[1] - o[1]) - d[1] * (q[0] - o[0])
@@ -113,7 +108,7 @@ fn hairpin_at(edges: &[OrientedEdge], stem: usize, k: f64) -> Option<Plan> {
     }
     let p = &edges[first];
     let junction = *p.points.last()?;
-    let band_px = median(s.radius_px.clone());
+    let band_px = median(s.radius_px.clone())?;
     if s.length_px() > MAX_STEM_BANDS * band_px + 10.0 * k {
         return None;
     }

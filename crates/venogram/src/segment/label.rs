@@ -88,6 +88,12 @@ impl OrientedEdge {
     }
 }
 
+/// The upper median of `values`; `None` when there are none.
+pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
 /// Distance between two image points, px.
 pub(crate) fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).hypot(a[1] - b[1])
@@ -420,9 +426,8 @@ fn aiv_side_branch(
             let path = continuation_path(edges, c, subtree_len);
             let course: Vec<[f64; 2]> = path.iter().flat_map(|e| edges[*e].points.iter().copied()).collect();
             let m = model.aiv_match(fit, &course)?;
-            let mut radii: Vec<f64> = path.iter().flat_map(|e| edges[*e].radius_px.iter().copied()).collect();
-            radii.sort_by(f64::total_cmp);
-            let median_r = radii.get(radii.len() / 2).copied().unwrap_or(0.0);
+            let radii: Vec<f64> = path.iter().flat_map(|e| edges[*e].radius_px.iter().copied()).collect();
+            let median_r = median(radii).unwrap_or(0.0);
             tracing::debug!(rms_mm = m.rms_px * mm_per_px, coverage = m.coverage, median_r, start = ?course.first(), "AIV candidate");
             Some((c, m.rms_px * mm_per_px, m.coverage, median_r))
         })

@@ -31,7 +31,7 @@
 use super::calibre::{bilinear, lumen_radii};
 use super::image::ImageF32;
 use super::junction::{arc_range, clear_axis, first_past_arc, main_and_side, replace_head, split_through};
-use super::label::{OrientedEdge, dist};
+use super::label::{OrientedEdge, dist, median};
 use super::profile::{chord, least_squares};
 
 /// Narrowest parent (radius at the junction, px at a 512 matrix) over whose lumen a side
@@ -257,9 +257,7 @@ fn hidden_course(
 /// it in `depth` ([`lumen_radii`]; the mask's radii of a faint branch are its core's).
 fn side_radius(edge: &OrientedEdge, from: f64, to: f64, depth: &ImageF32) -> Option<f64> {
     let window = arc_range(edge.points.iter().copied(), from, to);
-    let mut radii = lumen_radii(&edge.points[window.clone()], &edge.radius_px[window], depth);
-    radii.sort_by(f64::total_cmp);
-    radii.get(radii.len() / 2).copied()
+    median(lumen_radii(&edge.points[window.clone()], &edge.radius_px[window], depth))
 }
 
 /// The two-cylinder fit of a profile across the band: the parent's centre `c` and the side

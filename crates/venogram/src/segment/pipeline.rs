@@ -21,7 +21,7 @@ use super::groove::GrooveModel;
 use super::hairpin::open_hairpins;
 use super::image::{ImageF32, LevelImage, Mask, cv, levels_to_512};
 use super::junction::{nearest_on_segment, place_junctions};
-use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree};
+use super::label::{EdgeLabels, OrientedEdge, ViewPrior, apical_direction, direction, label_tree, median};
 use super::line::{LineResponse, line_response_of_level, robust_spread, tracked_lines};
 use super::overlap::follow_hidden_takeoffs;
 use super::resolution::Binning;
@@ -1990,9 +1990,8 @@ fn build_tree(edges: &[OrientedEdge], labels: &[EdgeLabels], spacing_mm: Option<
 /// a wide vein runs within its lumen first.
 pub(crate) fn takeoff_angle_deg(branches: &[TreeBranch], parent: &TreeBranch, child: &TreeBranch) -> Option<f64> {
     let junction = *parent.points.last()?;
-    let mut near: Vec<f64> = parent.radius_px.iter().rev().take(5).copied().collect();
-    near.sort_by(f64::total_cmp);
-    let clear = near.get(near.len() / 2).copied().unwrap_or(0.0) + TAKEOFF_CLEAR_PX;
+    let near: Vec<f64> = parent.radius_px.iter().rev().take(5).copied().collect();
+    let clear = median(near).unwrap_or(0.0) + TAKEOFF_CLEAR_PX;
     let out = |p: &[f64; 2]| (p[0] - junction[0]).hypot(p[1] - junction[1]) > clear;
     let mean_radius = |b: &TreeBranch| b.radius_px.iter().sum::<f64>() / b.radius_px.len().max(1) as f64;
     let reach = (3.0 * mean_radius(child)).max(10.0);

@@ -29,7 +29,7 @@ use rayon::prelude::*;
 use super::calibre::bilinear;
 use super::image::ImageF32;
 use super::junction::arc_range;
-use super::label::{OrientedEdge, direction, dist};
+use super::label::{OrientedEdge, direction, dist, median};
 use super::profile::{chord, solve};
 
 /// Least improvement of the cylinder fit over the background alone, in units of the
@@ -112,7 +112,7 @@ pub(crate) fn follow_tips(
     let shared: &[OrientedEdge] = edges;
     let ends: Vec<(usize, (f64, f64))> =
         free.into_par_iter().filter_map(|i| reference(&shared[i], depth, k).map(|r| (i, r))).collect();
-    let Some(typical) = (!ends.is_empty()).then(|| median(ends.iter().map(|(_, (d, _))| *d).collect())) else {
+    let Some(typical) = median(ends.iter().map(|(_, (d, _))| *d).collect()) else {
         return 0;
     };
     let mut moved = 0;
@@ -167,12 +167,12 @@ fn walk(
     let back = arc_range(e.points.iter().rev().copied(), 0.0, 2.0 * radius_ref + BACKTRACK_PX * k).end.max(1);
     let from = n - back;
     let course = arc_range(e.points[..=from].iter().rev().copied(), 0.0, DIRECTION_REACH_PX * k).end.max(2);
-    let mut d = direction(&e.points[from + 1 - course.min(from + 1)..=from], false, f64::INFINITY)?;
+    let d0 = direction(&e.points[from + 1 - course.min(from + 1)..=from], false, f64::INFINITY)?;
+    let mut d = d0;
     let old_end = *e.points.last()?;
     let density_range = (DENSITY_RATIO.0 * density_ref, DENSITY_RATIO.1 * density_ref);
     let start = e.points[from];
-    let beyond_old_end = (old_end[0] - start[0]) * d[0] + (old_end[1] - start[1]) * d[1];
-    let d0 = d;
+    let beyond_old_end = (old_end[0] - start[0]) * d0[0] + (old_end[1] - start[1]) * d0[1];
     let mut p = start;
     let mut r = radius_ref;
     let mut path: Vec<([f64; 2], f64, bool)> = Vec::new();
@@ -232,7 +232,7 @@ fn walk(
 fn reference(e: &OrientedEdge, depth: &ImageF32, k: f64) -> Option<(f64, f64)> {
     let stretch = arc_range(e.points.iter().rev().copied(), 0.0, REFERENCE_REACH_PX * k);
     let n = e.points.len();
-    let r = median(e.radius_px.iter().rev().take(stretch.end).copied().collect()).max(MIN_RADIUS_PX * k);
+    let r = median(e.radius_px.iter().rev().take(stretch.end).copied().collect())?.max(MIN_RADIUS_PX * k);
     let (mut densities, mut radii, mut fitted) = (Vec::new(), Vec::new(), 0);
     for back in (0..stretch.end).step_by(2) {
         let j = n - 1 - back;
@@ -250,16 +250,11 @@ fn reference(e: &OrientedEdge, depth: &ImageF32, k: f64) -> Option<(f64, f64)> {
     if densities.is_empty() || 2 * densities.len() < fitted {
         return None;
     }
-    Some((median(densities), median(radii)))
+    Some((median(densities)?, median(radii)?))
 }
 
 fn dot<const M: usize>(a: &[f64; M], b: &[f64; M]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Whether `q` lies within `reach` px of the wall of a tree vein other than edge `i`.
